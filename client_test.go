@@ -1,0 +1,349 @@
+package mqttkeep_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// collector gathers messages delivered to a handler.
+type collector struct {
+	mu   sync.Mutex
+	msgs []*mqttkeep.Message
+	got  chan struct{}
+}
+
+func newCollector() *collector { return &collector{got: make(chan struct{}, 1024)} }
+
+func (c *collector) handle(m *mqttkeep.Message) {
+	c.mu.Lock()
+	cp := *m
+	cp.Payload = bytes.Clone(m.Payload)
+	c.msgs = append(c.msgs, &cp)
+	c.mu.Unlock()
+	select {
+	case c.got <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits until n messages arrived or the bound passes.
+func (c *collector) wait(t *testing.T, n int, bound time.Duration) []*mqttkeep.Message {
+	t.Helper()
+	deadline := time.After(bound)
+	for {
+		c.mu.Lock()
+		if len(c.msgs) >= n {
+			out := append([]*mqttkeep.Message(nil), c.msgs...)
+			c.mu.Unlock()
+			return out
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.got:
+		case <-deadline:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			t.Fatalf("got %d messages within %v, want %d", len(c.msgs), bound, n)
+			return nil
+		}
+	}
+}
+
+func TestPublishSubscribeRoundTrip(t *testing.T) {
+	b := testbroker.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub := newClient(t, mqttkeep.WithServer(b.URL()))
+	pub := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, sub)
+	connect(t, pub)
+
+	for _, qos := range []byte{0, 1, 2} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			got := newCollector()
+			filter := fmt.Sprintf("rt/%d/+", qos)
+			require.NoError(t, sub.Subscribe(ctx, filter, qos, got.handle))
+			const n = 20
+			for i := range n {
+				require.NoError(t, pub.Publish(ctx, fmt.Sprintf("rt/%d/x", qos), fmt.Appendf(nil, "m%d", i),
+					mqttkeep.WithQoS(qos), mqttkeep.WithContentType("text/plain"),
+					mqttkeep.WithUserProperty("k", "v"), mqttkeep.WithPayloadUTF8()))
+			}
+			msgs := got.wait(t, n, 10*time.Second)
+			for i, m := range msgs {
+				if qos == 0 { // QoS 0 over one TCP connection still keeps order
+					assert.Equal(t, fmt.Sprintf("m%d", i), string(m.Payload))
+				}
+				assert.Equal(t, qos, m.QoS)
+				assert.Equal(t, "text/plain", m.ContentType)
+				assert.True(t, m.PayloadUTF8)
+				assert.Equal(t, []mqttkeep.UserProperty{{Key: "k", Value: "v"}}, m.UserProperties)
+			}
+			require.NoError(t, sub.Unsubscribe(ctx, filter))
+		})
+	}
+	st := pub.Stats()
+	assert.Positive(t, st.BytesOut)
+	assert.Positive(t, st.PacketsOut)
+	assert.EqualValues(t, 1, st.Connects)
+	assert.Positive(t, sub.Stats().MessagesReceived)
+}
+
+func TestRetainedMessageReachesLateSubscriber(t *testing.T) {
+	b := testbroker.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, c)
+	require.NoError(t, c.Publish(ctx, "status/dev1", []byte("online"), mqttkeep.WithQoS(1), mqttkeep.WithRetain()))
+	got := newCollector()
+	require.NoError(t, c.Subscribe(ctx, "status/#", 1, got.handle))
+	m := got.wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, "online", string(m.Payload))
+	assert.True(t, m.Retain)
+}
+
+func TestPingReturnsRoundTripTime(t *testing.T) {
+	b := testbroker.Start(t)
+	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithKeepAlive(0))
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 3 {
+		rtt, err := c.Ping(ctx)
+		require.NoError(t, err)
+		assert.Positive(t, rtt)
+		assert.Less(t, rtt, time.Second)
+	}
+	st := c.Stats()
+	assert.EqualValues(t, 3, st.PingsSent)
+	assert.EqualValues(t, 3, st.PingResponses)
+	assert.Positive(t, st.PingRTTMin)
+	assert.LessOrEqual(t, st.PingRTTMin, st.PingRTTMean)
+	assert.LessOrEqual(t, st.PingRTTMean, st.PingRTTMax)
+}
+
+// A refusal that retrying cannot fix ends the connect loop: Connect returns
+// the typed error, exactly one CONNECT reaches the broker, and
+// OnDisconnect reports the refusal once.
+func TestFinalRefusalStopsAfterOneAttempt(t *testing.T) {
+	for _, code := range []byte{0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C} {
+		t.Run(mqttkeep.ReasonCodeText(code), func(t *testing.T) {
+			b := testbroker.Start(t)
+			b.Refuse(code)
+			ev := newEvents()
+			c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
+				mqttkeep.WithCredentials("user", "hunter2"),
+				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Millisecond }))...)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := c.Connect(ctx)
+			var rc *mqttkeep.ReasonCodeError
+			require.ErrorAs(t, err, &rc)
+			assert.Equal(t, code, rc.Code)
+			assert.Equal(t, "CONNACK", rc.Packet)
+			assert.NotContains(t, err.Error(), "hunter2")
+			assert.Equal(t, mqttkeep.StateStopped, c.State())
+			assert.Equal(t, 1, b.Connects(), "no retry for a final refusal")
+
+			require.ErrorIs(t, c.Publish(ctx, "t", nil), mqttkeep.ErrNotConnected)
+			require.NoError(t, c.Close(ctx))
+			_, disconnects := ev.counts()
+			assert.Equal(t, 1, disconnects)
+		})
+	}
+}
+
+// A refusal retrying can fix (server busy) is retried with backoff, and
+// Connect succeeds once the broker accepts.
+func TestRetryableRefusalIsRetried(t *testing.T) {
+	b := testbroker.Start(t)
+	b.Refuse(0x89)
+	c := newClient(t, mqttkeep.WithServer(b.URL()),
+		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Connect(ctx) }()
+	for b.Connects() < 3 {
+		select {
+		case err := <-errc:
+			t.Fatalf("Connect returned %v while refused", err)
+		case <-ctx.Done():
+			t.Fatal("no retries")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	b.Refuse(0)
+	require.NoError(t, <-errc)
+	assert.Equal(t, mqttkeep.StateConnected, c.State())
+}
+
+// Connect with a context that ends while the broker is unreachable
+// returns the context's error joined with the last attempt's.
+func TestConnectContextEndsWhileUnreachable(t *testing.T) {
+	b := testbroker.Start(t)
+	url := b.URL()
+	b.Close()
+	c := newClient(t, mqttkeep.WithServer(url),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := c.Connect(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "dial")
+	assert.Equal(t, mqttkeep.StateConnecting, c.State())
+}
+
+func TestCloseSemantics(t *testing.T) {
+	ctx := context.Background()
+	t.Run("before connect", func(t *testing.T) {
+		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1"))
+		require.NoError(t, err)
+		require.NoError(t, c.Close(ctx))
+		require.ErrorIs(t, c.Connect(ctx), mqttkeep.ErrClosed)
+	})
+	t.Run("after connect", func(t *testing.T) {
+		b := testbroker.Start(t)
+		ev := newEvents()
+		c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer(b.URL()))...)
+		require.NoError(t, err)
+		connect(t, c)
+		require.NoError(t, c.Close(ctx))
+		require.NoError(t, c.Close(ctx), "Close is idempotent")
+		assert.Equal(t, mqttkeep.StateClosed, c.State())
+		require.ErrorIs(t, c.Publish(ctx, "t", nil), mqttkeep.ErrClosed)
+		require.ErrorIs(t, c.Subscribe(ctx, "t", 0, func(*mqttkeep.Message) {}), mqttkeep.ErrClosed)
+		_, err = c.Ping(ctx)
+		require.ErrorIs(t, err, mqttkeep.ErrClosed)
+		require.ErrorIs(t, c.Connect(ctx), mqttkeep.ErrClosed)
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		require.Len(t, ev.disconnects, 1)
+		assert.NoError(t, ev.disconnects[0].Err, "the user's own Close is reported with a nil cause")
+		assert.False(t, ev.disconnects[0].WillReconnect)
+	})
+	t.Run("during backoff", func(t *testing.T) {
+		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1"),
+			mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))
+		require.NoError(t, err)
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		require.Error(t, c.Connect(short))
+		start := time.Now()
+		require.NoError(t, c.Close(ctx))
+		assert.Less(t, time.Since(start), 2*time.Second, "Close interrupts the wait at once")
+	})
+}
+
+func TestBadPublishAndSubscribeArgumentsSendNothing(t *testing.T) {
+	b := testbroker.Start(t)
+	c := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, c)
+	ctx := context.Background()
+	before := c.Stats().PacketsOut
+	for _, tc := range []struct {
+		name string
+		err  error
+		call func() error
+	}{
+		{"empty topic", mqttkeep.ErrInvalidTopic, func() error { return c.Publish(ctx, "", nil) }},
+		{"wildcard topic", mqttkeep.ErrInvalidTopic, func() error { return c.Publish(ctx, "a/+/b", nil) }},
+		{"NUL in topic", mqttkeep.ErrInvalidTopic, func() error { return c.Publish(ctx, "a\x00b", nil) }},
+		{"bad UTF-8", mqttkeep.ErrInvalidTopic, func() error { return c.Publish(ctx, "a\xffb", nil) }},
+		{"QoS 3", mqttkeep.ErrInvalidQoS, func() error { return c.Publish(ctx, "a", nil, mqttkeep.WithQoS(3)) }},
+		{"filter # not last", mqttkeep.ErrInvalidTopic, func() error { return c.Subscribe(ctx, "a/#/b", 0, func(*mqttkeep.Message) {}) }},
+		{"filter partial +", mqttkeep.ErrInvalidTopic, func() error { return c.Subscribe(ctx, "a+", 0, func(*mqttkeep.Message) {}) }},
+		{"subscribe QoS 3", mqttkeep.ErrInvalidQoS, func() error { return c.Subscribe(ctx, "a", 3, func(*mqttkeep.Message) {}) }},
+		{"shared without filter", mqttkeep.ErrInvalidTopic, func() error { return c.Subscribe(ctx, "$share/g", 0, func(*mqttkeep.Message) {}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.ErrorIs(t, tc.call(), tc.err)
+		})
+	}
+	assert.Equal(t, before, c.Stats().PacketsOut, "nothing reached the wire")
+	assert.Equal(t, mqttkeep.StateConnected, c.State())
+}
+
+// A panicking message handler is recovered; later messages still arrive.
+func TestPanickingHandlerDoesNotKillClient(t *testing.T) {
+	b := testbroker.Start(t)
+	c := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := newCollector()
+	require.NoError(t, c.Subscribe(ctx, "p/boom", 1, func(*mqttkeep.Message) { panic("boom") }))
+	require.NoError(t, c.Subscribe(ctx, "p/ok", 1, got.handle))
+	require.NoError(t, c.Publish(ctx, "p/boom", nil, mqttkeep.WithQoS(1)))
+	require.NoError(t, c.Publish(ctx, "p/ok", []byte("fine"), mqttkeep.WithQoS(1)))
+	assert.Equal(t, "fine", string(got.wait(t, 1, 5*time.Second)[0].Payload))
+}
+
+// After a broker restart (sessions lost) the client reconnects by itself,
+// restores its subscription, and receives the next message on it.
+func TestBrokerRestartRestoresSubscription(t *testing.T) {
+	b := testbroker.Start(t)
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
+		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}))...)
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	got := newCollector()
+	require.NoError(t, c.Subscribe(ctx, "restart/+", 1, got.handle))
+
+	b.Stop()
+	select {
+	case ev := <-ev.lost:
+		require.Error(t, ev.Err)
+		assert.True(t, ev.WillReconnect)
+	case <-ctx.Done():
+		t.Fatal("loss not reported")
+	}
+	require.NoError(t, b.Restart())
+	require.NoError(t, c.AwaitConnected(ctx))
+
+	pub := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, pub)
+	require.NoError(t, pub.Publish(ctx, "restart/a", []byte("after"), mqttkeep.WithQoS(1)))
+	assert.Equal(t, "after", string(got.wait(t, 1, 10*time.Second)[0].Payload))
+
+	connects, disconnects := ev.counts()
+	assert.Equal(t, 2, connects)
+	assert.Equal(t, 1, disconnects)
+	ev.mu.Lock()
+	assert.False(t, ev.connects[1].SessionPresent)
+	assert.NoError(t, ev.connects[1].ResubscribeErr)
+	assert.Positive(t, ev.connects[1].Downtime)
+	ev.mu.Unlock()
+}
+
+// A server DISCONNECT is reported as a *ReasonCodeError with its code.
+func TestServerDisconnectReportsReasonCode(t *testing.T) {
+	b := testbroker.Start(t)
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("kicked"),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+	connect(t, c)
+	require.NoError(t, b.DisconnectClient("kicked", 0x98))
+	select {
+	case e := <-ev.lost:
+		var rc *mqttkeep.ReasonCodeError
+		require.True(t, errors.As(e.Err, &rc), "cause %v", e.Err)
+		assert.Equal(t, "DISCONNECT", rc.Packet)
+		assert.EqualValues(t, 0x98, rc.Code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("server disconnect not reported")
+	}
+}

@@ -1,0 +1,139 @@
+package mqttkeep
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the package returns wraps one of these, an
+// [*ReasonCodeError], a context error or the network error that caused it,
+// so callers can test with [errors.Is] and [errors.As].
+var (
+	// ErrInvalidOption is returned by [New] when an option has a value it
+	// cannot use; the message names the option.
+	ErrInvalidOption = errors.New("mqttkeep: invalid option")
+
+	// ErrClosed is returned by every method called after [Client.Close].
+	ErrClosed = errors.New("mqttkeep: client closed")
+
+	// ErrNotConnected is returned when a call needs a live connection and
+	// there is none.
+	ErrNotConnected = errors.New("mqttkeep: not connected")
+
+	// ErrPingTimeout is the cause of a disconnect when nothing arrived from
+	// the broker within the ping timeout after a PINGREQ: the link is
+	// considered dead.
+	ErrPingTimeout = errors.New("mqttkeep: ping timeout: no traffic from broker")
+
+	// ErrConnectTimeout is returned when the network dial plus CONNECT/CONNACK
+	// exchange took longer than the connect timeout.
+	ErrConnectTimeout = errors.New("mqttkeep: connect timeout")
+
+	// ErrInvalidTopic is returned for a topic name or topic filter that the
+	// MQTT v5 specification does not allow; nothing is sent.
+	ErrInvalidTopic = errors.New("mqttkeep: invalid topic")
+
+	// ErrInvalidQoS is returned for a QoS other than 0, 1 or 2; nothing is
+	// sent.
+	ErrInvalidQoS = errors.New("mqttkeep: invalid QoS")
+
+	// ErrTooManyPings is returned by [Client.Ping] when too many pings are
+	// already waiting for an answer.
+	ErrTooManyPings = errors.New("mqttkeep: too many pings in flight")
+)
+
+// ReasonCodeError is an MQTT v5 reason code (0x80 or above) sent by the
+// broker: a refused CONNECT, a server-initiated DISCONNECT, or a failed
+// PUBLISH, SUBSCRIBE or UNSUBSCRIBE. Use [errors.As] to read it.
+type ReasonCodeError struct {
+	// Packet names the packet that carried the code: "CONNACK",
+	// "DISCONNECT", "PUBACK", "PUBREC", "SUBACK" or "UNSUBACK".
+	Packet string
+	// Code is the MQTT v5 reason code.
+	Code byte
+	// Reason is the Reason String property, if the broker sent one.
+	Reason string
+	// ServerReference is the Server Reference property (CONNACK and
+	// DISCONNECT only), if the broker sent one.
+	ServerReference string
+}
+
+// Error implements error: "mqttkeep: CONNACK 0x86 bad user name or password".
+func (e *ReasonCodeError) Error() string {
+	msg := fmt.Sprintf("mqttkeep: %s 0x%02X %s", e.Packet, e.Code, ReasonCodeText(e.Code))
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// Final reports whether retrying the connection cannot help: the broker
+// refused the client itself (bad credentials, not authorized, banned,
+// unsupported protocol version, invalid client identifier, bad
+// authentication method).
+func (e *ReasonCodeError) Final() bool {
+	if e.Packet != "CONNACK" {
+		return false
+	}
+	switch e.Code {
+	case 0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C:
+		return true
+	}
+	return false
+}
+
+var reasonText = map[byte]string{
+	0x00: "success",
+	0x04: "disconnect with will message",
+	0x10: "no matching subscribers",
+	0x11: "no subscription existed",
+	0x80: "unspecified error",
+	0x81: "malformed packet",
+	0x82: "protocol error",
+	0x83: "implementation specific error",
+	0x84: "unsupported protocol version",
+	0x85: "client identifier not valid",
+	0x86: "bad user name or password",
+	0x87: "not authorized",
+	0x88: "server unavailable",
+	0x89: "server busy",
+	0x8A: "banned",
+	0x8B: "server shutting down",
+	0x8C: "bad authentication method",
+	0x8D: "keep alive timeout",
+	0x8E: "session taken over",
+	0x8F: "topic filter invalid",
+	0x90: "topic name invalid",
+	0x91: "packet identifier in use",
+	0x92: "packet identifier not found",
+	0x93: "receive maximum exceeded",
+	0x94: "topic alias invalid",
+	0x95: "packet too large",
+	0x96: "message rate too high",
+	0x97: "quota exceeded",
+	0x98: "administrative action",
+	0x99: "payload format invalid",
+	0x9A: "retain not supported",
+	0x9B: "QoS not supported",
+	0x9C: "use another server",
+	0x9D: "server moved",
+	0x9E: "shared subscriptions not supported",
+	0x9F: "connection rate exceeded",
+	0xA0: "maximum connect time",
+	0xA1: "subscription identifiers not supported",
+	0xA2: "wildcard subscriptions not supported",
+}
+
+// ReasonCodeText returns the MQTT v5 specification's name for a reason
+// code, or "unknown reason code".
+func ReasonCodeText(code byte) string {
+	if s, ok := reasonText[code]; ok {
+		return s
+	}
+	return "unknown reason code"
+}
+
+// optionError builds the error New returns for a bad option value.
+func optionError(option, format string, args ...any) error {
+	return fmt.Errorf("%w %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
+}

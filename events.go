@@ -1,0 +1,181 @@
+package mqttkeep
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ConnectEvent is passed to OnConnect hooks after a successful CONNACK.
+type ConnectEvent struct {
+	// Server is the broker connected to, as a URL without user information.
+	Server string
+	// SessionPresent is the CONNACK's Session Present flag: true when the
+	// broker resumed this client's session (subscriptions were kept).
+	SessionPresent bool
+	// Attempt counts connection attempts since the client was last
+	// connected for a while; 1 means the first attempt succeeded.
+	Attempt int
+	// Downtime is how long the client was without a connection: zero for
+	// the first connection, else the time since the previous one was lost.
+	Downtime time.Duration
+	// KeepAlive is the negotiated keep alive (the broker's Server Keep
+	// Alive when it sent one).
+	KeepAlive time.Duration
+	// ResubscribeErr is non-nil when subscriptions had to be restored (no
+	// session present) and the broker refused some or all of them.
+	ResubscribeErr error
+}
+
+// DisconnectEvent is passed to OnDisconnect hooks when a connection ends,
+// and once when the client stops trying because the broker refused it for
+// a reason retrying cannot fix.
+type DisconnectEvent struct {
+	// Err is the cause: an error matching ErrPingTimeout for a dead link,
+	// a *ReasonCodeError for a server DISCONNECT or a final CONNACK
+	// refusal, a network error, or nil when the user called Close.
+	Err error
+	// WillReconnect reports whether the client will try to connect again.
+	WillReconnect bool
+	// Uptime is how long the connection lasted (zero for a refusal).
+	Uptime time.Duration
+}
+
+// ReconnectingEvent is passed to OnReconnecting hooks before each wait
+// between connection attempts.
+type ReconnectingEvent struct {
+	// Attempt is the number of the attempt that follows the wait (2 for
+	// the first retry).
+	Attempt int
+	// Delay is how long the client waits before that attempt.
+	Delay time.Duration
+	// Err is why the previous attempt or connection failed.
+	Err error
+}
+
+// hooks holds the registered hooks; each list is replaced, never mutated,
+// so a snapshot can be used without the lock.
+type hooks struct {
+	mu             sync.Mutex
+	nextID         uint64
+	onConnect      []hook[ConnectEvent]
+	onDisconnect   []hook[DisconnectEvent]
+	onReconnecting []hook[ReconnectingEvent]
+}
+
+type hook[E any] struct {
+	id uint64
+	fn func(E)
+}
+
+// addHook appends fn to *list and returns a function that removes it.
+func addHook[E any](h *hooks, list *[]hook[E], fn func(E)) (unregister func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextID++
+	id := h.nextID
+	*list = append(append([]hook[E](nil), *list...), hook[E]{id: id, fn: fn})
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		kept := make([]hook[E], 0, len(*list))
+		for _, k := range *list {
+			if k.id != id {
+				kept = append(kept, k)
+			}
+		}
+		*list = kept
+	}
+}
+
+// eventQueue delivers events to hooks, in order, on one goroutine. Posting
+// never blocks: a slow hook delays only later hooks, never the connection.
+type eventQueue struct {
+	hooks  *hooks
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	queue  []any
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+func newEventQueue(h *hooks, logger *slog.Logger) *eventQueue {
+	return &eventQueue{hooks: h, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// post queues an event. Events posted after close are dropped.
+func (q *eventQueue) post(ev any) {
+	q.mu.Lock()
+	if !q.closed {
+		q.queue = append(q.queue, ev)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close lets run deliver what is queued, then return.
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers events until close; it is the client's event goroutine.
+func (q *eventQueue) run() {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		batch, closed := q.queue, q.closed
+		q.queue = nil
+		q.mu.Unlock()
+		for _, ev := range batch {
+			q.deliver(ev)
+		}
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-q.wake
+		}
+	}
+}
+
+func (q *eventQueue) deliver(ev any) {
+	q.hooks.mu.Lock()
+	onConnect, onDisconnect, onReconnecting := q.hooks.onConnect, q.hooks.onDisconnect, q.hooks.onReconnecting
+	q.hooks.mu.Unlock()
+	switch e := ev.(type) {
+	case ConnectEvent:
+		for _, k := range onConnect {
+			q.call("OnConnect", func() { k.fn(e) })
+		}
+	case DisconnectEvent:
+		for _, k := range onDisconnect {
+			q.call("OnDisconnect", func() { k.fn(e) })
+		}
+	case ReconnectingEvent:
+		for _, k := range onReconnecting {
+			q.call("OnReconnecting", func() { k.fn(e) })
+		}
+	}
+}
+
+// call runs one hook; a panic is logged and does not stop the client.
+func (q *eventQueue) call(name string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.logger.Error("mqttkeep: hook panicked", "hook", name, "panic", fmt.Sprint(r))
+		}
+	}()
+	fn()
+}

@@ -1,0 +1,129 @@
+package mqttkeep_test
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/stretchr/testify/require"
+)
+
+// newClient creates a client for server and closes it at the end of the
+// test.
+func newClient(t *testing.T, opts ...mqttkeep.Option) *mqttkeep.Client {
+	t.Helper()
+	c, err := mqttkeep.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Close(ctx))
+	})
+	return c
+}
+
+// connect connects c within a generous bound.
+func connect(t *testing.T, c *mqttkeep.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Connect(ctx))
+}
+
+// pipeDialer dials the broker through an in-memory pipe, for tests inside
+// a synctest bubble.
+func pipeDialer(b *testbroker.Broker) mqttkeep.Option {
+	return mqttkeep.WithDialer(func(context.Context, *url.URL) (net.Conn, error) {
+		return b.Pipe(), nil
+	})
+}
+
+// pipeLink is an in-memory link between a client and a broker pipe that
+// can go silent like a dead Wi-Fi link: while blackholed, every byte in
+// either direction is read and dropped, no end of stream is passed on,
+// and the client's socket stays open. It works inside a synctest bubble.
+type pipeLink struct {
+	broker    *testbroker.Broker
+	blackhole atomic.Bool
+	wg        sync.WaitGroup
+}
+
+func (p *pipeLink) dialer() mqttkeep.Option {
+	return mqttkeep.WithDialer(func(context.Context, *url.URL) (net.Conn, error) {
+		client, mid := net.Pipe()
+		upstream := p.broker.Pipe()
+		p.wg.Add(2)
+		go p.relay(upstream, mid)
+		go p.relay(mid, upstream)
+		return client, nil
+	})
+}
+
+// relay copies src to dst until src fails. While blackholed the bytes are
+// dropped and a failure of src is not passed on to dst; the relay reading
+// the client's side always ends when the client closes its end.
+func (p *pipeLink) relay(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.blackhole.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				_ = src.Close()
+				return
+			}
+		}
+		if err != nil {
+			_ = src.Close()
+			if !p.blackhole.Load() {
+				_ = dst.Close()
+			}
+			return
+		}
+	}
+}
+
+// events records hook calls with their times.
+type events struct {
+	mu          sync.Mutex
+	connects    []mqttkeep.ConnectEvent
+	disconnects []mqttkeep.DisconnectEvent
+	disconnAt   []time.Time
+	lost        chan mqttkeep.DisconnectEvent
+}
+
+func newEvents() *events {
+	return &events{lost: make(chan mqttkeep.DisconnectEvent, 16)}
+}
+
+func (e *events) options() []mqttkeep.Option {
+	return []mqttkeep.Option{
+		mqttkeep.WithOnConnect(func(ev mqttkeep.ConnectEvent) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.connects = append(e.connects, ev)
+		}),
+		mqttkeep.WithOnDisconnect(func(ev mqttkeep.DisconnectEvent) {
+			e.mu.Lock()
+			e.disconnects = append(e.disconnects, ev)
+			e.disconnAt = append(e.disconnAt, time.Now())
+			e.mu.Unlock()
+			select {
+			case e.lost <- ev:
+			default:
+			}
+		}),
+	}
+}
+
+func (e *events) counts() (connects, disconnects int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.connects), len(e.disconnects)
+}

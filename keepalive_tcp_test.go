@@ -1,0 +1,119 @@
+package mqttkeep_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
+	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tcpSlack is what real sockets and the scheduler's goroutines may add to
+// the K/2 + ping timeout bound on a loaded 2-core machine with -race.
+const tcpSlack = 500 * time.Millisecond
+
+// The same silent link death as TestSilentLinkDeathDetectedWithinBound,
+// over real TCP through the fault proxy (both sockets stay open, bytes are
+// dropped), at a random phase of the ping cycle.
+func TestSilentLinkDeathOverTCP(t *testing.T) {
+	const k = 2 * time.Second
+	for _, publishing := range []bool{false, true} {
+		name := "idle"
+		if publishing {
+			name = "publishing QoS 0 every 50ms"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := testbroker.Start(t)
+			p := faultproxy.Start(t, b.Addr())
+			ev := newEvents()
+			c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithKeepAlive(k),
+				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+			connect(t, c)
+
+			stop := make(chan struct{})
+			pubDone := make(chan struct{})
+			go func() {
+				defer close(pubDone)
+				for publishing {
+					if c.Publish(context.Background(), "t/qos0", []byte("tick")) != nil {
+						return
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}()
+			defer func() { close(stop); <-pubDone }()
+
+			time.Sleep(k + rand.N(k/2))
+			diedAt := time.Now()
+			p.Blackhole()
+			select {
+			case e := <-ev.lost:
+				detection := time.Since(diedAt)
+				require.ErrorIs(t, e.Err, mqttkeep.ErrPingTimeout)
+				assert.LessOrEqual(t, detection, k+tcpSlack, "K/2 + ping timeout + slack")
+				t.Logf("%s: detection %v (K=%v, ping timeout %v)", name, detection.Round(time.Millisecond), k, k/2)
+			case <-time.After(5 * k):
+				t.Fatal("dead link never reported")
+			}
+		})
+	}
+}
+
+// paho.mqtt.golang's issue #723: a PINGREQ write stuck behind a publish
+// that fills the socket buffer delays detection forever. Here the proxy
+// stops reading, the publisher's write blocks holding the write lock, and
+// the link must still be declared dead within K/2 + ping timeout of the
+// last byte received.
+func TestBlockedWriteDoesNotDelayDetection(t *testing.T) {
+	t.Parallel()
+	const k = 2 * time.Second
+	b := testbroker.Start(t)
+	p := faultproxy.Start(t, b.Addr())
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithKeepAlive(k),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+	connect(t, c)
+
+	p.Stall()
+	stalledAt := time.Now()
+	var lastCall atomic.Int64 // how long the Publish that failed had been blocked
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		payload := make([]byte, 256<<10)
+		for range 1000 { // bounded: 256 MiB at most; blocks long before
+			start := time.Now()
+			err := c.Publish(context.Background(), "t/big", payload)
+			if err != nil {
+				lastCall.Store(int64(time.Since(start)))
+				return
+			}
+		}
+	}()
+
+	select {
+	case e := <-ev.lost:
+		detection := time.Since(stalledAt)
+		<-pubDone
+		assert.Greater(t, time.Duration(lastCall.Load()), k/4,
+			"a publish write was blocked until the link was declared dead")
+		require.ErrorIs(t, e.Err, mqttkeep.ErrPingTimeout)
+		assert.LessOrEqual(t, detection, k+tcpSlack)
+		t.Logf("detection with a blocked write: %v", detection.Round(time.Millisecond))
+	case <-time.After(5 * k):
+		t.Error("dead link never reported while a write was blocked")
+		require.NoError(t, c.Close(context.Background()))
+		<-pubDone
+	}
+}

@@ -1,0 +1,203 @@
+package mqttkeep_test
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The seed's failure: umqtt.simple never pings, so mochi (like mosquitto)
+// drops an idle client after 1.5 × keep alive. Here the client does
+// nothing at all for 10 × K and must stay connected, pinging every K/2.
+func TestIdleClientStaysConnected(t *testing.T) {
+	for _, k := range []time.Duration{time.Second, 10 * time.Second, 30 * time.Second} {
+		t.Run(k.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := testbroker.New()
+				require.NoError(t, err)
+				defer b.Close()
+				ev := newEvents()
+				c := newClient(t, append(ev.options(),
+					mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
+					mqttkeep.WithClientID("idle"), mqttkeep.WithKeepAlive(k))...)
+				connect(t, c)
+				start := time.Now()
+
+				time.Sleep(10*k + k/4)
+
+				assert.Equal(t, mqttkeep.StateConnected, c.State())
+				_, disconnects := ev.counts()
+				assert.Zero(t, disconnects, "the broker must not drop an idle client")
+				pings := b.PingTimes("idle")
+				require.Len(t, pings, 20, "one PINGREQ every K/2 over 10 K")
+				prev := start
+				for i, at := range pings {
+					assert.Equal(t, k/2, at.Sub(prev), "interval before ping %d", i)
+					prev = at
+				}
+				st := c.Stats()
+				assert.EqualValues(t, 20, st.PingsSent)
+				assert.EqualValues(t, 20, st.PingResponses)
+				assert.Equal(t, k, st.KeepAlive)
+				require.NoError(t, c.Close(context.Background()))
+			})
+		})
+	}
+}
+
+// A client that only sends (QoS 0, no replies) must still probe the
+// broker: "nothing received for K/2" triggers a PINGREQ on its own.
+func TestPublishOnlyClientStillProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := testbroker.New()
+		require.NoError(t, err)
+		defer b.Close()
+		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
+			mqttkeep.WithClientID("talker"), mqttkeep.WithKeepAlive(10*time.Second))
+		connect(t, c)
+		for range 195 { // 19.5 s of QoS 0 every 100 ms
+			require.NoError(t, c.Publish(context.Background(), "t/talk", []byte("x")))
+			time.Sleep(100 * time.Millisecond)
+		}
+		assert.Len(t, b.PingTimes("talker"), 3, "one PINGREQ per 5 s without anything received")
+	})
+}
+
+// The broker's Server Keep Alive wins over the client's.
+func TestServerKeepAliveOverrides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := testbroker.New(testbroker.WithServerKeepAlive(4))
+		require.NoError(t, err)
+		defer b.Close()
+		ev := newEvents()
+		c := newClient(t, append(ev.options(),
+			mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
+			mqttkeep.WithClientID("override"), mqttkeep.WithKeepAlive(60*time.Second))...)
+		connect(t, c)
+		start := time.Now()
+		time.Sleep(41 * time.Second)
+
+		assert.Equal(t, 4*time.Second, c.Stats().KeepAlive)
+		pings := b.PingTimes("override")
+		require.Len(t, pings, 20, "PINGREQ every 2 s (the broker's 4 s / 2), not every 30 s")
+		assert.Equal(t, 2*time.Second, pings[0].Sub(start))
+		_, disconnects := ev.counts()
+		assert.Zero(t, disconnects)
+		ev.mu.Lock()
+		assert.Equal(t, 4*time.Second, ev.connects[0].KeepAlive)
+		ev.mu.Unlock()
+	})
+}
+
+// K = 0: no automatic PINGREQ ever; Ping still works on demand.
+func TestKeepAliveZeroNeverPings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := testbroker.New()
+		require.NoError(t, err)
+		defer b.Close()
+		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
+			mqttkeep.WithClientID("nokeep"), mqttkeep.WithKeepAlive(0))
+		connect(t, c)
+		time.Sleep(time.Hour)
+		assert.Empty(t, b.PingTimes("nokeep"))
+		assert.Equal(t, mqttkeep.StateConnected, c.State())
+
+		_, err = c.Ping(context.Background())
+		require.NoError(t, err)
+		assert.Len(t, b.PingTimes("nokeep"), 1)
+		st := c.Stats()
+		assert.EqualValues(t, 1, st.PingsSent)
+		assert.EqualValues(t, 1, st.PingResponses)
+	})
+}
+
+// A silent link death (no FIN, no RST, bytes vanish) is reported with
+// ErrPingTimeout no later than K/2 + ping timeout after the link died,
+// whatever the phase of the ping cycle, idle or while publishing QoS 0.
+// Run in a synctest bubble the bound is checked exactly, with no slack.
+func TestSilentLinkDeathDetectedWithinBound(t *testing.T) {
+	type tc struct {
+		name        string
+		keepAlive   time.Duration
+		pingTimeout time.Duration // 0: default K/2
+		phase       time.Duration // when in the ping cycle the link dies
+		publishing  bool
+	}
+	var cases []tc
+	for _, k := range []time.Duration{2 * time.Second, 30 * time.Second} {
+		for _, phase := range []time.Duration{0, k / 8, k / 4, k/2 - time.Millisecond} {
+			for _, pub := range []bool{false, true} {
+				name := k.String() + "/phase=" + phase.String()
+				if pub {
+					name += "/publishing"
+				}
+				cases = append(cases, tc{name: name, keepAlive: k, phase: phase, publishing: pub})
+			}
+		}
+	}
+	cases = append(cases, tc{name: "30s/timeout=3s", keepAlive: 30 * time.Second, pingTimeout: 3 * time.Second, phase: time.Second})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := testbroker.New()
+				require.NoError(t, err)
+				defer b.Close()
+				link := &pipeLink{broker: b}
+				ev := newEvents()
+				cl := newClient(t, append(ev.options(),
+					mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
+					mqttkeep.WithKeepAlive(c.keepAlive), mqttkeep.WithPingTimeout(c.pingTimeout),
+					// Keep the reconnects that follow out of the way.
+					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+				connect(t, cl)
+
+				stop := make(chan struct{})
+				pubDone := make(chan struct{})
+				go func() {
+					defer close(pubDone)
+					for c.publishing {
+						if cl.Publish(context.Background(), "t/qos0", []byte("tick")) != nil {
+							return
+						}
+						select {
+						case <-stop:
+							return
+						case <-time.After(50 * time.Millisecond):
+						}
+					}
+				}()
+
+				time.Sleep(5*c.keepAlive + c.phase)
+				diedAt := time.Now()
+				link.blackhole.Store(true)
+
+				var lost mqttkeep.DisconnectEvent
+				select {
+				case lost = <-ev.lost:
+				case <-time.After(10 * c.keepAlive):
+					t.Fatal("dead link never reported")
+				}
+				close(stop)
+				<-pubDone
+				detection := time.Since(diedAt)
+				timeout := c.pingTimeout
+				if timeout == 0 {
+					timeout = c.keepAlive / 2
+				}
+				require.ErrorIs(t, lost.Err, mqttkeep.ErrPingTimeout)
+				assert.True(t, lost.WillReconnect)
+				assert.LessOrEqual(t, detection, c.keepAlive/2+timeout, "worst case K/2 + ping timeout")
+				assert.GreaterOrEqual(t, detection, timeout, "never before a PINGREQ went unanswered for the ping timeout")
+				t.Logf("detection %v (K=%v, ping timeout %v)", detection, c.keepAlive, timeout)
+				require.NoError(t, cl.Close(context.Background()))
+				link.wg.Wait()
+			})
+		})
+	}
+}

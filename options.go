@@ -1,0 +1,461 @@
+package mqttkeep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults used when an option is not given.
+const (
+	// DefaultKeepAlive is the keep alive asked for in CONNECT.
+	DefaultKeepAlive = 30 * time.Second
+	// DefaultConnectTimeout bounds one dial plus CONNECT/CONNACK exchange.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultSessionExpiry is the Session Expiry Interval asked for in
+	// CONNECT: long enough that a reconnect finds the session (and its
+	// in-flight QoS 1/2 messages) still there.
+	DefaultSessionExpiry = 5 * time.Minute
+	// DefaultReceiveMaximum is the Receive Maximum sent in CONNECT: how many
+	// QoS 1/2 messages the broker may have in flight towards this client.
+	DefaultReceiveMaximum = 128
+	// DefaultMessageBuffer is how many received messages may wait for their
+	// handler before QoS 0 messages are dropped (and counted in
+	// [Stats.MessagesDropped]).
+	DefaultMessageBuffer = 1024
+	// DefaultStableAfter is how long a connection must stay up before the
+	// reconnect attempt counter (and so the backoff) starts again from one.
+	DefaultStableAfter = 10 * time.Second
+)
+
+// maxKeepAlive is the largest keep alive MQTT can carry: 65,535 seconds.
+const maxKeepAlive = math.MaxUint16 * time.Second
+
+// An Option configures a [Client]; pass options to [New]. Options are
+// applied in order, so a later option overrides an earlier one.
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+// DialFunc opens the network connection to one server. The URL is one of
+// those given with [WithServer] or [WithServers], or a Server Reference sent
+// by the broker. The connection must be closed by the dialer if ctx ends
+// before it returns.
+type DialFunc func(ctx context.Context, server *url.URL) (net.Conn, error)
+
+// config holds every setting of a Client; it is filled by options and
+// validated once, in New.
+type config struct {
+	servers          []*url.URL
+	clientID         string
+	keepAlive        time.Duration
+	pingTimeout      time.Duration // 0: keep alive / 2
+	connectTimeout   time.Duration
+	username         string
+	password         secret
+	will             *Message
+	sessionExpiry    time.Duration
+	sessionExpirySet bool
+	cleanStart       bool
+	logger           *slog.Logger
+	onConnect        []func(ConnectEvent)
+	onDisconnect     []func(DisconnectEvent)
+	onReconnecting   []func(ReconnectingEvent)
+	backoff          func(attempt int) time.Duration
+	stableAfter      time.Duration
+	dial             DialFunc
+	receiveMaximum   uint16
+	messageBuffer    int
+}
+
+func defaultConfig() *config {
+	return &config{
+		keepAlive:      DefaultKeepAlive,
+		connectTimeout: DefaultConnectTimeout,
+		sessionExpiry:  DefaultSessionExpiry,
+		cleanStart:     true,
+		backoff:        DefaultBackoff.Delay,
+		stableAfter:    DefaultStableAfter,
+		receiveMaximum: DefaultReceiveMaximum,
+		messageBuffer:  DefaultMessageBuffer,
+	}
+}
+
+// secret holds a password; it prints and logs as "[REDACTED]" so that it
+// cannot leak through a log line, an error or a %v of the config.
+type secret []byte
+
+func (s secret) String() string             { return "[REDACTED]" }
+func (s secret) GoString() string           { return "[REDACTED]" }
+func (s secret) LogValue() slog.Value       { return slog.StringValue("[REDACTED]") }
+func (s secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
+
+// WithServer sets the broker to connect to, as a URL:
+// "mqtt://host:port" or "tcp://host:port" (plain TCP; port 1883 when
+// omitted). Equivalent to WithServers with one URL. There is no default:
+// New fails when no server is given.
+func WithServer(rawURL string) Option {
+	return WithServers(rawURL)
+}
+
+// WithServers sets the brokers to connect to, tried in order and rotated
+// on failure. Each is a URL with scheme mqtt:// or tcp:// (plain TCP, port
+// 1883 when omitted). User information in a URL is rejected: use
+// [WithCredentials]. There is no default: New fails when no server is
+// given.
+func WithServers(rawURLs ...string) Option {
+	return optionFunc(func(c *config) error {
+		if len(rawURLs) == 0 {
+			return optionError("WithServers", "no URL given")
+		}
+		servers := make([]*url.URL, 0, len(rawURLs))
+		for _, raw := range rawURLs {
+			u, err := parseServerURL(raw)
+			if err != nil {
+				return optionError("WithServers", "%v", err)
+			}
+			servers = append(servers, u)
+		}
+		c.servers = servers
+		return nil
+	})
+}
+
+// schemes maps each supported URL scheme to its default port.
+var schemes = map[string]string{
+	"mqtt": "1883",
+	"tcp":  "1883",
+}
+
+// parseServerURL checks one server URL and fills in the default port. The
+// error never repeats the URL's user information.
+func parseServerURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the input, which may hold a password.
+		return nil, fmt.Errorf("cannot parse server URL %q", redactURL(raw))
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port, ok := schemes[scheme]
+	if !ok {
+		if u.Scheme == "" {
+			return nil, fmt.Errorf("server URL %q has no scheme (want mqtt:// or tcp://)", redactURL(raw))
+		}
+		return nil, fmt.Errorf("server URL %q: unsupported scheme %q (want mqtt:// or tcp://)", redactURL(raw), u.Scheme)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("server URL %q carries user information; use WithCredentials", redactURL(raw))
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("server URL %q has no host", raw)
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	u.Scheme = scheme
+	return u, nil
+}
+
+// redactURL hides whatever stands between "://" and "@" in a URL string.
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if slash := strings.Index(rest, "/"); slash < 0 || at < slash {
+			return scheme + "://[REDACTED]@" + rest[at+1:]
+		}
+	}
+	return raw
+}
+
+// WithClientID sets the MQTT client identifier. Default: generated once in
+// New as "mqttkeep" followed by 12 random hex digits (20 characters from
+// 0-9a-z, which every MQTT v5 broker must accept), and kept across
+// reconnects so the broker can resume the session.
+func WithClientID(id string) Option {
+	return optionFunc(func(c *config) error {
+		if len(id) > maxTopicLen {
+			return optionError("WithClientID", "%d bytes, longer than %d", len(id), maxTopicLen)
+		}
+		if err := validateUTF8(id); id != "" && err != nil {
+			return optionError("WithClientID", "client ID is not a valid MQTT string")
+		}
+		c.clientID = id
+		return nil
+	})
+}
+
+// WithKeepAlive sets the keep alive asked for in CONNECT. It must be whole
+// seconds, at most 65,535 s; 0 turns automatic pings off ([Client.Ping]
+// still works). The broker's Server Keep Alive, if it sends one, wins.
+// While the connection is idle the client sends PINGREQ every keep alive / 2
+// and treats the link as dead when nothing arrives within the ping timeout
+// after one. Default: [DefaultKeepAlive] (30 s).
+func WithKeepAlive(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case d < 0:
+			return optionError("WithKeepAlive", "negative duration %v", d)
+		case d%time.Second != 0:
+			return optionError("WithKeepAlive", "%v is not whole seconds", d)
+		case d > maxKeepAlive:
+			return optionError("WithKeepAlive", "%v is longer than 65535s", d)
+		}
+		c.keepAlive = d
+		return nil
+	})
+}
+
+// WithPingTimeout sets how long after a PINGREQ the client waits for any
+// packet from the broker before it declares the link dead and reports
+// [ErrPingTimeout]. Zero means the default: half the negotiated keep alive,
+// so that a silent link death is reported at most one keep alive after the
+// last packet received. At most 65,535 s.
+func WithPingTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case d < 0:
+			return optionError("WithPingTimeout", "negative duration %v", d)
+		case d > maxKeepAlive:
+			return optionError("WithPingTimeout", "%v is longer than 65535s", d)
+		}
+		c.pingTimeout = d
+		return nil
+	})
+}
+
+// WithConnectTimeout bounds one connection attempt: dial plus the
+// CONNECT/CONNACK exchange. Must be positive. Default:
+// [DefaultConnectTimeout] (10 s).
+func WithConnectTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return optionError("WithConnectTimeout", "must be positive, got %v", d)
+		}
+		c.connectTimeout = d
+		return nil
+	})
+}
+
+// WithCredentials sets the user name and password sent in CONNECT. An
+// empty password sends the user name alone. The password never appears in
+// logs, errors, [Stats] or String output. Default: none.
+func WithCredentials(username, password string) Option {
+	return optionFunc(func(c *config) error {
+		if username == "" && password != "" {
+			return optionError("WithCredentials", "a password needs a user name")
+		}
+		if err := validateUTF8(username); username != "" && err != nil {
+			return optionError("WithCredentials", "user name is not a valid MQTT string")
+		}
+		if len(password) > maxTopicLen {
+			return optionError("WithCredentials", "password longer than %d bytes", maxTopicLen)
+		}
+		c.username = username
+		c.password = nil
+		if password != "" {
+			c.password = secret(password)
+		}
+		return nil
+	})
+}
+
+// WithWill sets the will message the broker publishes when this client's
+// connection ends without a DISCONNECT (for example after a silent link
+// death). The topic must be a valid topic name and qos 0, 1 or 2. Default:
+// no will.
+func WithWill(topic string, payload []byte, qos byte, retain bool) Option {
+	return optionFunc(func(c *config) error {
+		if err := validateTopicName(topic); err != nil {
+			return optionError("WithWill", "%v", err)
+		}
+		if qos > 2 {
+			return optionError("WithWill", "QoS %d, want 0, 1 or 2", qos)
+		}
+		c.will = &Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retain: retain}
+		return nil
+	})
+}
+
+// WithSessionExpiry sets the Session Expiry Interval asked for in CONNECT:
+// how long the broker keeps the session (subscriptions, queued QoS 1/2
+// messages) after the network connection drops. Whole seconds, at most
+// 4,294,967,295 s; 0 ends the session when the connection ends. Default:
+// [DefaultSessionExpiry] (5 min), and [Client.Close] then ends the session
+// at once; when this option is given, Close leaves the session to expire
+// after d so that a later process with the same client ID can resume it.
+func WithSessionExpiry(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case d < 0:
+			return optionError("WithSessionExpiry", "negative duration %v", d)
+		case d%time.Second != 0:
+			return optionError("WithSessionExpiry", "%v is not whole seconds", d)
+		case d > math.MaxUint32*time.Second:
+			return optionError("WithSessionExpiry", "%v is longer than 4294967295s", d)
+		}
+		c.sessionExpiry = d
+		c.sessionExpirySet = true
+		return nil
+	})
+}
+
+// WithCleanStart sets Clean Start on the first connection. true (the
+// default) starts with a fresh session; false resumes the broker's session
+// for this client ID, if it has one. Reconnects never set Clean Start, so
+// that the session (and in-flight QoS 1/2 messages) survive a lost
+// connection.
+func WithCleanStart(clean bool) Option {
+	return optionFunc(func(c *config) error {
+		c.cleanStart = clean
+		return nil
+	})
+}
+
+// WithLogger sets the logger. Pings are logged at Debug, connects and
+// reconnects at Info, refusals and lost connections at Warn. The password
+// is never logged. Default: nil, which discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		c.logger = l
+		return nil
+	})
+}
+
+// WithOnConnect registers a hook called after every successful CONNACK
+// (the first connection and each reconnect). Hooks run in registration
+// order on the client's single event goroutine, never while a lock is
+// held; a slow hook delays later hooks but never the connection itself.
+// Don't block in it for long. Default: none.
+func WithOnConnect(hook func(ConnectEvent)) Option {
+	return optionFunc(func(c *config) error {
+		if hook == nil {
+			return optionError("WithOnConnect", "nil hook")
+		}
+		c.onConnect = append(c.onConnect, hook)
+		return nil
+	})
+}
+
+// WithOnDisconnect registers a hook called after every lost connection
+// and once after Close, with the cause (nil for Close). It runs on the
+// event goroutine like [WithOnConnect] hooks. Default: none.
+func WithOnDisconnect(hook func(DisconnectEvent)) Option {
+	return optionFunc(func(c *config) error {
+		if hook == nil {
+			return optionError("WithOnDisconnect", "nil hook")
+		}
+		c.onDisconnect = append(c.onDisconnect, hook)
+		return nil
+	})
+}
+
+// WithOnReconnecting registers a hook called before each wait between
+// connection attempts, with the attempt number and the delay. It runs on
+// the event goroutine like [WithOnConnect] hooks. Default: none.
+func WithOnReconnecting(hook func(ReconnectingEvent)) Option {
+	return optionFunc(func(c *config) error {
+		if hook == nil {
+			return optionError("WithOnReconnecting", "nil hook")
+		}
+		c.onReconnecting = append(c.onReconnecting, hook)
+		return nil
+	})
+}
+
+// WithBackoff sets the delay policy between connection attempts. Default:
+// [DefaultBackoff] (full jitter over 500 ms doubling up to 60 s).
+func WithBackoff(b Backoff) Option {
+	return optionFunc(func(c *config) error {
+		if err := b.validate(); err != nil {
+			return optionError("WithBackoff", "%v", err)
+		}
+		c.backoff = b.Delay
+		return nil
+	})
+}
+
+// WithBackoffFunc sets the delay before connection attempt number attempt
+// (2 for the first retry after a failure, and so on) to whatever f
+// returns; negative results count as zero. Default: [DefaultBackoff].
+func WithBackoffFunc(f func(attempt int) time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if f == nil {
+			return optionError("WithBackoffFunc", "nil function")
+		}
+		c.backoff = f
+		return nil
+	})
+}
+
+// WithDialer replaces how the network connection is opened (proxies, unix
+// sockets, in-memory pipes in tests). Default: a net.Dialer for the URL's
+// host and port.
+func WithDialer(dial DialFunc) Option {
+	return optionFunc(func(c *config) error {
+		if dial == nil {
+			return optionError("WithDialer", "nil dial function")
+		}
+		c.dial = dial
+		return nil
+	})
+}
+
+// WithReceiveMaximum sets the Receive Maximum sent in CONNECT: how many
+// QoS 1 and 2 messages the broker may send before this client acknowledges
+// them. 1 to 65,535. Default: [DefaultReceiveMaximum] (128).
+func WithReceiveMaximum(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 || n > math.MaxUint16 {
+			return optionError("WithReceiveMaximum", "%d, want 1 to 65535", n)
+		}
+		c.receiveMaximum = uint16(n)
+		return nil
+	})
+}
+
+// newClientID returns "mqttkeep" followed by 12 random hex digits.
+func newClientID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return "mqttkeep" + hex.EncodeToString(b[:])
+}
+
+// buildConfig applies the options and checks the result as a whole.
+func buildConfig(opts []Option) (*config, error) {
+	c := defaultConfig()
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: option %d is nil", ErrInvalidOption, i)
+		}
+		if err := o.apply(c); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.servers) == 0 {
+		return nil, optionError("WithServer", "no server given")
+	}
+	if c.clientID == "" {
+		c.clientID = newClientID()
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.dial == nil {
+		c.dial = dialTCP
+	}
+	return c, nil
+}

@@ -1,0 +1,135 @@
+package mqttkeep_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewRejectsInvalidOptions(t *testing.T) {
+	srv := mqttkeep.WithServer("mqtt://127.0.0.1:1883")
+	for _, tc := range []struct {
+		name   string
+		opts   []mqttkeep.Option
+		option string // the option the error must name
+	}{
+		{"no server", nil, "WithServer"},
+		{"nil option", []mqttkeep.Option{srv, nil}, "option 1 is nil"},
+		{"empty server list", []mqttkeep.Option{mqttkeep.WithServers()}, "WithServers"},
+		{"unknown scheme", []mqttkeep.Option{mqttkeep.WithServer("gopher://h:1")}, `unsupported scheme "gopher"`},
+		{"no scheme", []mqttkeep.Option{mqttkeep.WithServer("localhost:1883")}, "WithServers"},
+		{"no host", []mqttkeep.Option{mqttkeep.WithServer("mqtt://:1883")}, "no host"},
+		{"unparsable URL", []mqttkeep.Option{mqttkeep.WithServer("mqtt://[::1")}, "cannot parse"},
+		{"user info in URL", []mqttkeep.Option{mqttkeep.WithServer("mqtt://u:pw@h")}, "WithCredentials"},
+		{"negative keep alive", []mqttkeep.Option{srv, mqttkeep.WithKeepAlive(-time.Second)}, "WithKeepAlive"},
+		{"fractional keep alive", []mqttkeep.Option{srv, mqttkeep.WithKeepAlive(1500 * time.Millisecond)}, "WithKeepAlive"},
+		{"keep alive too long", []mqttkeep.Option{srv, mqttkeep.WithKeepAlive(65536 * time.Second)}, "WithKeepAlive"},
+		{"negative ping timeout", []mqttkeep.Option{srv, mqttkeep.WithPingTimeout(-1)}, "WithPingTimeout"},
+		{"ping timeout too long", []mqttkeep.Option{srv, mqttkeep.WithPingTimeout(65536 * time.Second)}, "WithPingTimeout"},
+		{"zero connect timeout", []mqttkeep.Option{srv, mqttkeep.WithConnectTimeout(0)}, "WithConnectTimeout"},
+		{"password without user", []mqttkeep.Option{srv, mqttkeep.WithCredentials("", "pw")}, "WithCredentials"},
+		{"user with NUL", []mqttkeep.Option{srv, mqttkeep.WithCredentials("a\x00b", "")}, "WithCredentials"},
+		{"will with wildcard", []mqttkeep.Option{srv, mqttkeep.WithWill("a/#", nil, 0, false)}, "WithWill"},
+		{"will with QoS 3", []mqttkeep.Option{srv, mqttkeep.WithWill("a", nil, 3, false)}, "WithWill"},
+		{"negative session expiry", []mqttkeep.Option{srv, mqttkeep.WithSessionExpiry(-time.Second)}, "WithSessionExpiry"},
+		{"fractional session expiry", []mqttkeep.Option{srv, mqttkeep.WithSessionExpiry(time.Millisecond)}, "WithSessionExpiry"},
+		{"session expiry too long", []mqttkeep.Option{srv, mqttkeep.WithSessionExpiry((math.MaxUint32 + 1) * time.Second)}, "WithSessionExpiry"},
+		{"nil connect hook", []mqttkeep.Option{srv, mqttkeep.WithOnConnect(nil)}, "WithOnConnect"},
+		{"nil disconnect hook", []mqttkeep.Option{srv, mqttkeep.WithOnDisconnect(nil)}, "WithOnDisconnect"},
+		{"nil reconnecting hook", []mqttkeep.Option{srv, mqttkeep.WithOnReconnecting(nil)}, "WithOnReconnecting"},
+		{"zero backoff", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{})}, "WithBackoff"},
+		{"backoff max below initial", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Second, Max: time.Millisecond, Multiplier: 2})}, "WithBackoff"},
+		{"backoff multiplier < 1", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 0.5})}, "WithBackoff"},
+		{"backoff multiplier NaN", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: math.NaN()})}, "WithBackoff"},
+		{"nil backoff func", []mqttkeep.Option{srv, mqttkeep.WithBackoffFunc(nil)}, "WithBackoffFunc"},
+		{"nil dialer", []mqttkeep.Option{srv, mqttkeep.WithDialer(nil)}, "WithDialer"},
+		{"receive maximum 0", []mqttkeep.Option{srv, mqttkeep.WithReceiveMaximum(0)}, "WithReceiveMaximum"},
+		{"receive maximum too big", []mqttkeep.Option{srv, mqttkeep.WithReceiveMaximum(65536)}, "WithReceiveMaximum"},
+		{"client ID with NUL", []mqttkeep.Option{srv, mqttkeep.WithClientID("a\x00")}, "WithClientID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c *mqttkeep.Client
+			var err error
+			require.NotPanics(t, func() { c, err = mqttkeep.New(tc.opts...) })
+			require.ErrorIs(t, err, mqttkeep.ErrInvalidOption)
+			assert.Nil(t, c)
+			assert.Contains(t, err.Error(), tc.option)
+			assert.True(t, strings.HasPrefix(err.Error(), "mqttkeep: "), err.Error())
+			assert.NotContains(t, err.Error(), "pw", "credentials never appear in errors")
+		})
+	}
+}
+
+func TestNewAcceptsValidOptions(t *testing.T) {
+	c, err := mqttkeep.New(
+		mqttkeep.WithServers("mqtt://a.example", "tcp://b.example:1884"),
+		mqttkeep.WithKeepAlive(0), mqttkeep.WithKeepAlive(65535*time.Second),
+		mqttkeep.WithPingTimeout(0), mqttkeep.WithConnectTimeout(time.Second),
+		mqttkeep.WithCredentials("user", "secret"), mqttkeep.WithWill("dev/1/status", []byte("gone"), 1, true),
+		mqttkeep.WithSessionExpiry(0), mqttkeep.WithCleanStart(false), mqttkeep.WithLogger(nil),
+		mqttkeep.WithReceiveMaximum(65535),
+		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}),
+	)
+	require.NoError(t, err)
+	assert.Equal(t, mqttkeep.StateDisconnected, c.State())
+	require.NoError(t, c.Close(context.Background()))
+}
+
+// The generated client ID is 20 characters from [0-9a-z] (every MQTT v5
+// broker must accept up to 23 of those) and differs between clients.
+func TestGeneratedClientID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://h"))
+		require.NoError(t, err)
+		id := c.ClientID()
+		assert.Regexp(t, `^mqttkeep[0-9a-f]{12}$`, id)
+		assert.False(t, seen[id], "duplicate ID %s", id)
+		seen[id] = true
+	}
+}
+
+// New starts no goroutine (goleak in TestMain checks that nothing is left;
+// here nothing may even start) and the dialer is only called by Connect.
+func TestNewStartsNothing(t *testing.T) {
+	dialed := false
+	_, err := mqttkeep.New(mqttkeep.WithServer("mqtt://h"),
+		mqttkeep.WithDialer(func(context.Context, *url.URL) (net.Conn, error) {
+			dialed = true
+			return nil, errors.New("no")
+		}))
+	require.NoError(t, err)
+	assert.False(t, dialed)
+}
+
+// The password never appears in log output, at any level, through a
+// refused connect; nor in the error.
+func TestPasswordNeverLogged(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1"), mqttkeep.WithLogger(logger),
+		mqttkeep.WithCredentials("alice", "s3cr3t-pw"),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = c.Connect(ctx)
+	require.Error(t, err)
+	require.NoError(t, c.Close(context.Background()))
+	assert.NotEmpty(t, buf.String(), "something was logged")
+	assert.NotContains(t, buf.String(), "s3cr3t-pw")
+	assert.NotContains(t, err.Error(), "s3cr3t-pw")
+	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.Stats(), c.Stats()), "s3cr3t-pw")
+}
