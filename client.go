@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session"
-	"github.com/eclipse/paho.golang/paho/session/state"
 )
 
 // Client is an MQTT v5 client that keeps one connection to a broker alive
@@ -32,8 +32,9 @@ type Client struct {
 	hooks   hooks
 	subs    registry
 	events  *eventQueue
-	session *state.State
-	inbox   chan *Message
+	session *sessionState
+	inbox   chan inboxItem
+	queue   queue
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc
@@ -43,8 +44,11 @@ type Client struct {
 	link      *link         // current connection; nil when not connected
 	changed   chan struct{} // closed and replaced on every state change
 	started   bool
-	lastErr   error // why the last attempt or connection failed
-	finalErr  error // set when the broker refused for good
+	lastErr   error         // why the last attempt or connection failed
+	finalErr  error         // set when the broker refused for good
+	epoch     chan struct{} // closed when a reconnect finds the session gone
+	stopCh    chan struct{} // closed by Close or a final refusal
+	stopOnce  sync.Once
 	supDone   chan struct{}
 	inboxDone chan struct{}
 }
@@ -59,14 +63,20 @@ func New(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:       cfg,
-		session:   state.NewInMemory(),
-		inbox:     make(chan *Message, DefaultMessageBuffer),
+		cfg: cfg,
+		// Room for the QoS 0 buffer plus two Receive Maximum windows of
+		// QoS 1/2 (the unacknowledged ones of a connection just lost,
+		// which the broker re-sends on the next).
+		inbox:     make(chan inboxItem, cfg.messageBuffer+2*int(cfg.receiveMaximum)),
 		changed:   make(chan struct{}),
+		epoch:     make(chan struct{}),
+		stopCh:    make(chan struct{}),
 		supDone:   make(chan struct{}),
 		inboxDone: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.session = newSessionState(c.deliver)
+	c.queue.maxMessages, c.queue.maxBytes = cfg.queueMessages, cfg.queueBytes
 	for _, h := range cfg.onConnect {
 		c.OnConnect(h)
 	}
@@ -149,7 +159,9 @@ func (c *Client) State() State {
 
 // Stats returns a snapshot of the client's counters.
 func (c *Client) Stats() Stats {
-	return c.stats.snapshot(c.State())
+	s := c.stats.snapshot(c.State())
+	s.Queued, s.QueuedBytes = c.queue.len()
+	return s
 }
 
 // OnConnect registers a hook like [WithOnConnect] and returns a function
@@ -168,49 +180,6 @@ func (c *Client) OnDisconnect(hook func(DisconnectEvent)) (unregister func()) {
 // function that removes it.
 func (c *Client) OnReconnecting(hook func(ReconnectingEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onReconnecting, hook)
-}
-
-// Publish sends payload to topic; opts set QoS (default 0), retain and
-// MQTT v5 properties. It returns when the message was written (QoS 0),
-// acknowledged with PUBACK (QoS 1) or PUBCOMP (QoS 2), or when ctx ends.
-// A QoS 1/2 message that was in flight when the connection dropped is
-// re-sent after the reconnect and Publish keeps waiting for its
-// acknowledgement. A bad topic or QoS is reported before anything is
-// sent ([ErrInvalidTopic], [ErrInvalidQoS]); while disconnected Publish
-// returns [ErrNotConnected].
-func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
-	m := Message{Topic: topic, Payload: payload}
-	for _, o := range opts {
-		o(&m)
-	}
-	return c.PublishMessage(ctx, &m)
-}
-
-// PublishMessage is Publish with every field given in m.
-func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
-	if err := m.validate(); err != nil {
-		return err
-	}
-	l, err := c.currentLink()
-	if err != nil {
-		return err
-	}
-	resp, err := l.pc.PublishWithOptions(ctx, m.toPaho(), paho.PublishOptions{})
-	if resp != nil && resp.ReasonCode >= 0x80 {
-		packet := "PUBACK"
-		if m.QoS == 2 {
-			packet = "PUBREC"
-		}
-		rc := &ReasonCodeError{Packet: packet, Code: resp.ReasonCode}
-		if resp.Properties != nil {
-			rc.Reason = resp.Properties.ReasonString
-		}
-		return rc
-	}
-	if err != nil {
-		return fmt.Errorf("mqttkeep: publish to %q: %w", m.Topic, mapPahoErr(err))
-	}
-	return nil
 }
 
 // Subscribe subscribes to a topic filter (wildcards + and #, and shared
@@ -310,6 +279,7 @@ func (c *Client) Close(ctx context.Context) error {
 	started := c.started
 	c.setStateLocked(StateClosed)
 	c.mu.Unlock()
+	c.stopOnce.Do(func() { close(c.stopCh) })
 	c.cancel()
 	if !started {
 		return nil
@@ -327,6 +297,7 @@ func (c *Client) Close(ctx context.Context) error {
 // stopped runs when the supervisor returns: it releases publishers still
 // waiting on the session and lets the other goroutines finish.
 func (c *Client) stopped() {
+	c.discardQueue()
 	_ = c.session.Close()
 	c.events.close()
 	close(c.supDone)
@@ -341,7 +312,7 @@ func (c *Client) currentLink() (*link, error) {
 		return nil, ErrClosed
 	case c.finalErr != nil:
 		return nil, fmt.Errorf("%w: %w", ErrNotConnected, c.finalErr)
-	case c.link == nil:
+	case c.link == nil || c.link.isLost():
 		return nil, ErrNotConnected
 	}
 	return c.link, nil
@@ -374,6 +345,7 @@ func (c *Client) setFinal(err error) {
 	if c.state != StateClosed {
 		c.setStateLocked(StateStopped)
 	}
+	c.stopOnce.Do(func() { close(c.stopCh) })
 }
 
 // setStateLocked changes the state and wakes AwaitConnected. c.mu held.
@@ -386,44 +358,50 @@ func (c *Client) setStateLocked(s State) {
 	c.changed = make(chan struct{})
 }
 
-// received is paho's OnPublishReceived callback, on paho's router
-// goroutine for one connection; lost is closed when that connection ends.
-// It only hands the message to the message goroutine: QoS 0 messages are
-// dropped (and counted) when the buffer is full; QoS 1/2 wait for room,
-// which the broker bounds by our Receive Maximum, but never past the end
-// of their connection (the broker re-sends them on the next one).
-func (c *Client) received(pr paho.PublishReceived, lost <-chan struct{}) (bool, error) {
-	m := messageFromPaho(pr.Packet)
-	if m.QoS == 0 {
-		select {
-		case c.inbox <- m:
-		default:
+// inboxItem is a received PUBLISH waiting for its handlers, with the
+// connection generation it arrived on.
+type inboxItem struct {
+	pb  *packets.Publish
+	gen uint64
+}
+
+// deliver is called by the session state on paho's router goroutine for
+// every received PUBLISH. It never waits for a handler: QoS 0 messages are
+// dropped (and counted) when the buffer is full; QoS 1/2 messages always
+// find room, because the broker sends at most Receive Maximum of them
+// before we acknowledge, and we acknowledge only after the handlers ran.
+func (c *Client) deliver(pb *packets.Publish, gen uint64) {
+	it := inboxItem{pb: pb, gen: gen}
+	if pb.QoS == 0 {
+		if len(c.inbox) >= c.cfg.messageBuffer {
 			c.stats.messagesDropped.Add(1)
-			c.cfg.logger.Debug("mqttkeep: QoS 0 message dropped: handlers are behind", "topic", m.Topic)
+			c.cfg.logger.Debug("mqttkeep: QoS 0 message dropped: handlers are behind", "topic", pb.Topic)
+			return
 		}
-		return true, nil
+		c.inbox <- it // the only sender, and there is room
+		return
 	}
 	select {
-	case c.inbox <- m:
-	case <-lost:
+	case c.inbox <- it:
 	case <-c.ctx.Done():
 	}
-	return true, nil
 }
 
 // dispatch is the message goroutine: it runs the handlers of each
-// received message, in order, until Close.
+// received message, in order, then acknowledges it (QoS 1/2), until Close.
 func (c *Client) dispatch() {
 	defer close(c.inboxDone)
 	var matched []subscription
 	for {
 		select {
-		case m := <-c.inbox:
+		case it := <-c.inbox:
+			m := messageFromPacket(it.pb)
 			matched = c.subs.handlers(matched[:0], m.Topic)
 			c.stats.messagesReceived.Add(1)
 			for _, s := range matched {
 				c.runHandler(s, m)
 			}
+			c.session.ackHandled(it.pb, it.gen)
 		case <-c.ctx.Done():
 			return
 		}

@@ -37,6 +37,11 @@ var (
 	// sent.
 	ErrInvalidQoS = errors.New("mqttkeep: invalid QoS")
 
+	// ErrQueueFull is returned by Publish when the client is reconnecting
+	// and the offline queue already holds its limit of messages or bytes
+	// (see WithQueueLimits). Nothing was queued.
+	ErrQueueFull = errors.New("mqttkeep: offline queue full")
+
 	// ErrTooManyPings is returned by [Client.Ping] when too many pings are
 	// already waiting for an answer.
 	ErrTooManyPings = errors.New("mqttkeep: too many pings in flight")

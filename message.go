@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/packets"
 )
 
 // Message is an application message: what [Client.PublishMessage] sends
@@ -100,15 +100,15 @@ func (m *Message) validate() error {
 	return nil
 }
 
-// toPaho converts to paho's publish packet; properties are only allocated
+// packet converts to paho's wire packet; properties are only allocated
 // when some are set.
-func (m *Message) toPaho() *paho.Publish {
-	p := &paho.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
+func (m *Message) packet() *packets.Publish {
+	p := &packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
 	if m.ContentType == "" && m.ResponseTopic == "" && m.CorrelationData == nil &&
 		m.MessageExpiry == 0 && !m.PayloadUTF8 && len(m.UserProperties) == 0 {
 		return p
 	}
-	props := &paho.PublishProperties{
+	props := &packets.Properties{
 		ContentType:     m.ContentType,
 		ResponseTopic:   m.ResponseTopic,
 		CorrelationData: m.CorrelationData,
@@ -122,15 +122,15 @@ func (m *Message) toPaho() *paho.Publish {
 		props.PayloadFormat = &one
 	}
 	for _, u := range m.UserProperties {
-		props.User = append(props.User, paho.UserProperty{Key: u.Key, Value: u.Value})
+		props.User = append(props.User, packets.User{Key: u.Key, Value: u.Value})
 	}
 	p.Properties = props
 	return p
 }
 
-// messageFromPaho converts a received publish packet.
-func messageFromPaho(p *paho.Publish) *Message {
-	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Duplicate: p.Duplicate()}
+// messageFromPacket converts a received PUBLISH.
+func messageFromPacket(p *packets.Publish) *Message {
+	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Duplicate: p.Duplicate}
 	if pr := p.Properties; pr != nil {
 		m.ContentType = pr.ContentType
 		m.ResponseTopic = pr.ResponseTopic

@@ -77,6 +77,8 @@ type config struct {
 	dial             DialFunc
 	receiveMaximum   uint16
 	messageBuffer    int
+	queueMessages    int
+	queueBytes       int
 }
 
 func defaultConfig() *config {
@@ -89,6 +91,8 @@ func defaultConfig() *config {
 		stableAfter:    DefaultStableAfter,
 		receiveMaximum: DefaultReceiveMaximum,
 		messageBuffer:  DefaultMessageBuffer,
+		queueMessages:  DefaultQueueMessages,
+		queueBytes:     DefaultQueueBytes,
 	}
 }
 
@@ -423,6 +427,41 @@ func WithReceiveMaximum(n int) Option {
 			return optionError("WithReceiveMaximum", "%d, want 1 to 65535", n)
 		}
 		c.receiveMaximum = uint16(n)
+		return nil
+	})
+}
+
+// WithQueueLimits bounds the offline queue that holds messages published
+// while the client is reconnecting: at most messages messages whose topics,
+// payloads and properties add up to at most bytes. When either limit would
+// be exceeded, Publish returns [ErrQueueFull] at once. WithQueueLimits(0, 0)
+// turns queueing off: Publish then returns [ErrNotConnected] while
+// disconnected. Default: [DefaultQueueMessages] (10,000) and
+// [DefaultQueueBytes] (8 MiB).
+func WithQueueLimits(messages, bytes int) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case messages < 0 || bytes < 0:
+			return optionError("WithQueueLimits", "negative limit (%d messages, %d bytes)", messages, bytes)
+		case (messages == 0) != (bytes == 0):
+			return optionError("WithQueueLimits", "both limits must be zero to turn queueing off, got %d messages, %d bytes", messages, bytes)
+		}
+		c.queueMessages, c.queueBytes = messages, bytes
+		return nil
+	})
+}
+
+// WithMessageBuffer sets how many received QoS 0 messages may wait for
+// their handlers; beyond it they are dropped and counted in
+// [Stats.MessagesDropped]. QoS 1/2 messages are never dropped: the broker
+// holds them back (see [WithReceiveMaximum]). At least 1. Default:
+// [DefaultMessageBuffer] (1,024).
+func WithMessageBuffer(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return optionError("WithMessageBuffer", "%d, want at least 1", n)
+		}
+		c.messageBuffer = n
 		return nil
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +84,32 @@ func (l *link) fail(err error) {
 	})
 }
 
+// isLost reports whether the connection has failed or been closed.
+func (l *link) isLost() bool {
+	select {
+	case <-l.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkServerLimits refuses, before anything is sent, what the broker
+// said in CONNACK it does not support.
+func (l *link) checkServerLimits(m *Message) error {
+	p := l.connack.Properties
+	if p == nil {
+		return nil
+	}
+	if p.MaximumQoS != nil && m.QoS > *p.MaximumQoS {
+		return fmt.Errorf("%w: %d, the broker's maximum is %d", ErrInvalidQoS, m.QoS, *p.MaximumQoS)
+	}
+	if m.Retain && !p.RetainAvailable {
+		return errors.New("mqttkeep: the broker does not support retained messages")
+	}
+	return nil
+}
+
 // connectOnce dials server and performs the CONNECT/CONNACK exchange,
 // bounded by the connect timeout.
 func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool) (*link, error) {
@@ -106,8 +133,10 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 		Conn:        l.conn,
 		Session:     c.session,
 		PingHandler: l.sched,
+		// Received messages reach the client through the session's Ack
+		// (see sessionState); this no-op keeps paho from adding a router.
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) { return c.received(pr, l.lost) },
+			func(paho.PublishReceived) (bool, error) { return true, nil },
 		},
 		// Waits are bounded by the callers' contexts, not by paho.
 		PacketTimeout: 24 * time.Hour,
@@ -211,12 +240,14 @@ func (c *Client) supervise() {
 	// so a connection that flaps right after CONNACK backs off like a
 	// refused one. attempt counts attempts since the last loss, for hooks.
 	failures, attempt := 0, 0
-	next := 0 // index of the next server to try
+	next := 0             // index of the next configured server to try
+	var redirect *url.URL // a Server Reference to try next, if any
+	hops := 0             // redirects followed since the last connection
 	var lastErr error
 	var downSince time.Time // zero until the first connection is lost
 	first := true
 	for {
-		if failures > 0 {
+		if failures > 0 && redirect == nil {
 			delay := max(c.cfg.backoff(failures), 0)
 			c.events.post(ReconnectingEvent{Attempt: attempt + 1, Delay: delay, Err: lastErr})
 			c.cfg.logger.Info("mqttkeep: reconnecting", "attempt", attempt+1, "delay", delay, "err", lastErr)
@@ -226,6 +257,9 @@ func (c *Client) supervise() {
 		}
 		attempt++
 		server := c.cfg.servers[next%len(c.cfg.servers)]
+		if redirect != nil {
+			server, redirect = redirect, nil
+		}
 		l, err := c.connectOnce(c.ctx, server, first && c.cfg.cleanStart)
 		if err != nil {
 			if c.ctx.Err() != nil {
@@ -233,7 +267,6 @@ func (c *Client) supervise() {
 			}
 			failures++
 			lastErr = err
-			next++
 			c.setLastErr(err)
 			if isFinal(err) {
 				c.cfg.logger.Warn("mqttkeep: connection refused; not retrying", "server", server.Redacted(), "err", err)
@@ -241,11 +274,18 @@ func (c *Client) supervise() {
 				c.setFinal(err)
 				return
 			}
+			if redirect = c.redirectTarget(err, server, &hops); redirect == nil {
+				next++ // rotate to the next configured server
+			}
 			c.cfg.logger.Warn("mqttkeep: connect failed", "server", server.Redacted(), "attempt", attempt, "err", err)
 			continue
 		}
-		first = false
+		first, hops = false, 0
+		if !l.connack.SessionPresent {
+			c.sessionLost()
+		}
 		resubErr := c.restore(l)
+		c.flushAndPublish(l)
 		c.stats.connects.Add(1)
 		var downtime time.Duration
 		if !downSince.IsZero() {
@@ -253,7 +293,6 @@ func (c *Client) supervise() {
 		}
 		c.cfg.logger.Info("mqttkeep: connected", "server", server.Redacted(),
 			"session_present", l.connack.SessionPresent, "keep_alive", l.keepAlive, "attempt", attempt)
-		c.setLink(l)
 		c.events.post(ConnectEvent{
 			Server:         server.Redacted(),
 			SessionPresent: l.connack.SessionPresent,
@@ -278,10 +317,21 @@ func (c *Client) supervise() {
 		c.stats.disconnects.Add(1)
 		lastErr = l.cause
 		c.setLastErr(l.cause)
+		if isTakeover(l.cause) {
+			// Another client with our ID took the session. Reconnecting
+			// would take it back and start a fight that neither wins
+			// (MQTT.js #1585): stop, and tell the user.
+			c.cfg.logger.Warn("mqttkeep: session taken over by another client with this ID; not reconnecting",
+				"server", server.Redacted(), "client_id", c.cfg.clientID)
+			c.events.post(DisconnectEvent{Err: l.cause, Uptime: uptime})
+			<-l.pc.Done()
+			c.setFinal(l.cause)
+			return
+		}
 		c.cfg.logger.Warn("mqttkeep: connection lost", "server", server.Redacted(), "uptime", uptime, "err", l.cause)
 		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime})
 		// The socket is closed; paho's goroutines for this link end at once
-		// (none of them waits on a handler: see Client.received).
+		// (none of them waits on a handler: see Client.deliver).
 		<-l.pc.Done()
 		attempt = 0
 		if uptime >= c.cfg.stableAfter {
@@ -289,7 +339,52 @@ func (c *Client) supervise() {
 		} else {
 			failures++
 		}
+		redirect = c.redirectTarget(l.cause, server, &hops)
 	}
+}
+
+// maxRedirects bounds the Server References followed in a row without a
+// successful connection, so two brokers pointing at each other cannot
+// keep the client away from its configured servers.
+const maxRedirects = 3
+
+// redirectTarget returns the server named by a CONNACK or DISCONNECT with
+// 0x9C (use another server) or 0x9D (server moved) and a Server Reference,
+// or nil. hops counts the redirects followed since the last connection.
+func (c *Client) redirectTarget(err error, from *url.URL, hops *int) *url.URL {
+	var rc *ReasonCodeError
+	if !errors.As(err, &rc) || (rc.Code != 0x9C && rc.Code != 0x9D) || rc.ServerReference == "" {
+		return nil
+	}
+	if *hops >= maxRedirects {
+		c.cfg.logger.Warn("mqttkeep: too many redirects; using the configured servers", "reference", rc.ServerReference)
+		return nil
+	}
+	u, perr := parseServerReference(rc.ServerReference, from)
+	if perr != nil {
+		c.cfg.logger.Warn("mqttkeep: ignoring unusable server reference", "reference", rc.ServerReference, "err", perr)
+		return nil
+	}
+	*hops++
+	c.cfg.logger.Info("mqttkeep: redirected", "from", from.Redacted(), "to", u.Redacted(), "code", rc.Code)
+	return u
+}
+
+// parseServerReference reads a Server Reference: the first of a
+// space-separated list, either a URL or host[:port], which then keeps the
+// scheme of the server that sent it.
+func parseServerReference(ref string, from *url.URL) (*url.URL, error) {
+	first, _, _ := strings.Cut(strings.TrimSpace(ref), " ")
+	if !strings.Contains(first, "://") {
+		first = from.Scheme + "://" + first
+	}
+	return parseServerURL(first)
+}
+
+// isTakeover reports a server DISCONNECT 0x8E: session taken over.
+func isTakeover(err error) bool {
+	var rc *ReasonCodeError
+	return errors.As(err, &rc) && rc.Packet == "DISCONNECT" && rc.Code == 0x8E
 }
 
 // disconnect ends l on Close: DISCONNECT (ending the session at once
@@ -304,6 +399,39 @@ func (c *Client) disconnect(l *link) {
 	_ = l.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = l.pc.Disconnect(d)
 	l.fail(nil)
+}
+
+// sessionLost wakes Publish calls whose QoS 1/2 message was in flight: the
+// broker did not keep the session, so paho's session state dropped the
+// message, and Publish sends it again.
+func (c *Client) sessionLost() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.epoch)
+	c.epoch = make(chan struct{})
+}
+
+// flushAndPublish sends the offline queue on l, then makes l the client's
+// connection, under c.mu and only once the queue is empty, so that no new
+// Publish overtakes a queued one.
+func (c *Client) flushAndPublish(l *link) {
+	for {
+		c.flush(l)
+		c.mu.Lock()
+		if l.isLost() || c.ctx.Err() != nil {
+			c.mu.Unlock()
+			return // the supervisor notices and carries on
+		}
+		if n, _ := c.queue.len(); n == 0 {
+			c.link = l
+			if c.state != StateClosed {
+				c.setStateLocked(StateConnected)
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
 }
 
 // sleep waits d or until Close; it reports whether to go on.

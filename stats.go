@@ -32,6 +32,10 @@ type Stats struct {
 
 	MessagesReceived uint64 // PUBLISH packets handed to handlers
 	MessagesDropped  uint64 // QoS 0 messages dropped because handlers fell behind
+
+	Queued            int    // messages waiting in the offline queue now
+	QueuedBytes       int    // their size, as counted against the byte limit
+	MessagesDiscarded uint64 // queued QoS 0 messages discarded by Close or a final refusal
 }
 
 // counters are the live values behind Stats; every field is safe for
@@ -43,6 +47,7 @@ type counters struct {
 	bytesIn, bytesOut                 atomic.Uint64
 	packetsIn, packetsOut             atomic.Uint64
 	messagesReceived, messagesDropped atomic.Uint64
+	messagesDiscarded                 atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -75,6 +80,8 @@ func (c *counters) snapshot(state State) Stats {
 		PacketsOut:       c.packetsOut.Load(),
 		MessagesReceived: c.messagesReceived.Load(),
 		MessagesDropped:  c.messagesDropped.Load(),
+
+		MessagesDiscarded: c.messagesDiscarded.Load(),
 	}
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN

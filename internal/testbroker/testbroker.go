@@ -73,7 +73,8 @@ func WithMaximumPacketSize(n uint32) Option {
 // concurrent use.
 type Broker struct {
 	cfg    config
-	refuse atomic.Uint32 // CONNACK reason code for refused connections, 0 to accept
+	refuse atomic.Uint32          // CONNACK reason code for refused connections, 0 to accept
+	refRef atomic.Pointer[string] // Server Reference sent with a refusal, if any
 	rec    recorder
 
 	life sync.Mutex // serialises ListenTCP, Stop, Restart and Close
@@ -260,6 +261,19 @@ func (b *Broker) Refuse(code byte) {
 	if code != 0 && code < 0x80 {
 		panic(fmt.Sprintf("testbroker: Refuse(%#x): not a CONNACK failure code", code))
 	}
+	b.refRef.Store(nil)
+	b.refuse.Store(uint32(code))
+}
+
+// Redirect makes the broker refuse every following CONNECT with a CONNACK
+// carrying code (0x9C use another server, or 0x9D server moved) and the
+// Server Reference property set to serverReference. Refuse(0) accepts
+// connections again.
+func (b *Broker) Redirect(code byte, serverReference string) {
+	if code < 0x80 {
+		panic(fmt.Sprintf("testbroker: Redirect(%#x): not a CONNACK failure code", code))
+	}
+	b.refRef.Store(&serverReference)
 	b.refuse.Store(uint32(code))
 }
 
@@ -276,6 +290,13 @@ func (b *Broker) Publish(topic string, payload []byte, qos byte) error {
 // DisconnectClient sends a DISCONNECT with reasonCode to the connected client
 // clientID and then closes its connection.
 func (b *Broker) DisconnectClient(clientID string, reasonCode byte) error {
+	return b.DisconnectClientTo(clientID, reasonCode, "")
+}
+
+// DisconnectClientTo is DisconnectClient with a Server Reference property
+// (for 0x9C use another server, 0x9D server moved); an empty reference is
+// left out.
+func (b *Broker) DisconnectClientTo(clientID string, reasonCode byte, serverReference string) error {
 	srv, err := b.server()
 	if err != nil {
 		return err
@@ -285,11 +306,30 @@ func (b *Broker) DisconnectClient(clientID string, reasonCode byte) error {
 		return fmt.Errorf("testbroker: client %q is not connected", clientID)
 	}
 	code := reasonCodeFor(reasonCode)
-	err = srv.DisconnectClient(cl, code)
-	if errors.Is(err, code) { // mochi returns a failure code itself after sending it
-		return nil
+	if serverReference == "" {
+		err = srv.DisconnectClient(cl, code)
+		if errors.Is(err, code) { // mochi returns a failure code itself after sending it
+			return nil
+		}
+		return err
 	}
+	out := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
+		ReasonCode:  code.Code,
+		Properties:  packets.Properties{ServerReference: serverReference},
+	}
+	err = cl.WritePacket(out)
+	cl.Stop(code)
 	return err
+}
+
+// Payloads returns the payloads of every PUBLISH the broker read from
+// clients on topic, in arrival order, duplicates included (across
+// restarts too).
+func (b *Broker) Payloads(topic string) [][]byte {
+	b.rec.mu.Lock()
+	defer b.rec.mu.Unlock()
+	return append([][]byte(nil), b.rec.payloads[topic]...)
 }
 
 // Connects returns how many CONNECT packets the broker has received,
@@ -476,7 +516,11 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 func (h *hook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
 	if code := byte(h.b.refuse.Load()); code != 0 {
 		rc := reasonCodeFor(code)
-		_ = h.srv.SendConnack(cl, rc, false, nil)
+		var props *packets.Properties
+		if ref := h.b.refRef.Load(); ref != nil {
+			props = &packets.Properties{ServerReference: *ref}
+		}
+		_ = h.srv.SendConnack(cl, rc, false, props)
 		return rc
 	}
 	if h.b.cfg.serverKeepAliveSet {
@@ -516,11 +560,13 @@ type recorder struct {
 	connects []time.Time
 	pings    map[string][]time.Time
 	counts   map[packetKey]int
+	payloads map[string][][]byte // PUBLISH payloads read, by topic
 }
 
 func (r *recorder) init() {
 	r.pings = make(map[string][]time.Time)
 	r.counts = make(map[packetKey]int)
+	r.payloads = make(map[string][][]byte)
 }
 
 func (r *recorder) record(clientID string, pk packets.Packet) {
@@ -533,6 +579,8 @@ func (r *recorder) record(clientID string, pk packets.Packet) {
 		r.connects = append(r.connects, now)
 	case packets.Pingreq:
 		r.pings[clientID] = append(r.pings[clientID], now)
+	case packets.Publish:
+		r.payloads[pk.TopicName] = append(r.payloads[pk.TopicName], append([]byte(nil), pk.Payload...))
 	}
 	r.counts[packetKey{clientID, pk.FixedHeader.Type}]++
 }
