@@ -513,7 +513,6 @@ func TestSlowHandlerDoesNotStarveKeepalive(t *testing.T) {
 	})
 }
 
-
 // Recovery with the default backoff: broker down for 500 ms, then the time
 // from its restart to the first message received on the old subscription,
 // with no application code. Logged for the README; bounded generously.
