@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,29 +165,42 @@ func TestFinalRefusalStopsAfterOneAttempt(t *testing.T) {
 	}
 }
 
-// A refusal retrying can fix (server busy) is retried with backoff, and
-// Connect succeeds once the broker accepts.
+// Refusals retrying can fix (unavailable, busy, quota, rate) are retried
+// with backoff, each wait announced to OnReconnecting, and Connect
+// succeeds once the broker accepts.
 func TestRetryableRefusalIsRetried(t *testing.T) {
-	b := testbroker.Start(t)
-	b.Refuse(0x89)
-	c := newClient(t, mqttkeep.WithServer(b.URL()),
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2}))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- c.Connect(ctx) }()
-	for b.Connects() < 3 {
-		select {
-		case err := <-errc:
-			t.Fatalf("Connect returned %v while refused", err)
-		case <-ctx.Done():
-			t.Fatal("no retries")
-		case <-time.After(10 * time.Millisecond):
-		}
+	for _, code := range []byte{0x88, 0x89, 0x97, 0x9F} {
+		t.Run(mqttkeep.ReasonCodeText(code), func(t *testing.T) {
+			b := testbroker.Start(t)
+			b.Refuse(code)
+			var waits atomic.Int32
+			c := newClient(t, mqttkeep.WithServer(b.URL()),
+				mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2}),
+				mqttkeep.WithOnReconnecting(func(e mqttkeep.ReconnectingEvent) {
+					var rc *mqttkeep.ReasonCodeError
+					if errors.As(e.Err, &rc) && rc.Code == code && e.Delay <= 50*time.Millisecond {
+						waits.Add(1)
+					}
+				}))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- c.Connect(ctx) }()
+			for b.Connects() < 3 {
+				select {
+				case err := <-errc:
+					t.Fatalf("Connect returned %v while refused", err)
+				case <-ctx.Done():
+					t.Fatal("no retries")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			b.Refuse(0)
+			require.NoError(t, <-errc)
+			assert.Equal(t, mqttkeep.StateConnected, c.State())
+			require.Eventually(t, func() bool { return waits.Load() >= 2 }, 5*time.Second, time.Millisecond)
+		})
 	}
-	b.Refuse(0)
-	require.NoError(t, <-errc)
-	assert.Equal(t, mqttkeep.StateConnected, c.State())
 }
 
 // Connect with a context that ends while the broker is unreachable
@@ -319,10 +333,9 @@ func TestBrokerRestartRestoresSubscription(t *testing.T) {
 	require.NoError(t, pub.Publish(ctx, "restart/a", []byte("after"), mqttkeep.WithQoS(1)))
 	assert.Equal(t, "after", string(got.wait(t, 1, 10*time.Second)[0].Payload))
 
-	connects, disconnects := ev.counts()
-	assert.Equal(t, 2, connects)
-	assert.Equal(t, 1, disconnects)
+	require.Eventually(t, func() bool { n, _ := ev.counts(); return n == 2 }, 5*time.Second, time.Millisecond)
 	ev.mu.Lock()
+	assert.Equal(t, []string{"connect", "disconnect", "connect"}, ev.order, "OnDisconnect then OnConnect, once each")
 	assert.False(t, ev.connects[1].SessionPresent)
 	assert.NoError(t, ev.connects[1].ResubscribeErr)
 	assert.Positive(t, ev.connects[1].Downtime)

@@ -95,6 +95,7 @@ type events struct {
 	connects    []mqttkeep.ConnectEvent
 	disconnects []mqttkeep.DisconnectEvent
 	disconnAt   []time.Time
+	order       []string // "connect" and "disconnect", as delivered
 	lost        chan mqttkeep.DisconnectEvent
 }
 
@@ -108,11 +109,13 @@ func (e *events) options() []mqttkeep.Option {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.connects = append(e.connects, ev)
+			e.order = append(e.order, "connect")
 		}),
 		mqttkeep.WithOnDisconnect(func(ev mqttkeep.DisconnectEvent) {
 			e.mu.Lock()
 			e.disconnects = append(e.disconnects, ev)
 			e.disconnAt = append(e.disconnAt, time.Now())
+			e.order = append(e.order, "disconnect")
 			e.mu.Unlock()
 			select {
 			case e.lost <- ev:
