@@ -60,6 +60,29 @@ func (c *collector) wait(t *testing.T, n int, bound time.Duration) []*mqttkeep.M
 	}
 }
 
+// waitPayload waits until a message with payload p arrived (QoS 1 may
+// deliver duplicates, so counting messages is not enough).
+func (c *collector) waitPayload(t *testing.T, p string, bound time.Duration) {
+	t.Helper()
+	deadline := time.After(bound)
+	for {
+		c.mu.Lock()
+		for _, m := range c.msgs {
+			if string(m.Payload) == p {
+				c.mu.Unlock()
+				return
+			}
+		}
+		n := len(c.msgs)
+		c.mu.Unlock()
+		select {
+		case <-c.got:
+		case <-deadline:
+			t.Fatalf("no message %q within %v (%d others)", p, bound, n)
+		}
+	}
+}
+
 func TestPublishSubscribeRoundTrip(t *testing.T) {
 	b := testbroker.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -3,6 +3,7 @@ package mqttkeep
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,7 @@ type config struct {
 	backoff          func(attempt int) time.Duration
 	stableAfter      time.Duration
 	dial             DialFunc
+	tlsConfig        *tls.Config
 	receiveMaximum   uint16
 	messageBuffer    int
 	queueMessages    int
@@ -105,19 +107,20 @@ func (s secret) GoString() string           { return "[REDACTED]" }
 func (s secret) LogValue() slog.Value       { return slog.StringValue("[REDACTED]") }
 func (s secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
 
-// WithServer sets the broker to connect to, as a URL:
-// "mqtt://host:port" or "tcp://host:port" (plain TCP; port 1883 when
-// omitted). Equivalent to WithServers with one URL. There is no default:
-// New fails when no server is given.
+// WithServer sets the broker to connect to, as a URL. The scheme picks
+// the transport: mqtt:// or tcp:// (plain TCP, port 1883 when omitted),
+// mqtts://, ssl:// or tls:// (TLS, port 8883; see [WithTLSConfig]), ws://
+// or wss:// (MQTT over WebSocket with the "mqtt" subprotocol, ports 80 and
+// 443, path as given, "/" when empty). Equivalent to WithServers with one
+// URL. There is no default: New fails when no server is given.
 func WithServer(rawURL string) Option {
 	return WithServers(rawURL)
 }
 
 // WithServers sets the brokers to connect to, tried in order and rotated
-// on failure. Each is a URL with scheme mqtt:// or tcp:// (plain TCP, port
-// 1883 when omitted). User information in a URL is rejected: use
-// [WithCredentials]. There is no default: New fails when no server is
-// given.
+// on failure. Each is a URL as for [WithServer]. User information in a URL
+// is rejected: use [WithCredentials]. There is no default: New fails when
+// no server is given.
 func WithServers(rawURLs ...string) Option {
 	return optionFunc(func(c *config) error {
 		if len(rawURLs) == 0 {
@@ -138,9 +141,17 @@ func WithServers(rawURLs ...string) Option {
 
 // schemes maps each supported URL scheme to its default port.
 var schemes = map[string]string{
-	"mqtt": "1883",
-	"tcp":  "1883",
+	"mqtt":  "1883",
+	"tcp":   "1883",
+	"mqtts": "8883",
+	"ssl":   "8883",
+	"tls":   "8883",
+	"ws":    "80",
+	"wss":   "443",
 }
+
+// schemeList names the supported schemes in error messages.
+const schemeList = "mqtt, tcp, mqtts, ssl, tls, ws or wss"
 
 // parseServerURL checks one server URL and fills in the default port. The
 // error never repeats the URL's user information.
@@ -154,9 +165,9 @@ func parseServerURL(raw string) (*url.URL, error) {
 	port, ok := schemes[scheme]
 	if !ok {
 		if u.Scheme == "" {
-			return nil, fmt.Errorf("server URL %q has no scheme (want mqtt:// or tcp://)", redactURL(raw))
+			return nil, fmt.Errorf("server URL %q has no scheme (want %s)", redactURL(raw), schemeList)
 		}
-		return nil, fmt.Errorf("server URL %q: unsupported scheme %q (want mqtt:// or tcp://)", redactURL(raw), u.Scheme)
+		return nil, fmt.Errorf("server URL %q: unsupported scheme %q (want %s)", redactURL(raw), u.Scheme, schemeList)
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("server URL %q carries user information; use WithCredentials", redactURL(raw))
@@ -406,14 +417,31 @@ func WithBackoffFunc(f func(attempt int) time.Duration) Option {
 }
 
 // WithDialer replaces how the network connection is opened (proxies, unix
-// sockets, in-memory pipes in tests). Default: a net.Dialer for the URL's
-// host and port.
+// sockets, in-memory pipes in tests); it is called with the server URL and
+// must return a connected net.Conn. Default: a dialer for the URL's scheme
+// (TCP, TLS or WebSocket; see [WithServer]).
 func WithDialer(dial DialFunc) Option {
 	return optionFunc(func(c *config) error {
 		if dial == nil {
 			return optionError("WithDialer", "nil dial function")
 		}
 		c.dial = dial
+		return nil
+	})
+}
+
+// WithTLSConfig sets the TLS settings for mqtts://, ssl://, tls:// and
+// wss:// servers: client certificates, a private CA (RootCAs), a minimum
+// version. The config is cloned; ServerName defaults to the URL's host.
+// A server certificate that does not verify stops the client with that
+// error (retrying cannot fix it). Default: nil, meaning the system roots,
+// hostname verification and TLS 1.2 or newer.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) error {
+		c.tlsConfig = nil
+		if cfg != nil {
+			c.tlsConfig = cfg.Clone() // options may be reused: never modify cfg
+		}
 		return nil
 	})
 }
@@ -494,7 +522,7 @@ func buildConfig(opts []Option) (*config, error) {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	if c.dial == nil {
-		c.dial = dialTCP
+		c.dial = dialer{tls: c.tlsConfig}.dial
 	}
 	return c, nil
 }

@@ -223,10 +223,11 @@ func reasonError(packet string, code byte, props any) *ReasonCodeError {
 	return e
 }
 
-// isFinal reports whether err is a refusal that retrying cannot fix.
+// isFinal reports whether err is a refusal that retrying cannot fix: a
+// final CONNACK reason code, or a server certificate that did not verify.
 func isFinal(err error) bool {
 	var rc *ReasonCodeError
-	return errors.As(err, &rc) && rc.Final()
+	return (errors.As(err, &rc) && rc.Final()) || isTLSVerifyError(err)
 }
 
 // supervise is the client's supervisor goroutine: it owns every

@@ -14,17 +14,23 @@
 package testbroker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mqttkeep/mqttkeep/internal/wsconn"
 )
 
 // Listener IDs given to mochi for the two kinds of connections.
@@ -49,6 +55,21 @@ type config struct {
 	serverKeepAlive    uint16
 	serverKeepAliveSet bool
 	maxPacketSize      uint32
+	tls                *tls.Config
+	websocket          bool
+}
+
+// WithTLS makes the TCP listener (see [Broker.ListenTCP]) speak TLS with
+// cfg; URL then starts with mqtts:// (or wss:// with [WithWebSocket]).
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) { c.tls = cfg }
+}
+
+// WithWebSocket makes the TCP listener carry MQTT over WebSocket (the
+// "mqtt" subprotocol, any path); URL then starts with ws:// (or wss://
+// with [WithTLS]) and ends with /mqtt.
+func WithWebSocket() Option {
+	return func(c *config) { c.websocket = true }
 }
 
 // WithServerKeepAlive makes the broker override the client's keep alive: every
@@ -146,7 +167,7 @@ func (b *Broker) ListenTCP() error {
 	b.mu.Lock()
 	b.addr = ln.Addr().String()
 	b.mu.Unlock()
-	b.serveTCP(ln)
+	b.serveTCP(b.wrap(ln))
 	return nil
 }
 
@@ -164,6 +185,14 @@ func (b *Broker) URL() string {
 	addr := b.Addr()
 	if addr == "" {
 		return ""
+	}
+	switch {
+	case b.cfg.websocket && b.cfg.tls != nil:
+		return "wss://" + addr + "/mqtt"
+	case b.cfg.websocket:
+		return "ws://" + addr + "/mqtt"
+	case b.cfg.tls != nil:
+		return "mqtts://" + addr
 	}
 	return "mqtt://" + addr
 }
@@ -236,7 +265,7 @@ func (b *Broker) Restart() error {
 	b.running = true
 	b.mu.Unlock()
 	if ln != nil {
-		b.serveTCP(ln)
+		b.serveTCP(b.wrap(ln))
 	}
 	return nil
 }
@@ -470,6 +499,76 @@ func (b *Broker) stop() {
 	// event loop.
 	_ = srv.Close()
 }
+
+// wrap adds the configured TLS and WebSocket layers to a TCP listener.
+func (b *Broker) wrap(ln net.Listener) net.Listener {
+	if b.cfg.tls != nil {
+		ln = tls.NewListener(ln, b.cfg.tls)
+	}
+	if b.cfg.websocket {
+		ln = newWSListener(ln)
+	}
+	return ln
+}
+
+// wsListener accepts MQTT-over-WebSocket connections: an HTTP server
+// upgrades each request and hands the connection to Accept.
+type wsListener struct {
+	ln    net.Listener
+	srv   *http.Server
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+func newWSListener(ln net.Listener) *wsListener {
+	l := &wsListener{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	up := websocket.Upgrader{
+		Subprotocols: []string{wsconn.Subprotocol},
+		CheckOrigin:  func(*http.Request) bool { return true },
+	}
+	l.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			select {
+			case l.conns <- wsconn.New(ws):
+			case <-l.done:
+				_ = ws.NetConn().Close()
+			}
+		}),
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_ = l.srv.Serve(ln)
+	}()
+	return l
+}
+
+func (l *wsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *wsListener) Close() error {
+	l.once.Do(func() {
+		close(l.done)
+		_ = l.srv.Close()
+		l.wg.Wait()
+	})
+	return nil
+}
+
+func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
 
 // listenRetry binds addr, retrying until timeout while the port is busy.
 func listenRetry(addr string, timeout time.Duration) (net.Listener, error) {
