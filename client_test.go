@@ -383,3 +383,51 @@ func TestServerDisconnectReportsReasonCode(t *testing.T) {
 		t.Fatal("server disconnect not reported")
 	}
 }
+
+// A payload larger than the broker's Maximum Packet Size is refused before
+// anything is sent, and the connection stays up.
+func TestPacketLargerThanBrokerMaximum(t *testing.T) {
+	b := testbroker.Start(t, testbroker.WithMaximumPacketSize(1024))
+	c := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	before := c.Stats().PacketsOut
+	err := c.Publish(ctx, "big", make([]byte, 2048), mqttkeep.WithQoS(1))
+	require.ErrorIs(t, err, mqttkeep.ErrPacketTooLarge)
+	assert.Equal(t, before, c.Stats().PacketsOut, "nothing reached the wire")
+	require.NoError(t, c.Publish(ctx, "small", make([]byte, 900), mqttkeep.WithQoS(1)), "the connection stays up")
+	assert.EqualValues(t, 1, c.Stats().Connects)
+}
+
+// WithMaxPacketSize is announced to the broker, which then does not send
+// larger messages to this client.
+func TestMaxPacketSizeAnnounced(t *testing.T) {
+	b := testbroker.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	small := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithMaxPacketSize(1024))
+	connect(t, small)
+	got := newCollector()
+	require.NoError(t, small.Subscribe(ctx, "size/#", 1, got.handle))
+	pub := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, pub)
+	require.NoError(t, pub.Publish(ctx, "size/big", make([]byte, 4096), mqttkeep.WithQoS(1)))
+	require.NoError(t, pub.Publish(ctx, "size/small", []byte("fits"), mqttkeep.WithQoS(1)))
+	msgs := got.wait(t, 1, 5*time.Second)
+	assert.Equal(t, "size/small", msgs[0].Topic, "the broker kept the oversize message from us")
+	assert.EqualValues(t, 1, small.Stats().Connects)
+}
+
+// Shared subscriptions ($share/group/filter) are accepted and validated.
+func TestSharedSubscription(t *testing.T) {
+	b := testbroker.Start(t)
+	c := newClient(t, mqttkeep.WithServer(b.URL()))
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := newCollector()
+	require.NoError(t, c.Subscribe(ctx, "$share/workers/jobs/+", 1, got.handle))
+	require.NoError(t, c.Publish(ctx, "jobs/1", []byte("job"), mqttkeep.WithQoS(1)))
+	assert.Equal(t, "jobs/1", got.wait(t, 1, 5*time.Second)[0].Topic)
+}

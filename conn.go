@@ -119,6 +119,7 @@ type conn struct {
 	lastRecv atomic.Int64 // nanoseconds since epoch of the last read that returned data
 
 	pingPending atomic.Bool // a PINGREQ waits for the write lock
+	frames      framer      // used by Read only (paho's single reader)
 
 	mu      sync.Mutex // held for one whole packet
 	parts   [][]byte   // pieces of the packet being written, referenced not copied
@@ -127,8 +128,12 @@ type conn struct {
 	wbuf    []byte     // coalescing buffer, reused
 }
 
-func newConn(nc net.Conn, stats *counters) *conn {
+func newConn(nc net.Conn, stats *counters, maxIncoming int) *conn {
+	if maxIncoming <= 0 {
+		maxIncoming = maxPacketSize
+	}
 	c := &conn{Conn: nc, epoch: time.Now(), stats: stats, want: -1, fail: func(error) {}}
+	c.frames.max = maxIncoming
 	c.r = bufio.NewReaderSize(readRecorder{c}, readBufferSize)
 	return c
 }
@@ -152,8 +157,69 @@ func (r readRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Read reads through the buffer.
-func (c *conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read reads through the buffer, checking each packet's announced length
+// before paho sees it (paho allocates the whole packet up front).
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		if ferr := c.frames.feed(p[:n]); ferr != nil {
+			c.fail(ferr)
+			return 0, ferr
+		}
+	}
+	return n, err
+}
+
+// maxPacketSize is the largest packet MQTT can encode: a 5-byte fixed
+// header and a remaining length of 268,435,455 bytes.
+const maxPacketSize = 5 + 268435455
+
+// framer follows packet boundaries in the received stream and refuses a
+// packet larger than max before its body is read.
+type framer struct {
+	max       int // largest whole packet accepted
+	inHeader  bool
+	vbiBytes  int // bytes of remaining length read so far
+	remaining int // remaining length being decoded, or body bytes left
+	mult      int
+}
+
+func (f *framer) feed(p []byte) error {
+	for len(p) > 0 {
+		switch {
+		case f.remaining > 0 && !f.inHeader: // in a body: skip it in one go
+			k := min(f.remaining, len(p))
+			f.remaining -= k
+			p = p[k:]
+		case !f.inHeader: // first byte of a fixed header
+			if p[0]>>4 == 0 {
+				return fmt.Errorf("%w: packet type 0", errMalformed)
+			}
+			f.inHeader, f.vbiBytes, f.remaining, f.mult = true, 0, 0, 1
+			p = p[1:]
+		default: // a remaining-length byte
+			b := p[0]
+			p = p[1:]
+			f.vbiBytes++
+			f.remaining += int(b&0x7F) * f.mult
+			f.mult *= 128
+			if b&0x80 != 0 {
+				if f.vbiBytes == 4 {
+					return fmt.Errorf("%w: remaining length longer than 4 bytes", errMalformed)
+				}
+				continue
+			}
+			f.inHeader = false
+			if total := 1 + f.vbiBytes + f.remaining; total > f.max {
+				return fmt.Errorf("%w: broker sent a %d-byte packet, limit %d", ErrPacketTooLarge, total, f.max)
+			}
+		}
+	}
+	return nil
+}
+
+// errMalformed reports bytes from the broker that are not MQTT.
+var errMalformed = errors.New("mqttkeep: malformed packet from broker")
 
 // Lock starts a packet write.
 func (c *conn) Lock() { c.mu.Lock() }

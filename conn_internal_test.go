@@ -28,7 +28,7 @@ func newTestConn(t *testing.T) (*conn, *writeCounter) {
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
 	wc := &writeCounter{Conn: a}
-	return newConn(wc, &counters{}), wc
+	return newConn(wc, &counters{}, 0), wc
 }
 
 // paho writes a PUBLISH as 3-4 pieces; the wrapper must send one write per

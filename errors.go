@@ -42,6 +42,12 @@ var (
 	// (see WithQueueLimits). Nothing was queued.
 	ErrQueueFull = errors.New("mqttkeep: offline queue full")
 
+	// ErrPacketTooLarge is returned by Publish for a message whose packet
+	// exceeds the broker's Maximum Packet Size (nothing is sent), and is
+	// the cause of a disconnect when the broker announces a packet larger
+	// than WithMaxPacketSize.
+	ErrPacketTooLarge = errors.New("mqttkeep: packet too large")
+
 	// ErrTooManyPings is returned by [Client.Ping] when too many pings are
 	// already waiting for an answer.
 	ErrTooManyPings = errors.New("mqttkeep: too many pings in flight")

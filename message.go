@@ -128,6 +128,23 @@ func (m *Message) packet() *packets.Publish {
 	return p
 }
 
+// packetSize is the size of m's PUBLISH packet on the wire.
+func (m *Message) packetSize() int {
+	pb := m.packet()
+	if m.QoS > 0 {
+		pb.PacketID = 1 // only its presence matters
+	}
+	n := 0
+	for _, b := range pb.Buffers() {
+		n += len(b)
+	}
+	vbi := 1
+	for r := n; r > 127; r /= 128 {
+		vbi++
+	}
+	return 1 + vbi + n
+}
+
 // messageFromPacket converts a received PUBLISH.
 func messageFromPacket(p *packets.Publish) *Message {
 	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Duplicate: p.Duplicate}

@@ -81,6 +81,7 @@ type config struct {
 	messageBuffer    int
 	queueMessages    int
 	queueBytes       int
+	maxPacketSize    int
 }
 
 func defaultConfig() *config {
@@ -173,7 +174,7 @@ func parseServerURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("server URL %q carries user information; use WithCredentials", redactURL(raw))
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("server URL %q has no host", raw)
+		return nil, fmt.Errorf("server URL %q has no host", redactURL(raw))
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
@@ -426,6 +427,25 @@ func WithDialer(dial DialFunc) Option {
 			return optionError("WithDialer", "nil dial function")
 		}
 		c.dial = dial
+		return nil
+	})
+}
+
+// WithMaxPacketSize sets the largest packet this client accepts, sent to
+// the broker as Maximum Packet Size in CONNECT (a broker does not send
+// larger messages to the client) and enforced when reading: a packet whose
+// header announces more ends the connection with [ErrPacketTooLarge]
+// before anything is allocated for it. 0 < n <= 268,435,460. Default: 0,
+// which announces nothing and accepts up to MQTT's limit (256 MiB).
+func WithMaxPacketSize(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 0 || n > maxPacketSize {
+			return optionError("WithMaxPacketSize", "%d, want 0 to %d", n, maxPacketSize)
+		}
+		if n > 0 && n < 64 {
+			return optionError("WithMaxPacketSize", "%d bytes is too small for MQTT's control packets", n)
+		}
+		c.maxPacketSize = n
 		return nil
 	})
 }

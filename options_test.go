@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/testbroker"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -58,6 +60,12 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"receive maximum 0", []mqttkeep.Option{srv, mqttkeep.WithReceiveMaximum(0)}, "WithReceiveMaximum"},
 		{"receive maximum too big", []mqttkeep.Option{srv, mqttkeep.WithReceiveMaximum(65536)}, "WithReceiveMaximum"},
 		{"client ID with NUL", []mqttkeep.Option{srv, mqttkeep.WithClientID("a\x00")}, "WithClientID"},
+		{"max packet size negative", []mqttkeep.Option{srv, mqttkeep.WithMaxPacketSize(-1)}, "WithMaxPacketSize"},
+		{"max packet size too small", []mqttkeep.Option{srv, mqttkeep.WithMaxPacketSize(10)}, "WithMaxPacketSize"},
+		{"queue limits negative", []mqttkeep.Option{srv, mqttkeep.WithQueueLimits(-1, 10)}, "WithQueueLimits"},
+		{"queue limits half off", []mqttkeep.Option{srv, mqttkeep.WithQueueLimits(0, 10)}, "WithQueueLimits"},
+		{"message buffer 0", []mqttkeep.Option{srv, mqttkeep.WithMessageBuffer(0)}, "WithMessageBuffer"},
+		{"unknown scheme names it", []mqttkeep.Option{mqttkeep.WithServer("amqp://h")}, `"amqp"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c *mqttkeep.Client
@@ -115,21 +123,58 @@ func TestNewStartsNothing(t *testing.T) {
 }
 
 // The password never appears in log output, at any level, through a
-// refused connect; nor in the error.
+// refused, retried, accepted, lost and restored connection; nor in errors
+// or Stats.
 func TestPasswordNeverLogged(t *testing.T) {
+	const password = "s3cr3t-pw"
+	var mu sync.Mutex
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1"), mqttkeep.WithLogger(logger),
-		mqttkeep.WithCredentials("alice", "s3cr3t-pw"),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := testbroker.Start(t)
+	b.Refuse(0x89)
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithLogger(logger),
+		mqttkeep.WithCredentials("alice", password),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = c.Connect(ctx)
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	err := c.Connect(short)
 	require.Error(t, err)
-	require.NoError(t, c.Close(context.Background()))
-	assert.NotEmpty(t, buf.String(), "something was logged")
-	assert.NotContains(t, buf.String(), "s3cr3t-pw")
-	assert.NotContains(t, err.Error(), "s3cr3t-pw")
-	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.Stats(), c.Stats()), "s3cr3t-pw")
+	assert.NotContains(t, err.Error(), password)
+	b.Refuse(0)
+	require.NoError(t, c.AwaitConnected(ctx))
+	b.Stop()
+	require.NoError(t, b.Restart())
+	<-ev.lost
+	require.NoError(t, c.AwaitConnected(ctx))
+	_, err = c.Ping(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Close(ctx))
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, buf.String(), "level=DEBUG", "debug output was captured")
+	assert.Contains(t, buf.String(), "reconnecting")
+	assert.NotContains(t, buf.String(), password)
+	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.Stats(), c.Stats()), password)
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for _, d := range ev.disconnects {
+		if d.Err != nil {
+			assert.NotContains(t, d.Err.Error(), password)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }

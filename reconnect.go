@@ -107,6 +107,11 @@ func (l *link) checkServerLimits(m *Message) error {
 	if m.Retain && !p.RetainAvailable {
 		return errors.New("mqttkeep: the broker does not support retained messages")
 	}
+	if p.MaximumPacketSize != nil && *p.MaximumPacketSize > 0 {
+		if size := m.packetSize(); size > int(*p.MaximumPacketSize) {
+			return fmt.Errorf("%w: %d bytes, the broker's Maximum Packet Size is %d", ErrPacketTooLarge, size, *p.MaximumPacketSize)
+		}
+	}
 	return nil
 }
 
@@ -125,7 +130,7 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 		return nil, fmt.Errorf("mqttkeep: dial %s: %w", name, err)
 	}
 	l := &link{server: server, lost: make(chan struct{})}
-	l.conn = newConn(nc, &c.stats)
+	l.conn = newConn(nc, &c.stats, c.cfg.maxPacketSize)
 	l.conn.fail = func(err error) { l.fail(fmt.Errorf("mqttkeep: connection lost: %w", err)) }
 	l.sched = newScheduler(l.conn, c.cfg.pingTimeout, &c.stats, c.cfg.logger, l.fail)
 	l.pc = paho.NewClient(paho.ClientConfig{
@@ -181,6 +186,11 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 func (c *Client) connectPacket(cleanStart bool) *paho.Connect {
 	expiry := uint32(c.cfg.sessionExpiry / time.Second)
 	recvMax := c.cfg.receiveMaximum
+	var maxSize *uint32
+	if c.cfg.maxPacketSize > 0 {
+		n := uint32(c.cfg.maxPacketSize)
+		maxSize = &n
+	}
 	cp := &paho.Connect{
 		ClientID:   c.cfg.clientID,
 		KeepAlive:  uint16(c.cfg.keepAlive / time.Second),
@@ -188,6 +198,7 @@ func (c *Client) connectPacket(cleanStart bool) *paho.Connect {
 		Properties: &paho.ConnectProperties{
 			SessionExpiryInterval: &expiry,
 			ReceiveMaximum:        &recvMax,
+			MaximumPacketSize:     maxSize,
 			// Ask for reason strings on every packet (errors read better).
 			// paho's default (0) also makes mochi strip user properties
 			// from the PUBLISH packets it forwards to us.

@@ -281,6 +281,42 @@ func (b *Broker) Close() {
 	b.mu.Unlock()
 }
 
+// Bounce simulates a broker restart WITH persistence: it closes the TCP
+// listener and every connection at once (clients see EOF or a reset),
+// stays unreachable for down, then listens again on the same port. Unlike
+// Stop/Restart the broker keeps its state: sessions, subscriptions,
+// retained messages and QoS 1/2 messages queued for disconnected clients.
+func (b *Broker) Bounce(down time.Duration) error {
+	b.life.Lock()
+	defer b.life.Unlock()
+	b.mu.Lock()
+	if b.closed || !b.running {
+		b.mu.Unlock()
+		return ErrStopped
+	}
+	ln, addr := b.ln, b.addr
+	b.ln = nil
+	conns := make([]net.Conn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	if ln == nil {
+		return errors.New("testbroker: bounce: not listening on TCP")
+	}
+	_ = ln.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	time.Sleep(down)
+	nl, err := listenRetry(addr, rebindTimeout)
+	if err != nil {
+		return fmt.Errorf("testbroker: bounce: %w", err)
+	}
+	b.serveTCP(b.wrap(nl))
+	return nil
+}
+
 // Refuse makes the broker refuse every following CONNECT with a CONNACK
 // carrying the MQTT v5 reason code code (for example 0x86 bad user name or
 // password, 0x87 not authorized, 0x88 server unavailable, 0x89 server busy),
@@ -359,6 +395,14 @@ func (b *Broker) Payloads(topic string) [][]byte {
 	b.rec.mu.Lock()
 	defer b.rec.mu.Unlock()
 	return append([][]byte(nil), b.rec.payloads[topic]...)
+}
+
+// SentTo returns the payloads of every PUBLISH the broker wrote to the
+// client clientID, in order, re-sends included (across restarts too).
+func (b *Broker) SentTo(clientID string) [][]byte {
+	b.rec.mu.Lock()
+	defer b.rec.mu.Unlock()
+	return append([][]byte(nil), b.rec.sentTo[clientID]...)
 }
 
 // Connects returns how many CONNECT packets the broker has received,
@@ -594,7 +638,7 @@ func (h *hook) ID() string { return "testbroker" }
 
 func (h *hook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck:
+	case mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketSent:
 		return true
 	case mqtt.OnPacketEncode:
 		return h.b.cfg.maxPacketSize > 0
@@ -607,6 +651,13 @@ func (h *hook) Provides(b byte) bool {
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	h.b.rec.record(cl.ID, pk)
 	return pk, nil
+}
+
+// OnPacketSent records the payloads of PUBLISH packets written to clients.
+func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.b.rec.sent(cl.ID, pk.Payload)
+	}
 }
 
 // OnConnect runs after mochi validated a CONNECT and before it authenticates
@@ -660,12 +711,20 @@ type recorder struct {
 	pings    map[string][]time.Time
 	counts   map[packetKey]int
 	payloads map[string][][]byte // PUBLISH payloads read, by topic
+	sentTo   map[string][][]byte // PUBLISH payloads written, by client ID
+}
+
+func (r *recorder) sent(clientID string, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sentTo[clientID] = append(r.sentTo[clientID], append([]byte(nil), payload...))
 }
 
 func (r *recorder) init() {
 	r.pings = make(map[string][]time.Time)
 	r.counts = make(map[packetKey]int)
 	r.payloads = make(map[string][][]byte)
+	r.sentTo = make(map[string][][]byte)
 }
 
 func (r *recorder) record(clientID string, pk packets.Packet) {
