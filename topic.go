@@ -96,3 +96,15 @@ func matchTopic(filter, topic string) bool {
 		filter, topic = frest, trest
 	}
 }
+
+// ValidateTopicName reports whether topic can be published to, by the
+// rules Publish applies before sending: non-empty UTF-8 without U+0000, at
+// most 65,535 bytes, no wildcard. The error matches [ErrInvalidTopic].
+func ValidateTopicName(topic string) error { return validateTopicName(topic) }
+
+// ValidateTopicFilter reports whether filter can be subscribed to, by the
+// rules Subscribe applies before sending: those of a topic name, except
+// that "+" may fill a whole level and "#" the whole last level, and a
+// shared subscription is $share/{group}/{filter}. The error matches
+// [ErrInvalidTopic].
+func ValidateTopicFilter(filter string) error { return validateFilter(filter) }
