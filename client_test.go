@@ -264,11 +264,11 @@ func TestCloseSemantics(t *testing.T) {
 		_, err = c.Ping(ctx)
 		require.ErrorIs(t, err, mqttkeep.ErrClosed)
 		require.ErrorIs(t, c.Connect(ctx), mqttkeep.ErrClosed)
-		ev.mu.Lock()
-		defer ev.mu.Unlock()
-		require.Len(t, ev.disconnects, 1)
-		assert.NoError(t, ev.disconnects[0].Err, "the user's own Close is reported with a nil cause")
-		assert.False(t, ev.disconnects[0].WillReconnect)
+		d := ev.disconnectEvent(t, 0)
+		assert.NoError(t, d.Err, "the user's own Close is reported with a nil cause")
+		assert.False(t, d.WillReconnect)
+		_, n := ev.counts()
+		assert.Equal(t, 1, n)
 	})
 	t.Run("during backoff", func(t *testing.T) {
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1"),
@@ -356,13 +356,11 @@ func TestBrokerRestartRestoresSubscription(t *testing.T) {
 	require.NoError(t, pub.Publish(ctx, "restart/a", []byte("after"), mqttkeep.WithQoS(1)))
 	assert.Equal(t, "after", string(got.wait(t, 1, 10*time.Second)[0].Payload))
 
-	require.Eventually(t, func() bool { n, _ := ev.counts(); return n == 2 }, 5*time.Second, time.Millisecond)
-	ev.mu.Lock()
-	assert.Equal(t, []string{"connect", "disconnect", "connect"}, ev.order, "OnDisconnect then OnConnect, once each")
-	assert.False(t, ev.connects[1].SessionPresent)
-	assert.NoError(t, ev.connects[1].ResubscribeErr)
-	assert.Positive(t, ev.connects[1].Downtime)
-	ev.mu.Unlock()
+	second := ev.connectEvent(t, 1)
+	assert.Equal(t, []string{"connect", "disconnect", "connect"}, ev.orderSnapshot(), "OnDisconnect then OnConnect, once each")
+	assert.False(t, second.SessionPresent)
+	assert.NoError(t, second.ResubscribeErr)
+	assert.Positive(t, second.Downtime)
 }
 
 // A server DISCONNECT is reported as a *ReasonCodeError with its code.

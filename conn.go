@@ -141,6 +141,12 @@ func newConn(nc net.Conn, stats *counters, maxIncoming int) *conn {
 // now returns the time since the connection was made.
 func (c *conn) now() time.Duration { return time.Since(c.epoch) }
 
+// lastReceived returns when bytes last arrived (the connection's start if
+// none did).
+func (c *conn) lastReceived() time.Time {
+	return c.epoch.Add(time.Duration(c.lastRecv.Load()))
+}
+
 // readRecorder sits under the bufio.Reader so that lastRecv and the byte
 // count follow real socket reads.
 type readRecorder struct{ c *conn }

@@ -40,6 +40,10 @@ type DisconnectEvent struct {
 	WillReconnect bool
 	// Uptime is how long the connection lasted (zero for a refusal).
 	Uptime time.Duration
+	// LastReceived is when the last bytes from the broker arrived on the
+	// connection (zero for a refusal): a silent link death is reported at
+	// most keep alive / 2 + ping timeout after it.
+	LastReceived time.Time
 }
 
 // ReconnectingEvent is passed to OnReconnecting hooks before each wait

@@ -130,3 +130,51 @@ func (e *events) counts() (connects, disconnects int) {
 	defer e.mu.Unlock()
 	return len(e.connects), len(e.disconnects)
 }
+
+// connectEvent waits (up to 10 s) for the i-th OnConnect event (from 0)
+// and returns it; hooks run on their own goroutine, after Connect returns.
+func (e *events) connectEvent(t *testing.T, i int) mqttkeep.ConnectEvent {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.mu.Lock()
+		if len(e.connects) > i {
+			ev := e.connects[i]
+			e.mu.Unlock()
+			return ev
+		}
+		n := len(e.connects)
+		e.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("OnConnect event %d never came (%d so far)", i, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// disconnectEvent is connectEvent for OnDisconnect.
+func (e *events) disconnectEvent(t *testing.T, i int) mqttkeep.DisconnectEvent {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.mu.Lock()
+		if len(e.disconnects) > i {
+			ev := e.disconnects[i]
+			e.mu.Unlock()
+			return ev
+		}
+		n := len(e.disconnects)
+		e.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("OnDisconnect event %d never came (%d so far)", i, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// orderSnapshot returns the hook calls so far, in order.
+func (e *events) orderSnapshot() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.order...)
+}

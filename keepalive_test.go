@@ -89,9 +89,7 @@ func TestServerKeepAliveOverrides(t *testing.T) {
 		assert.Equal(t, 2*time.Second, pings[0].Sub(start))
 		_, disconnects := ev.counts()
 		assert.Zero(t, disconnects)
-		ev.mu.Lock()
-		assert.Equal(t, 4*time.Second, ev.connects[0].KeepAlive)
-		ev.mu.Unlock()
+		assert.Equal(t, 4*time.Second, ev.connectEvent(t, 0).KeepAlive)
 	})
 }
 
@@ -192,6 +190,8 @@ func TestSilentLinkDeathDetectedWithinBound(t *testing.T) {
 				}
 				require.ErrorIs(t, lost.Err, mqttkeep.ErrPingTimeout)
 				assert.True(t, lost.WillReconnect)
+				assert.False(t, lost.LastReceived.After(diedAt), "nothing arrived after the link died")
+				assert.LessOrEqual(t, time.Since(lost.LastReceived), c.keepAlive/2+timeout, "K/2 + ping timeout after the last byte")
 				assert.LessOrEqual(t, detection, c.keepAlive/2+timeout, "worst case K/2 + ping timeout")
 				assert.GreaterOrEqual(t, detection, timeout, "never before a PINGREQ went unanswered for the ping timeout")
 				t.Logf("detection %v (K=%v, ping timeout %v)", detection, c.keepAlive, timeout)

@@ -320,7 +320,7 @@ func (c *Client) supervise() {
 			c.disconnect(l)
 			c.setLink(nil)
 			c.stats.disconnects.Add(1)
-			c.events.post(DisconnectEvent{Err: nil, Uptime: time.Since(l.upAt)})
+			c.events.post(DisconnectEvent{Err: nil, Uptime: time.Since(l.upAt), LastReceived: l.conn.lastReceived()})
 			return
 		}
 		downSince = time.Now()
@@ -335,13 +335,13 @@ func (c *Client) supervise() {
 			// (MQTT.js #1585): stop, and tell the user.
 			c.cfg.logger.Warn("mqttkeep: session taken over by another client with this ID; not reconnecting",
 				"server", server.Redacted(), "client_id", c.cfg.clientID)
-			c.events.post(DisconnectEvent{Err: l.cause, Uptime: uptime})
+			c.events.post(DisconnectEvent{Err: l.cause, Uptime: uptime, LastReceived: l.conn.lastReceived()})
 			<-l.pc.Done()
 			c.setFinal(l.cause)
 			return
 		}
 		c.cfg.logger.Warn("mqttkeep: connection lost", "server", server.Redacted(), "uptime", uptime, "err", l.cause)
-		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime})
+		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.conn.lastReceived()})
 		// The socket is closed; paho's goroutines for this link end at once
 		// (none of them waits on a handler: see Client.deliver).
 		<-l.pc.Done()

@@ -179,9 +179,7 @@ func TestSessionPresentSkipsResubscribe(t *testing.T) {
 	require.NoError(t, c.AwaitConnected(ctx))
 	require.NoError(t, b.Publish("keep/x", []byte("still here"), 1))
 	assert.Equal(t, "still here", string(got.wait(t, 1, 5*time.Second)[0].Payload))
-	ev.mu.Lock()
-	assert.True(t, ev.connects[1].SessionPresent)
-	ev.mu.Unlock()
+	assert.True(t, ev.connectEvent(t, 1).SessionPresent)
 	assert.Equal(t, 1, b.Packets("keeper", packetSubscribe), "no SUBSCRIBE after a resumed session")
 }
 
@@ -306,9 +304,7 @@ func TestInFlightQoS1SurvivesReconnect(t *testing.T) {
 		link.blackhole.Store(false)
 		require.NoError(t, <-done)
 		assert.Equal(t, "once", string(got.wait(t, 1, time.Minute)[0].Payload))
-		ev.mu.Lock()
-		assert.True(t, ev.connects[1].SessionPresent)
-		ev.mu.Unlock()
+		assert.True(t, ev.connectEvent(t, 1).SessionPresent)
 		require.NoError(t, pub.Close(ctx))
 		link.wg.Wait()
 	})
@@ -408,10 +404,7 @@ func TestFailoverToSecondServer(t *testing.T) {
 	defer cancel()
 	<-ev.lost
 	require.NoError(t, c.AwaitConnected(ctx))
-	require.Eventually(t, func() bool { c, _ := ev.counts(); return c == 2 }, 5*time.Second, time.Millisecond)
-	ev.mu.Lock()
-	assert.Equal(t, b2.URL(), ev.connects[1].Server)
-	ev.mu.Unlock()
+	assert.Equal(t, b2.URL(), ev.connectEvent(t, 1).Server)
 }
 
 // A CONNACK or DISCONNECT with 0x9C/0x9D and a Server Reference sends the
@@ -451,9 +444,8 @@ func TestServerRedirect(t *testing.T) {
 				require.NoError(t, c.AwaitConnected(ctx))
 			}
 			assert.Equal(t, 1, to.Connects())
-			ev.mu.Lock()
-			assert.Equal(t, to.URL(), ev.connects[len(ev.connects)-1].Server)
-			ev.mu.Unlock()
+			n, _ := ev.counts()
+			assert.Equal(t, to.URL(), ev.connectEvent(t, n-1).Server)
 		})
 	}
 }
