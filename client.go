@@ -33,7 +33,7 @@ type Client struct {
 	subs    registry
 	events  *eventQueue
 	session *sessionState
-	inbox   chan inboxItem
+	inbox   *inbox
 	queue   queue
 
 	ctx    context.Context // ends when Close is called
@@ -63,11 +63,8 @@ func New(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg: cfg,
-		// Room for the QoS 0 buffer plus two Receive Maximum windows of
-		// QoS 1/2 (the unacknowledged ones of a connection just lost,
-		// which the broker re-sends on the next).
-		inbox:     make(chan inboxItem, cfg.messageBuffer+2*int(cfg.receiveMaximum)),
+		cfg:       cfg,
+		inbox:     newInbox(),
 		changed:   make(chan struct{}),
 		epoch:     make(chan struct{}),
 		stopCh:    make(chan struct{}),
@@ -358,13 +355,6 @@ func (c *Client) setStateLocked(s State) {
 	c.changed = make(chan struct{})
 }
 
-// inboxItem is a received PUBLISH waiting for its handlers, with the
-// connection generation it arrived on.
-type inboxItem struct {
-	pb  *packets.Publish
-	gen uint64
-}
-
 // deliver is called by the session state on paho's router goroutine for
 // every received PUBLISH. It never waits for a handler: QoS 0 messages are
 // dropped (and counted) when the buffer is full; QoS 1/2 messages always
@@ -373,18 +363,17 @@ type inboxItem struct {
 func (c *Client) deliver(pb *packets.Publish, gen uint64) {
 	it := inboxItem{pb: pb, gen: gen}
 	if pb.QoS == 0 {
-		if len(c.inbox) >= c.cfg.messageBuffer {
+		if !c.inbox.tryPush(it, c.cfg.messageBuffer) {
 			c.stats.messagesDropped.Add(1)
 			c.cfg.logger.Debug("mqttkeep: QoS 0 message dropped: handlers are behind", "topic", pb.Topic)
-			return
 		}
-		c.inbox <- it // the only sender, and there is room
 		return
 	}
-	select {
-	case c.inbox <- it:
-	case <-c.ctx.Done():
-	}
+	// Room for the QoS 0 buffer plus two Receive Maximum windows of QoS
+	// 1/2 (the unacknowledged ones of a connection just lost, which the
+	// broker re-sends on the next): only a broker that ignores our Receive
+	// Maximum makes this wait.
+	c.inbox.push(it, c.cfg.messageBuffer+2*int(c.cfg.receiveMaximum), c.ctx.Done())
 }
 
 // dispatch is the message goroutine: it runs the handlers of each
@@ -393,16 +382,23 @@ func (c *Client) dispatch() {
 	defer close(c.inboxDone)
 	var matched []subscription
 	for {
-		select {
-		case it := <-c.inbox:
-			m := messageFromPacket(it.pb)
-			matched = c.subs.handlers(matched[:0], m.Topic)
-			c.stats.messagesReceived.Add(1)
-			for _, s := range matched {
-				c.runHandler(s, m)
+		it, ok := c.inbox.pop()
+		if !ok {
+			select {
+			case <-c.inbox.ready:
+				continue
+			case <-c.ctx.Done():
+				return
 			}
-			c.session.ackHandled(it.pb, it.gen)
-		case <-c.ctx.Done():
+		}
+		m := messageFromPacket(it.pb)
+		matched = c.subs.handlers(matched[:0], m.Topic)
+		c.stats.messagesReceived.Add(1)
+		for _, s := range matched {
+			c.runHandler(s, m)
+		}
+		c.session.ackHandled(it.pb, it.gen)
+		if c.ctx.Err() != nil {
 			return
 		}
 	}

@@ -29,8 +29,8 @@ const (
 	DefaultReceiveMaximum = 128
 	// DefaultMessageBuffer is how many received messages may wait for their
 	// handler before QoS 0 messages are dropped (and counted in
-	// [Stats.MessagesDropped]).
-	DefaultMessageBuffer = 1024
+	// [Stats.MessagesDropped]). Memory is used only while messages wait.
+	DefaultMessageBuffer = 8192
 	// DefaultStableAfter is how long a connection must stay up before the
 	// reconnect attempt counter (and so the backoff) starts again from one.
 	DefaultStableAfter = 10 * time.Second
@@ -502,8 +502,8 @@ func WithQueueLimits(messages, bytes int) Option {
 // WithMessageBuffer sets how many received QoS 0 messages may wait for
 // their handlers; beyond it they are dropped and counted in
 // [Stats.MessagesDropped]. QoS 1/2 messages are never dropped: the broker
-// holds them back (see [WithReceiveMaximum]). At least 1. Default:
-// [DefaultMessageBuffer] (1,024).
+// holds them back (see [WithReceiveMaximum]). At least 1. Memory is used
+// only while messages wait. Default: [DefaultMessageBuffer] (8,192).
 func WithMessageBuffer(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
