@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+)
+
+// mqttkeepContestant is the library under test, with its defaults except
+// the keep alive (and, for FastRetry, a 100 ms backoff).
+type mqttkeepContestant struct{}
+
+func (mqttkeepContestant) Name() string { return "mqttkeep" }
+
+func (mqttkeepContestant) Caps() Caps {
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true}
+}
+
+type mqttkeepClient struct {
+	c    *mqttkeep.Client
+	qos1 []mqttkeep.PublishOption
+}
+
+func (mqttkeepContestant) Connect(ctx context.Context, cfg ClientConfig) (Client, error) {
+	opts := []mqttkeep.Option{
+		mqttkeep.WithServer("mqtt://" + cfg.Addr),
+		mqttkeep.WithClientID(cfg.ClientID),
+		mqttkeep.WithKeepAlive(cfg.KeepAlive),
+	}
+	if cfg.FastRetry {
+		// Full jitter over [0, 100 ms] before every retry.
+		opts = append(opts, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 1}))
+	}
+	if cfg.OnLost != nil {
+		opts = append(opts, mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
+			if e.Err != nil { // nil: our own Close
+				cfg.OnLost(e.Err)
+			}
+		}))
+	}
+	if cfg.OnUp != nil {
+		opts = append(opts, mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { cfg.OnUp() }))
+	}
+	c, err := mqttkeep.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Connect(ctx); err != nil {
+		closeWithTimeout(c.Close)
+		return nil, err
+	}
+	if s := cfg.Sub; s != nil {
+		// Remembered and restored by the library after a reconnect.
+		h := s.Handler
+		if err := c.Subscribe(ctx, s.Topic, s.QoS, func(m *mqttkeep.Message) { h(m.Payload) }); err != nil {
+			closeWithTimeout(c.Close)
+			return nil, err
+		}
+	}
+	return &mqttkeepClient{c: c, qos1: []mqttkeep.PublishOption{mqttkeep.WithQoS(1)}}, nil
+}
+
+func (m *mqttkeepClient) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
+	if qos == 0 {
+		return m.c.Publish(ctx, topic, payload)
+	}
+	return m.c.Publish(ctx, topic, payload, m.qos1...)
+}
+
+func (m *mqttkeepClient) Close() { closeWithTimeout(m.c.Close) }
+
+// closeWithTimeout calls a Close(ctx) with closeTimeout.
+func closeWithTimeout(close func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = close(ctx)
+}
