@@ -14,13 +14,14 @@ import (
 	"github.com/mqttkeep/mqttkeep/benchmarks/internal/broker"
 	"github.com/mqttkeep/mqttkeep/benchmarks/internal/faultproxy"
 	"github.com/mqttkeep/mqttkeep/benchmarks/internal/sink"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childBrokerEnv) == "1" {
 		childBrokerMain() // idle-footprint re-executes the test binary
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // Every contestant connects, subscribes, and gets back what it publishes
