@@ -57,6 +57,7 @@ const (
 type Option func(*config)
 
 type config struct {
+	logTypes     []string
 	maxKeepAlive int // seconds; 0: not set (Mosquitto's default, 65535)
 	persistence  bool
 	autosave     int // seconds between autosaves when persistence is on
@@ -100,6 +101,13 @@ func WithAutosaveInterval(seconds int) Option {
 // user, and sets allow_anonymous false.
 func WithPasswordFile(user, pass string) Option {
 	return func(c *config) { c.user, c.pass = user, pass }
+}
+
+// WithLogTypes limits what Mosquitto logs (and this helper keeps in
+// memory) to the given log_type values, e.g. "error", "warning",
+// "notice"; the default is "all", which logs every packet.
+func WithLogTypes(types ...string) Option {
+	return func(c *config) { c.logTypes = append([]string(nil), types...) }
 }
 
 // WithConfigLines appends raw lines to the configuration file.
@@ -253,7 +261,12 @@ func (b *Broker) config(c *config, port int, passwordFile string) string {
 		w("user root")
 	}
 	w("log_dest stderr")
-	w("log_type all")
+	if len(c.logTypes) == 0 {
+		w("log_type all")
+	}
+	for _, t := range c.logTypes {
+		w("log_type %s", t)
+	}
 	w("connection_messages true")
 	w("log_timestamp true")
 	w("log_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S")
