@@ -135,38 +135,31 @@ func (e *events) counts() (connects, disconnects int) {
 // and returns it; hooks run on their own goroutine, after Connect returns.
 func (e *events) connectEvent(t *testing.T, i int) mqttkeep.ConnectEvent {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		e.mu.Lock()
-		if len(e.connects) > i {
-			ev := e.connects[i]
-			e.mu.Unlock()
-			return ev
-		}
-		n := len(e.connects)
-		e.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("OnConnect event %d never came (%d so far)", i, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return waitEvent(t, e, &e.connects, i, "OnConnect")
 }
 
 // disconnectEvent is connectEvent for OnDisconnect.
 func (e *events) disconnectEvent(t *testing.T, i int) mqttkeep.DisconnectEvent {
 	t.Helper()
+	return waitEvent(t, e, &e.disconnects, i, "OnDisconnect")
+}
+
+// waitEvent waits (up to 10 s) until list, guarded by e.mu, has an i-th
+// element, and returns it.
+func waitEvent[E any](t *testing.T, e *events, list *[]E, i int, hook string) E {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		e.mu.Lock()
-		if len(e.disconnects) > i {
-			ev := e.disconnects[i]
+		n := len(*list)
+		if n > i {
+			ev := (*list)[i]
 			e.mu.Unlock()
 			return ev
 		}
-		n := len(e.disconnects)
 		e.mu.Unlock()
 		if time.Now().After(deadline) {
-			t.Fatalf("OnDisconnect event %d never came (%d so far)", i, n)
+			t.Fatalf("%s event %d never came (%d so far)", hook, i, n)
 		}
 		time.Sleep(time.Millisecond)
 	}
