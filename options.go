@@ -404,10 +404,11 @@ func WithBackoff(b Backoff) Option {
 	})
 }
 
-// WithBackoffFunc sets the delay before connection attempt number attempt
-// (2 for the first retry after a failure, and so on) to whatever f
-// returns; negative results count as zero. Default: [DefaultBackoff].
-func WithBackoffFunc(f func(attempt int) time.Duration) Option {
+// WithBackoffFunc sets the wait before each retry to f(n), where n counts
+// the failed attempts (and connections lost within 10 s of their CONNACK)
+// since the last stable connection: 1 for the first retry after a loss.
+// Negative results count as zero. Default: [DefaultBackoff].
+func WithBackoffFunc(f func(retry int) time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if f == nil {
 			return optionError("WithBackoffFunc", "nil function")
