@@ -49,8 +49,9 @@ type DisconnectEvent struct {
 // ReconnectingEvent is passed to OnReconnecting hooks before each wait
 // between connection attempts.
 type ReconnectingEvent struct {
-	// Attempt is the number of the attempt that follows the wait (2 for
-	// the first retry).
+	// Attempt is the number of the attempt that follows the wait,
+	// counted since the client was last connected: 1 for the first
+	// reconnect after a loss, 2 after a first Connect attempt failed.
 	Attempt int
 	// Delay is how long the client waits before that attempt.
 	Delay time.Duration
