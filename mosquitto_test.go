@@ -222,14 +222,16 @@ func TestMosquittoSilentLinkDeathPublishesWill(t *testing.T) {
 		willAfter := w.at.Sub(diedAt)
 		// Mosquitto's last packet from the client came at most K/2
 		// before the link died; it gives up once more than 1.5 × K has
-		// passed since, counted in whole seconds (up to 1 s later).
+		// passed since, counted in whole seconds. That is usually 3-4 s
+		// here, but Mosquitto's own timer has taken 8 s in a loaded CI
+		// run: the bound below is about Mosquitto, so it is generous.
 		assert.GreaterOrEqual(t, willAfter, k, "Mosquitto published the will before 1.5 × K of silence")
-		assert.LessOrEqual(t, willAfter, 3*k/2+2*time.Second+tcpSlack)
+		assert.LessOrEqual(t, willAfter, 5*k+tcpSlack)
 		timeouts := b.Matching("Client will-dies has exceeded timeout")
 		assert.Len(t, timeouts, 1)
 		t.Logf("link died at a random phase; client detection %v (bound %v); Mosquitto's timeout and will after %v",
 			detection.Round(time.Millisecond), k/2+pingTimeout, willAfter.Round(time.Millisecond))
-	case <-time.After(5 * k):
+	case <-time.After(6 * k):
 		t.Fatal("Mosquitto never published the will")
 	}
 	assert.Equal(t, 1, b.Count(" as will-dies "), "connections from the dying client")
