@@ -53,6 +53,11 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 			if err != nil {
 				return err
 			}
+			// The session may have been lost (and epoch closed) while
+			// the message waited: what counts is the session from now.
+			c.mu.Lock()
+			epoch = c.epoch
+			c.mu.Unlock()
 		}
 		ret, err := c.send(ctx, l, m)
 		if release != nil {

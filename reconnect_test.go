@@ -541,3 +541,29 @@ func TestRestartRecoveryWithDefaults(t *testing.T) {
 	assert.Less(t, recovery, 20*time.Second)
 	t.Logf("restart → first message on the old subscription: %v (default backoff)", recovery.Round(time.Millisecond))
 }
+
+// A QoS 1 message queued during a broker restart that loses the session is
+// sent once after the reconnect, not once more because the session was
+// found gone.
+func TestQueuedQoS1SentOnceAcrossSessionLoss(t *testing.T) {
+	b := testbroker.Start(t)
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
+		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}))...)
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b.Stop()
+	<-ev.lost
+	done := make(chan error, 3)
+	for i := range 3 {
+		go func() { done <- c.Publish(ctx, "once", []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)) }()
+	}
+	require.Eventually(t, func() bool { return c.Stats().Queued == 3 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, b.Restart())
+	for range 3 {
+		require.NoError(t, <-done)
+	}
+	assert.False(t, ev.connectEvent(t, 1).SessionPresent)
+	assert.Len(t, b.Payloads("once"), 3, "each queued message reached the broker exactly once")
+}
