@@ -224,9 +224,17 @@ func (c *Client) flush(l *link) {
 			return
 		}
 		if o.m.QoS == 0 {
-			if _, err := c.send(c.ctx, l, o.m); err != nil {
-				c.queue.pushFront(o)
+			_, err := c.send(c.ctx, l, o.m)
+			switch {
+			case err == nil:
+			case errors.Is(err, errLinkDown):
+				c.queue.pushFront(o) // for the next connection
 				return
+			default:
+				// This broker refuses it (QoS, retain or size limits from
+				// its CONNACK); its Publish already returned.
+				c.stats.messagesDiscarded.Add(1)
+				c.cfg.logger.Warn("mqttkeep: queued QoS 0 message discarded", "topic", o.m.Topic, "err", err)
 			}
 			continue
 		}

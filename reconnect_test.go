@@ -567,3 +567,29 @@ func TestQueuedQoS1SentOnceAcrossSessionLoss(t *testing.T) {
 	assert.False(t, ev.connectEvent(t, 1).SessionPresent)
 	assert.Len(t, b.Payloads("once"), 3, "each queued message reached the broker exactly once")
 }
+
+// A queued QoS 0 message that the broker reached after the reconnect
+// refuses (here: larger than its Maximum Packet Size) is discarded and
+// counted; it does not hold up the connection or the messages behind it.
+func TestQueuedMessageRefusedByNewBrokerIsDiscarded(t *testing.T) {
+	first := testbroker.Start(t)
+	second := testbroker.Start(t, testbroker.WithMaximumPacketSize(1024))
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServers(first.URL(), second.URL()),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)
+	connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first.Close()
+	<-ev.lost
+	require.NoError(t, c.Publish(ctx, "big", make([]byte, 4096)))
+	require.NoError(t, c.Publish(ctx, "small", []byte("fits")))
+	require.NoError(t, c.AwaitConnected(ctx))
+	assert.Equal(t, second.URL(), ev.connectEvent(t, 1).Server)
+	require.Eventually(t, func() bool { return len(second.Payloads("small")) == 1 }, 5*time.Second, time.Millisecond)
+	assert.Empty(t, second.Payloads("big"))
+	st := c.Stats()
+	assert.EqualValues(t, 1, st.MessagesDiscarded)
+	assert.Zero(t, st.Queued)
+	assert.Equal(t, mqttkeep.StateConnected, st.State)
+}

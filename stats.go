@@ -35,7 +35,7 @@ type Stats struct {
 
 	Queued            int    // messages waiting in the offline queue now
 	QueuedBytes       int    // their size, as counted against the byte limit
-	MessagesDiscarded uint64 // queued QoS 0 messages discarded by Close or a final refusal
+	MessagesDiscarded uint64 // queued QoS 0 messages discarded: by Close, a final refusal, or a new broker's limits
 }
 
 // counters are the live values behind Stats; every field is safe for
