@@ -25,9 +25,15 @@ func startSub(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := start(t, nil, append([]string{"sub"}, args...)...)
 	n := strings.Count(strings.Join(args, " "), "-t ")
-	eventually(t, 10*time.Second, "sub to subscribe", func() bool {
-		return strings.Count(p.stderr.String(), "subscribed to ") >= n
-	})
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(p.stderr.String(), "subscribed to ") < n {
+		if time.Now().After(deadline) {
+			// Once seen in a clean CI run (TestSubJSON): keep the
+			// command's own report (with -d, the library's debug log).
+			t.Fatalf("sub did not subscribe within 20 s; its stderr:\n%s", p.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return p
 }
 
@@ -182,7 +188,7 @@ func TestSubJSON(t *testing.T) {
 	// A retained text message, published before sub subscribes.
 	code, _, stderr := runSync(t, nil, "pub", "-s", url, "-t", "test/json/text", "-q", "1", "-r", "-m", `héllo <"world">`)
 	require.Equal(t, exitOK, code, stderr)
-	sub := startSub(t, "-s", url, "-t", "test/json/#", "-t", "test/+/bin", "-q", "1", "--format", "json")
+	sub := startSub(t, "-s", url, "-t", "test/json/#", "-t", "test/+/bin", "-q", "1", "--format", "json", "-d")
 
 	code, _, stderr = runSync(t, nil, "pub", "-s", url, "-t", "test/json/bin", "-q", "1", "-m", "\xff\x00\x01")
 	require.Equal(t, exitOK, code, stderr)
