@@ -98,3 +98,27 @@ func TestPacketLength(t *testing.T) {
 		}
 	}
 }
+
+// publishSize, used to refuse a packet over the broker's Maximum Packet
+// Size before sending, is the exact size of what goes on the wire.
+func TestPublishSizeMatchesWire(t *testing.T) {
+	for _, m := range []Message{
+		{Topic: "a", QoS: 0},
+		{Topic: "a/b", Payload: bytes.Repeat([]byte{'x'}, 200), QoS: 1},
+		{Topic: "t", Payload: bytes.Repeat([]byte{'y'}, 20000), QoS: 2, ContentType: "text/plain",
+			UserProperties: []UserProperty{{"k", "v"}}, MessageExpiry: time.Minute},
+	} {
+		pb := m.packet()
+		size := publishSize(pb)
+		if m.QoS > 0 {
+			pb.PacketID = 7 // assigned by the session just before the write
+		}
+		var wire bytes.Buffer
+		if _, err := pb.WriteTo(&wire); err != nil {
+			t.Fatal(err)
+		}
+		if size != wire.Len() {
+			t.Errorf("%s QoS %d: publishSize %d, wire %d", m.Topic, m.QoS, size, wire.Len())
+		}
+	}
+}

@@ -63,7 +63,6 @@ func newScheduler(c *conn, pingTimeout time.Duration, stats *counters, logger *s
 // or the link is found dead. keepAlive is the negotiated value in seconds
 // (paho passes the broker's Server Keep Alive when there is one).
 func (s *scheduler) Run(ctx context.Context, _ net.Conn, keepAlive uint16) error {
-	s.stats.keepAlive.Store(int64(keepAlive) * int64(time.Second))
 	if keepAlive == 0 {
 		return nil
 	}

@@ -128,12 +128,9 @@ func (m *Message) packet() *packets.Publish {
 	return p
 }
 
-// packetSize is the size of m's PUBLISH packet on the wire.
-func (m *Message) packetSize() int {
-	pb := m.packet()
-	if m.QoS > 0 {
-		pb.PacketID = 1 // only its presence matters
-	}
+// publishSize is the size of pb on the wire (Buffers counts the packet
+// identifier of a QoS 1/2 PUBLISH whether or not it is assigned yet).
+func publishSize(pb *packets.Publish) int {
 	n := 0
 	for _, b := range pb.Buffers() {
 		n += len(b)

@@ -167,10 +167,10 @@ func (c *Client) stopErr() error {
 // state (waiting for a slot in the broker's Receive Maximum window), and
 // the returned channel receives the final acknowledgement.
 func (c *Client) send(ctx context.Context, l *link, m *Message) (chan packets.ControlPacket, error) {
-	if err := l.checkServerLimits(m); err != nil {
+	pb := m.packet()
+	if err := l.checkServerLimits(m, pb); err != nil {
 		return nil, err
 	}
-	pb := m.packet()
 	if m.QoS == 0 {
 		if _, err := pb.WriteTo(l.conn); err != nil {
 			return nil, fmt.Errorf("%w: %w", errLinkDown, err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -96,7 +97,7 @@ func (l *link) isLost() bool {
 
 // checkServerLimits refuses, before anything is sent, what the broker
 // said in CONNACK it does not support.
-func (l *link) checkServerLimits(m *Message) error {
+func (l *link) checkServerLimits(m *Message, pb *packets.Publish) error {
 	p := l.connack.Properties
 	if p == nil {
 		return nil
@@ -108,7 +109,7 @@ func (l *link) checkServerLimits(m *Message) error {
 		return errors.New("mqttkeep: the broker does not support retained messages")
 	}
 	if p.MaximumPacketSize != nil && *p.MaximumPacketSize > 0 {
-		if size := m.packetSize(); size > int(*p.MaximumPacketSize) {
+		if size := publishSize(pb); size > int(*p.MaximumPacketSize) {
 			return fmt.Errorf("%w: %d bytes, the broker's Maximum Packet Size is %d", ErrPacketTooLarge, size, *p.MaximumPacketSize)
 		}
 	}

@@ -1,8 +1,10 @@
 package mqttkeep
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -65,11 +67,7 @@ func (r *registry) snapshot() []subscription {
 		out = append(out, s)
 	}
 	r.mu.RUnlock()
-	for i := 1; i < len(out); i++ { // insertion sort: small n, no import
-		for j := i; j > 0 && out[j].seq < out[j-1].seq; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, bySeq)
 	return out
 }
 
@@ -83,13 +81,14 @@ func (r *registry) handlers(dst []subscription, topic string) []subscription {
 		}
 	}
 	r.mu.RUnlock()
-	for i := 1; i < len(dst); i++ {
-		for j := i; j > 0 && dst[j].seq < dst[j-1].seq; j-- {
-			dst[j], dst[j-1] = dst[j-1], dst[j]
-		}
+	if len(dst) > 1 {
+		slices.SortFunc(dst, bySeq)
 	}
 	return dst
 }
+
+// bySeq orders subscriptions by registration.
+func bySeq(a, b subscription) int { return cmp.Compare(a.seq, b.seq) }
 
 // subackError turns paho's SUBACK result into an error naming each refused
 // filter and carrying the first refusal as a *ReasonCodeError.
