@@ -1,0 +1,392 @@
+// Package wire reads and writes the MQTT v5 packets of an mqttkeep client.
+//
+// The packets of the message path — PUBLISH, PUBACK, PUBREC, PUBREL,
+// PUBCOMP, PINGREQ and PINGRESP — have a codec of their own here: it
+// appends to a caller's buffer without allocating and decodes without
+// copying the payload. The other packets (CONNECT, CONNACK, SUBSCRIBE,
+// SUBACK, UNSUBSCRIBE, UNSUBACK, DISCONNECT, AUTH) go through
+// paho.golang's packets codec, wrapped with the checks that codec leaves
+// out: every length is checked against what MQTT can encode before
+// anything is written (paho truncates a longer string's length prefix),
+// and every received packet is checked to be whole and well formed before
+// paho reads it (paho accepts a property block that runs past the end).
+//
+// Every decoding error matches [ErrMalformed] or [ErrProtocol], whose
+// reason codes (0x81, 0x82) the client sends in its DISCONNECT; an
+// encoding error matches [ErrTooLarge] or [ErrInvalid].
+package wire
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Packet types (MQTT v5 section 2.1.2).
+const (
+	CONNECT     byte = 1
+	CONNACK     byte = 2
+	PUBLISH     byte = 3
+	PUBACK      byte = 4
+	PUBREC      byte = 5
+	PUBREL      byte = 6
+	PUBCOMP     byte = 7
+	SUBSCRIBE   byte = 8
+	SUBACK      byte = 9
+	UNSUBSCRIBE byte = 10
+	UNSUBACK    byte = 11
+	PINGREQ     byte = 12
+	PINGRESP    byte = 13
+	DISCONNECT  byte = 14
+	AUTH        byte = 15
+)
+
+// TypeName returns the packet type's name, e.g. "PUBACK".
+func TypeName(t byte) string {
+	names := [...]string{"reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL",
+		"PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("type %d", t)
+}
+
+// Limits MQTT v5 puts on what a packet can carry.
+const (
+	// MaxRemaining is the largest Remaining Length a fixed header can
+	// encode (four variable byte integer bytes).
+	MaxRemaining = 268435455
+	// MaxPacket is the largest whole packet: a 5-byte fixed header plus
+	// MaxRemaining.
+	MaxPacket = 5 + MaxRemaining
+	// MaxString is the longest UTF-8 string or binary data: a two-byte
+	// length prefix.
+	MaxString = 65535
+	// MaxVBI is the largest variable byte integer (subscription
+	// identifiers, property lengths).
+	MaxVBI = MaxRemaining
+)
+
+// Errors. Decoding errors wrap ErrMalformed or ErrProtocol; encoding
+// errors wrap ErrTooLarge or ErrInvalid.
+var (
+	// ErrMalformed: the bytes are not a valid MQTT v5 packet (reason code
+	// 0x81).
+	ErrMalformed = errors.New("malformed packet")
+	// ErrProtocol: a valid packet that the protocol does not allow here
+	// (reason code 0x82).
+	ErrProtocol = errors.New("protocol error")
+	// ErrTooLarge: a packet larger than MQTT can encode, or than the
+	// reader's limit (reason code 0x95).
+	ErrTooLarge = errors.New("packet too large")
+	// ErrInvalid: a value the packet cannot carry (a string longer than
+	// 65,535 bytes, invalid UTF-8, a subscription identifier out of
+	// range, ...).
+	ErrInvalid = errors.New("invalid value")
+)
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+func protocolErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// AppendVBI appends n as a variable byte integer (n must be 0 to MaxVBI).
+func AppendVBI(dst []byte, n int) []byte {
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		dst = append(dst, b)
+		if n == 0 {
+			return dst
+		}
+	}
+}
+
+// VBILen is the number of bytes AppendVBI uses for n.
+func VBILen(n int) int {
+	switch {
+	case n < 128:
+		return 1
+	case n < 16384:
+		return 2
+	case n < 2097152:
+		return 3
+	}
+	return 4
+}
+
+// readVBI decodes a variable byte integer at the start of b and returns
+// it with the number of bytes it used.
+func readVBI(b []byte) (n, used int, err error) {
+	mult := 1
+	for i := 0; i < 4; i++ {
+		if i >= len(b) {
+			return 0, 0, malformed("variable byte integer runs past the end")
+		}
+		n += int(b[i]&0x7F) * mult
+		if b[i]&0x80 == 0 {
+			if i > 0 && b[i] == 0 {
+				return 0, 0, malformed("variable byte integer not in its shortest form")
+			}
+			return n, i + 1, nil
+		}
+		mult *= 128
+	}
+	return 0, 0, malformed("variable byte integer longer than 4 bytes")
+}
+
+// Reader reads whole packets from a stream, refusing a packet larger than
+// its limit before anything is allocated for it.
+type Reader struct {
+	r   *bufio.Reader
+	max int
+}
+
+// NewReader reads packets from r; a packet whose fixed header announces
+// more than max bytes in all (0: MaxPacket) is refused with ErrTooLarge.
+func NewReader(r *bufio.Reader, max int) *Reader {
+	if max <= 0 || max > MaxPacket {
+		max = MaxPacket
+	}
+	return &Reader{r: r, max: max}
+}
+
+// Next reads one packet: its type, the flags of its fixed header, and its
+// body (the bytes after the fixed header, which the caller owns).
+func (r *Reader) Next() (typ, flags byte, body []byte, err error) {
+	first, err := r.r.ReadByte()
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	typ, flags = first>>4, first&0x0F
+	if typ == 0 {
+		return 0, 0, nil, malformed("packet type 0")
+	}
+	n, mult := 0, 1
+	for i := 0; ; i++ {
+		b, err := r.r.ReadByte()
+		if err != nil {
+			return 0, 0, nil, unexpectedEOF(err)
+		}
+		n += int(b&0x7F) * mult
+		if b&0x80 == 0 {
+			if i > 0 && b == 0 {
+				return 0, 0, nil, malformed("remaining length not in its shortest form")
+			}
+			if total := 1 + i + 1 + n; total > r.max {
+				return 0, 0, nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrTooLarge, TypeName(typ), total, r.max)
+			}
+			break
+		}
+		if i == 3 {
+			return 0, 0, nil, malformed("remaining length longer than 4 bytes")
+		}
+		mult *= 128
+	}
+	if err := checkFlags(typ, flags); err != nil {
+		return 0, 0, nil, err
+	}
+	body = make([]byte, n)
+	if _, err := io.ReadFull(r.r, body); err != nil {
+		return 0, 0, nil, unexpectedEOF(err)
+	}
+	return typ, flags, body, nil
+}
+
+// unexpectedEOF turns an end of stream inside a packet into
+// io.ErrUnexpectedEOF, so that it reads as a cut connection.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// checkFlags checks the fixed header's reserved flags (MQTT v5 2.1.3).
+func checkFlags(typ, flags byte) error {
+	switch typ {
+	case PUBLISH:
+		qos := flags >> 1 & 3
+		if qos == 3 {
+			return malformed("PUBLISH with QoS 3")
+		}
+		if qos == 0 && flags&0x08 != 0 {
+			return malformed("QoS 0 PUBLISH with DUP set")
+		}
+		return nil
+	case PUBREL, SUBSCRIBE, UNSUBSCRIBE:
+		if flags != 2 {
+			return malformed("%s with reserved flags %04b", TypeName(typ), flags)
+		}
+	default:
+		if flags != 0 {
+			return malformed("%s with reserved flags %04b", TypeName(typ), flags)
+		}
+	}
+	return nil
+}
+
+// appendHeader appends a fixed header.
+func appendHeader(dst []byte, typ, flags byte, remaining int) []byte {
+	return AppendVBI(append(dst, typ<<4|flags), remaining)
+}
+
+// appendString appends a length-prefixed string (len(s) <= MaxString,
+// checked by the caller).
+func appendString(dst []byte, s string) []byte {
+	return append(append(dst, byte(len(s)>>8), byte(len(s))), s...)
+}
+
+func appendBinary(dst, b []byte) []byte {
+	return append(append(dst, byte(len(b)>>8), byte(len(b))), b...)
+}
+
+func appendUint16(dst []byte, v uint16) []byte { return append(dst, byte(v>>8), byte(v)) }
+
+func appendUint32(dst []byte, v uint32) []byte {
+	return append(dst, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// CheckString reports whether s can be sent as an MQTT UTF-8 string: at
+// most 65,535 bytes of valid UTF-8 without U+0000 (MQTT v5 1.5.4). what
+// names the field in the error.
+func CheckString(what, s string) error {
+	switch {
+	case len(s) > MaxString:
+		return invalid("%s is %d bytes, longer than %d", what, len(s), MaxString)
+	case !utf8.ValidString(s):
+		return invalid("%s is not valid UTF-8", what)
+	case strings.IndexByte(s, 0) >= 0:
+		return invalid("%s contains U+0000", what)
+	}
+	return nil
+}
+
+// CheckBinary reports whether b can be sent as MQTT binary data (at most
+// 65,535 bytes).
+func CheckBinary(what string, b []byte) error {
+	if len(b) > MaxString {
+		return invalid("%s is %d bytes, longer than %d", what, len(b), MaxString)
+	}
+	return nil
+}
+
+// decoder reads the fields of a packet body; the first error sticks.
+type decoder struct {
+	b    []byte
+	off  int
+	err  error
+	what string // the packet, for error messages
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) left() int { return len(d.b) - d.off }
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.left() < 1 {
+		d.fail(malformed("%s ends early", d.what))
+		return 0
+	}
+	v := d.b[d.off]
+	d.off++
+	return v
+}
+
+func (d *decoder) uint16() uint16 {
+	if d.err != nil {
+		return 0
+	}
+	if d.left() < 2 {
+		d.fail(malformed("%s ends early", d.what))
+		return 0
+	}
+	v := uint16(d.b[d.off])<<8 | uint16(d.b[d.off+1])
+	d.off += 2
+	return v
+}
+
+func (d *decoder) uint32() uint32 {
+	if d.err != nil {
+		return 0
+	}
+	if d.left() < 4 {
+		d.fail(malformed("%s ends early", d.what))
+		return 0
+	}
+	v := uint32(d.b[d.off])<<24 | uint32(d.b[d.off+1])<<16 | uint32(d.b[d.off+2])<<8 | uint32(d.b[d.off+3])
+	d.off += 4
+	return v
+}
+
+func (d *decoder) vbi() int {
+	if d.err != nil {
+		return 0
+	}
+	n, used, err := readVBI(d.b[d.off:])
+	if err != nil {
+		d.fail(fmt.Errorf("%s: %w", d.what, err))
+		return 0
+	}
+	d.off += used
+	return n
+}
+
+// binary returns length-prefixed bytes, aliasing the body.
+func (d *decoder) binary() []byte {
+	n := int(d.uint16())
+	if d.err != nil {
+		return nil
+	}
+	if d.left() < n {
+		d.fail(malformed("%s: a %d-byte field runs past the end", d.what, n))
+		return nil
+	}
+	v := d.b[d.off : d.off+n : d.off+n]
+	d.off += n
+	return v
+}
+
+// string returns a length-prefixed UTF-8 string, checked as MQTT requires
+// (ill-formed UTF-8 or U+0000 is a malformed packet, [MQTT-1.5.4-1/2]).
+func (d *decoder) string(field string) string {
+	b := d.binary()
+	if d.err != nil {
+		return ""
+	}
+	if !utf8.Valid(b) {
+		d.fail(malformed("%s: %s is not valid UTF-8", d.what, field))
+		return ""
+	}
+	for _, c := range b {
+		if c == 0 {
+			d.fail(malformed("%s: %s contains U+0000", d.what, field))
+			return ""
+		}
+	}
+	return string(b)
+}
+
+func invalidf(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
+}
