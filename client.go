@@ -1,56 +1,57 @@
 // Package mqttkeep is an MQTT v5 client that keeps its connection alive
 // and correct without the application doing anything: it pings on its
 // own, notices a dead link within one keep alive, reconnects with backoff,
-// and restores subscriptions. It is a thin layer over
-// github.com/eclipse/paho.golang/paho.
+// restores subscriptions, and loses no accepted message on the way.
 package mqttkeep
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/eclipse/paho.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
-	"github.com/eclipse/paho.golang/paho/session"
 )
 
 // Client is an MQTT v5 client that keeps one connection to a broker alive
 // until Close. Create it with [New], start it with [Client.Connect]. The
 // zero value is not usable. A Client is safe for concurrent use.
 //
-// A Client runs three goroutines from Connect until Close: the supervisor
-// (which owns the connection and reconnects), the event goroutine (which
-// runs OnConnect/OnDisconnect/OnReconnecting hooks) and the message
-// goroutine (which runs subscription handlers). paho.golang adds its own
-// for each live connection, one of which is the keepalive scheduler.
+// Goroutines: from Connect until Close a Client runs its supervisor (which
+// owns the connection and reconnects) and, per live connection, a reader
+// and a writer. Handlers and hooks run on goroutines that exist only
+// while they have work: one per subscription with messages waiting (more
+// with [WithConcurrency]) and one for hook events. Close ends all of them.
 type Client struct {
 	cfg     *config
 	stats   counters
 	hooks   hooks
-	subs    registry
 	events  *eventQueue
-	session *sessionState
-	inbox   *inbox
-	queue   queue
+	session *session
+
+	// Guarded by session.mu: subscriptions, the fallback handler's lane,
+	// QoS 0 deliveries waiting, and the stop flags of the message path.
+	subs        registry
+	fallback    *lane
+	waitingQoS0 int
+	stopping    bool // no handler call starts any more
+	draining    bool // Drain runs: no new subscription
+
+	callbacks callbackGroup
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	state     State
-	link      *link         // current connection; nil when not connected
-	changed   chan struct{} // closed and replaced on every state change
-	started   bool
-	lastErr   error         // why the last attempt or connection failed
-	finalErr  error         // set when the broker refused for good
-	epoch     chan struct{} // closed when a reconnect finds the session gone
-	stopCh    chan struct{} // closed by Close or a final refusal
-	stopOnce  sync.Once
-	supDone   chan struct{}
-	inboxDone chan struct{}
+	mu       sync.Mutex
+	state    State
+	changed  chan struct{} // closed and replaced on every state change
+	started  bool
+	lastErr  error // why the last attempt or connection failed
+	finalErr error // set when the client stopped for good
+	caps     Capabilities
+	capsSet  bool
+	clientID string // the configured one, or the broker's assigned one
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	supDone  chan struct{}
 }
 
 // New returns a Client configured by opts. It validates every option,
@@ -63,17 +64,15 @@ func New(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:       cfg,
-		inbox:     newInbox(),
-		changed:   make(chan struct{}),
-		epoch:     make(chan struct{}),
-		stopCh:    make(chan struct{}),
-		supDone:   make(chan struct{}),
-		inboxDone: make(chan struct{}),
+		cfg:      cfg,
+		clientID: cfg.clientID,
+		changed:  make(chan struct{}),
+		stopCh:   make(chan struct{}),
+		supDone:  make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.session = newSessionState(c.deliver)
-	c.queue.maxMessages, c.queue.maxBytes = cfg.queueMessages, cfg.queueBytes
+	c.session = newSession(c)
+	c.events = newEventQueue(c)
 	for _, h := range cfg.onConnect {
 		c.OnConnect(h)
 	}
@@ -83,13 +82,30 @@ func New(opts ...Option) (*Client, error) {
 	for _, h := range cfg.onReconnecting {
 		c.OnReconnecting(h)
 	}
-	c.events = newEventQueue(&c.hooks, cfg.logger)
+	for _, h := range cfg.onPing {
+		c.OnPing(h)
+	}
+	if cfg.fallback != nil {
+		c.fallback = &lane{name: "(fallback)", handler: cfg.fallback, max: 1}
+	}
+	for _, spec := range cfg.subscriptions {
+		sub, err := newSubscription(spec.filter, spec.qos, spec.handler, spec.opts)
+		if err != nil { // checked by WithSubscription
+			return nil, optionError("WithSubscription", "%v", err)
+		}
+		c.addLocked(sub) // no link yet: nothing is sent, no lock needed
+	}
 	return c, nil
 }
 
-// ClientID returns the MQTT client identifier (generated in New when none
-// was given).
-func (c *Client) ClientID() string { return c.cfg.clientID }
+// ClientID returns the MQTT client identifier: the one given with
+// [WithClientID], else the one generated in New, or, when the broker
+// assigned one (an empty WithClientID), the broker's.
+func (c *Client) ClientID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clientID
+}
 
 // Connect starts the client and waits until the first connection is up.
 // It returns nil once connected; the broker's refusal as a
@@ -107,8 +123,6 @@ func (c *Client) Connect(ctx context.Context) error {
 	case !c.started:
 		c.started = true
 		c.setStateLocked(StateConnecting)
-		go c.events.run()
-		go c.dispatch()
 		go c.supervise()
 	}
 	c.mu.Unlock()
@@ -154,10 +168,21 @@ func (c *Client) State() State {
 	return c.state
 }
 
+// Capabilities returns what the broker announced in the CONNACK of the
+// current (or last) connection, and false before the first one.
+func (c *Client) Capabilities() (Capabilities, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caps, c.capsSet
+}
+
 // Stats returns a snapshot of the client's counters.
 func (c *Client) Stats() Stats {
 	s := c.stats.snapshot(c.State())
-	s.Queued, s.QueuedBytes = c.queue.len()
+	c.session.mu.Lock()
+	s.Queued, s.QueuedBytes = c.session.fifo.n, c.session.queuedBytes
+	s.InFlight, s.InFlightBytes = len(c.session.inflight), c.session.inflightBytes
+	c.session.mu.Unlock()
 	return s
 }
 
@@ -179,80 +204,30 @@ func (c *Client) OnReconnecting(hook func(ReconnectingEvent)) (unregister func()
 	return addHook(&c.hooks, &c.hooks.onReconnecting, hook)
 }
 
-// Subscribe subscribes to a topic filter (wildcards + and #, and shared
-// subscriptions $share/group/filter, are allowed) with the given maximum
-// QoS, and routes matching messages to handler. The subscription is
-// remembered: when a reconnect finds no session on the broker, it is sent
-// again before any publish. Subscribing again to the same filter replaces
-// its handler. Subscribe returns when the broker acknowledged it; a
-// refusal is a [*ReasonCodeError] and the filter is then forgotten.
-func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, handler MessageHandler) error {
-	if err := validateFilter(filter); err != nil {
-		return err
-	}
-	if qos > 2 {
-		return fmt.Errorf("%w: %d, want 0, 1 or 2", ErrInvalidQoS, qos)
-	}
-	if handler == nil {
-		return errors.New("mqttkeep: subscribe: nil handler")
-	}
-	l, err := c.currentLink()
-	if err != nil {
-		return err
-	}
-	// Remember first, so that retained messages that follow the SUBACK at
-	// once find their handler.
-	prev, existed := c.subs.add(filter, qos, handler)
-	opts := []paho.SubscribeOptions{{Topic: filter, QoS: qos}}
-	sa, err := l.pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: opts})
-	if err != nil {
-		c.subs.undo(filter, prev, existed)
-		return subackError(sa, opts, err)
-	}
-	return nil
-}
-
-// Unsubscribe forgets the filters and sends UNSUBSCRIBE for them. They are
-// forgotten even when the UNSUBSCRIBE cannot be sent, so a reconnect will
-// not restore them.
-func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
-	for _, f := range filters {
-		if err := validateFilter(f); err != nil {
-			return err
-		}
-	}
-	if len(filters) == 0 {
-		return nil
-	}
-	c.subs.remove(filters...)
-	l, err := c.currentLink()
-	if err != nil {
-		return err
-	}
-	ua, err := l.pc.Unsubscribe(ctx, &paho.Unsubscribe{Topics: filters})
-	if err != nil {
-		if ua != nil {
-			for _, code := range ua.Reasons {
-				if code >= 0x80 {
-					return &ReasonCodeError{Packet: "UNSUBACK", Code: code}
-				}
-			}
-		}
-		return fmt.Errorf("mqttkeep: unsubscribe: %w", mapPahoErr(err))
-	}
-	return nil
+// OnPing registers a hook like [WithOnPing] and returns a function that
+// removes it.
+func (c *Client) OnPing(hook func(PingEvent)) (unregister func()) {
+	return addHook(&c.hooks, &c.hooks.onPing, hook)
 }
 
 // Ping sends a PINGREQ now and returns the round-trip time to its
-// PINGRESP. It works whether or not automatic pings are on. It never waits
-// for another packet's write to finish before queuing the PINGREQ.
+// PINGRESP. It works whether or not automatic pings are on, and never
+// waits for another packet's write to finish before queuing the PINGREQ.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
-	l, err := c.currentLink()
-	if err != nil {
+	if err := c.usable(); err != nil {
 		return 0, err
 	}
 	reply := make(chan time.Duration, 1)
-	if err := l.sched.ping(reply, 0); err != nil {
+	s := c.session
+	s.mu.Lock()
+	l := s.link
+	if l == nil {
+		s.mu.Unlock()
+		return 0, ErrNotConnected
+	}
+	err := l.pingLocked(reply)
+	s.mu.Unlock()
+	if err != nil {
 		return 0, err
 	}
 	select {
@@ -261,72 +236,33 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	case <-l.lost:
 		return 0, fmt.Errorf("%w: %w", ErrNotConnected, l.cause)
 	case <-ctx.Done():
-		l.sched.cancelPing(reply)
+		l.cancelPing(reply)
 		return 0, ctx.Err()
 	}
 }
 
-// Close disconnects cleanly (DISCONNECT, then close the socket) and stops
-// the client. It returns after every goroutine the client started has
-// ended, or with ctx's error if ctx ends first (the goroutines still end,
-// once running handlers return). Close is idempotent; every method called
-// after it returns [ErrClosed].
-func (c *Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	started := c.started
-	c.setStateLocked(StateClosed)
-	c.mu.Unlock()
-	c.stopOnce.Do(func() { close(c.stopCh) })
-	c.cancel()
-	if !started {
-		return nil
-	}
-	for _, done := range []<-chan struct{}{c.supDone, c.inboxDone, c.events.done} {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("mqttkeep: close: %w", ctx.Err())
-		}
-	}
-	return nil
-}
-
-// stopped runs when the supervisor returns: it releases publishers still
-// waiting on the session and lets the other goroutines finish.
-func (c *Client) stopped() {
-	c.discardQueue()
-	_ = c.session.Close()
-	c.events.close()
-	close(c.supDone)
-}
-
-// currentLink returns the live connection or why there is none.
-func (c *Client) currentLink() (*link, error) {
+// usable reports why the client cannot take a call now: closed, or
+// stopped by a final refusal.
+func (c *Client) usable() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.state == StateClosed:
-		return nil, ErrClosed
+		return ErrClosed
 	case c.finalErr != nil:
-		return nil, fmt.Errorf("%w: %w", ErrNotConnected, c.finalErr)
-	case c.link == nil || c.link.isLost():
-		return nil, ErrNotConnected
+		return fmt.Errorf("%w: %w", ErrNotConnected, c.finalErr)
 	}
-	return c.link, nil
+	return nil
 }
 
-func (c *Client) setLink(l *link) {
+// stopErr is why a waiting call ends when the client stops.
+func (c *Client) stopErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.link = l
-	if c.state == StateClosed {
-		return
+	if c.finalErr != nil {
+		return fmt.Errorf("%w: %w", ErrNotConnected, c.finalErr)
 	}
-	if l != nil {
-		c.setStateLocked(StateConnected)
-	} else {
-		c.setStateLocked(StateConnecting)
-	}
+	return ErrClosed
 }
 
 func (c *Client) setLastErr(err error) {
@@ -335,6 +271,7 @@ func (c *Client) setLastErr(err error) {
 	c.lastErr = err
 }
 
+// setFinal stops the client for good with err.
 func (c *Client) setFinal(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -345,80 +282,75 @@ func (c *Client) setFinal(err error) {
 	c.stopOnce.Do(func() { close(c.stopCh) })
 }
 
+func (c *Client) setState(st State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != StateClosed && c.state != StateStopped {
+		c.setStateLocked(st)
+	}
+}
+
 // setStateLocked changes the state and wakes AwaitConnected. c.mu held.
-func (c *Client) setStateLocked(s State) {
-	if c.state == s {
+func (c *Client) setStateLocked(st State) {
+	if c.state == st {
 		return
 	}
-	c.state = s
+	c.state = st
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
 
-// deliver is called by the session state on paho's router goroutine for
-// every received PUBLISH. It never waits for a handler: QoS 0 messages are
-// dropped (and counted) when the buffer is full; QoS 1/2 messages always
-// find room, because the broker sends at most Receive Maximum of them
-// before we acknowledge, and we acknowledge only after the handlers ran.
-func (c *Client) deliver(pb *packets.Publish, gen uint64) {
-	it := inboxItem{pb: pb, gen: gen}
-	if pb.QoS == 0 {
-		if !c.inbox.tryPush(it, c.cfg.messageBuffer) {
-			c.stats.messagesDropped.Add(1)
-			c.cfg.logger.Debug("mqttkeep: QoS 0 message dropped: handlers are behind", "topic", pb.Topic)
-		}
-		return
+// Close stops the client at once: it sends DISCONNECT, closes the
+// connection, and returns after every goroutine the client started has
+// ended, or with ctx's error if ctx ends first (they still end, once
+// running handlers and hooks return). Messages received but not yet handed
+// to a handler are not handled and not acknowledged (the broker sends them
+// again if the session survives); they are counted in
+// [Stats.MessagesAbandoned]. Handler calls already running finish. Queued
+// outbound messages are discarded: waiting Publish calls return
+// [ErrClosed], queued QoS 0 messages are counted in
+// [Stats.MessagesDiscarded]. Use [Client.Drain] to finish the work first.
+//
+// Close may be called from a message handler or a hook: it then waits for
+// everything but the calling goroutine, which ends when the handler or
+// hook returns. Close is idempotent; every method called after it returns
+// [ErrClosed].
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	started := c.started
+	c.setStateLocked(StateClosed)
+	c.mu.Unlock()
+	c.stopOnce.Do(func() { close(c.stopCh) })
+	c.cancel()
+	if !started {
+		c.stopDelivery()
+		return nil
 	}
-	// Room for the QoS 0 buffer plus two Receive Maximum windows of QoS
-	// 1/2 (the unacknowledged ones of a connection just lost, which the
-	// broker re-sends on the next): only a broker that ignores our Receive
-	// Maximum makes this wait.
-	c.inbox.push(it, c.cfg.messageBuffer+2*int(c.cfg.receiveMaximum), c.ctx.Done())
+	select {
+	case <-c.supDone:
+	case <-ctx.Done():
+		return fmt.Errorf("mqttkeep: close: %w", ctx.Err())
+	}
+	if err := c.callbacks.wait(ctx); err != nil {
+		return fmt.Errorf("mqttkeep: close: %w (handlers or hooks still running)", err)
+	}
+	return nil
 }
 
-// dispatch is the message goroutine: it runs the handlers of each
-// received message, in order, then acknowledges it (QoS 1/2), until Close.
-func (c *Client) dispatch() {
-	defer close(c.inboxDone)
-	var matched []subscription
-	for {
-		it, ok := c.inbox.pop()
-		if !ok {
-			select {
-			case <-c.inbox.ready:
-				continue
-			case <-c.ctx.Done():
-				return
-			}
-		}
-		m := messageFromPacket(it.pb)
-		matched = c.subs.handlers(matched[:0], m.Topic)
-		c.stats.messagesReceived.Add(1)
-		for _, s := range matched {
-			c.runHandler(s, m)
-		}
-		c.session.ackHandled(it.pb, it.gen)
-		if c.ctx.Err() != nil {
-			return
-		}
+// stopDelivery stops handing messages to handlers and counts what was
+// left; it returns how many deliveries were abandoned.
+func (c *Client) stopDelivery() int {
+	s := c.session
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.stopping {
+		return 0
 	}
-}
-
-// runHandler calls one handler; a panic is logged, not fatal.
-func (c *Client) runHandler(s subscription, m *Message) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.cfg.logger.Error("mqttkeep: message handler panicked", "filter", s.filter, "topic", m.Topic, "panic", fmt.Sprint(r))
-		}
-	}()
-	s.handler(m)
-}
-
-// mapPahoErr turns paho's connection-state errors into ours.
-func mapPahoErr(err error) error {
-	switch {
-	case errors.Is(err, session.ErrNoConnection), errors.Is(err, paho.ErrConnectionLost):
-		return fmt.Errorf("%w: %w", ErrNotConnected, err)
+	c.stopping = true
+	n := c.abandonQueuedLocked()
+	c.stats.messagesAbandoned.Add(uint64(n))
+	if n > 0 {
+		c.cfg.logger.Warn("mqttkeep: received messages left unhandled and unacknowledged by Close", "count", n)
 	}
-	return err
+	return n
 }

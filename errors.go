@@ -51,6 +51,36 @@ var (
 	// ErrTooManyPings is returned by [Client.Ping] when too many pings are
 	// already waiting for an answer.
 	ErrTooManyPings = errors.New("mqttkeep: too many pings in flight")
+
+	// ErrInvalidArgument is returned for a value MQTT cannot carry or an
+	// argument the call cannot use (a nil handler, a property longer than
+	// 65,535 bytes or not valid UTF-8, a message expiry that is not whole
+	// seconds, ...); nothing is sent. The message names the value.
+	ErrInvalidArgument = errors.New("mqttkeep: invalid argument")
+
+	// ErrNotSupported is returned when the broker said in its CONNACK that
+	// it does not support what was asked (retained messages, ...).
+	ErrNotSupported = errors.New("mqttkeep: not supported by the broker")
+
+	// ErrWriteTimeout is the cause of a disconnect when a write to the
+	// socket made no progress for the write timeout (see
+	// [WithWriteTimeout]).
+	ErrWriteTimeout = errors.New("mqttkeep: write timeout")
+
+	// ErrMalformedPacket is the cause of a disconnect when the broker sent
+	// bytes that are not a valid MQTT v5 packet: the client answers with
+	// DISCONNECT 0x81 and closes the connection.
+	ErrMalformedPacket = errors.New("mqttkeep: malformed packet")
+
+	// ErrProtocolViolation is the cause of a disconnect when the broker
+	// sent a valid packet that MQTT v5 does not allow at that point (for
+	// example a topic alias it never set): the client answers with
+	// DISCONNECT 0x82 (or the specific code) and closes the connection.
+	ErrProtocolViolation = errors.New("mqttkeep: protocol violation")
+
+	// ErrAuthFailed is returned when the [Authenticator] given with
+	// WithAuthenticator fails a step of enhanced authentication.
+	ErrAuthFailed = errors.New("mqttkeep: authentication failed")
 )
 
 // ReasonCodeError is an MQTT v5 reason code (0x80 or above) sent by the

@@ -2,7 +2,6 @@ package mqttkeep
 
 import (
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 )
@@ -26,6 +25,12 @@ type ConnectEvent struct {
 	// ResubscribeErr is non-nil when subscriptions had to be restored (no
 	// session present) and the broker refused some or all of them.
 	ResubscribeErr error
+	// SubscriptionsRestored counts the subscriptions sent on this
+	// connection before any queued message: all of them when the broker
+	// lost the session, else those it had not acknowledged yet.
+	SubscriptionsRestored int
+	// Capabilities is what the broker announced in its CONNACK.
+	Capabilities Capabilities
 }
 
 // DisconnectEvent is passed to OnDisconnect hooks when a connection ends,
@@ -59,6 +64,15 @@ type ReconnectingEvent struct {
 	Err error
 }
 
+// PingEvent is passed to OnPing hooks when a PINGRESP arrives, for the
+// client's own keepalive pings and for [Client.Ping].
+type PingEvent struct {
+	// RTT is the time from queuing the PINGREQ to receiving its PINGRESP.
+	RTT time.Duration
+	// At is when the PINGRESP arrived.
+	At time.Time
+}
+
 // hooks holds the registered hooks; each list is replaced, never mutated,
 // so a snapshot can be used without the lock.
 type hooks struct {
@@ -67,6 +81,7 @@ type hooks struct {
 	onConnect      []hook[ConnectEvent]
 	onDisconnect   []hook[DisconnectEvent]
 	onReconnecting []hook[ReconnectingEvent]
+	onPing         []hook[PingEvent]
 }
 
 type hook[E any] struct {
@@ -94,71 +109,78 @@ func addHook[E any](h *hooks, list *[]hook[E], fn func(E)) (unregister func()) {
 	}
 }
 
-// eventQueue delivers events to hooks, in order, on one goroutine. Posting
-// never blocks: a slow hook delays only later hooks, never the connection.
+// eventQueue delivers events to hooks, in order, on one goroutine that
+// runs only while events wait. Posting never blocks: a slow hook delays
+// only later hooks, never the connection.
 type eventQueue struct {
-	hooks  *hooks
-	logger *slog.Logger
-
-	mu     sync.Mutex
-	queue  []any
-	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+	c       *Client
+	mu      sync.Mutex
+	queue   []any
+	running bool
+	closed  bool
 }
 
-func newEventQueue(h *hooks, logger *slog.Logger) *eventQueue {
-	return &eventQueue{hooks: h, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
-}
+func newEventQueue(c *Client) *eventQueue { return &eventQueue{c: c} }
 
-// post queues an event. Events posted after close are dropped.
+// post queues an event, starting the event goroutine if it is not
+// running. Events posted after close are dropped.
 func (q *eventQueue) post(ev any) {
-	q.mu.Lock()
-	if !q.closed {
-		q.queue = append(q.queue, ev)
+	if _, ping := ev.(PingEvent); ping && !q.c.hooks.hasPing() {
+		return
 	}
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.queue = append(q.queue, ev)
+	if !q.running {
+		q.running = true
+		q.c.callbacks.add()
+		go q.run()
 	}
 }
 
-// close lets run deliver what is queued, then return.
+// close drops events posted from now on; those queued are still
+// delivered.
 func (q *eventQueue) close() {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.closed = true
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 }
 
-// run delivers events until close; it is the client's event goroutine.
+// run is the event goroutine: it delivers events until none is left.
 func (q *eventQueue) run() {
-	defer close(q.done)
+	defer q.c.callbacks.done()
+	q.c.callbacks.enter()
+	defer q.c.callbacks.leave()
 	for {
 		q.mu.Lock()
-		batch, closed := q.queue, q.closed
+		batch := q.queue
 		q.queue = nil
+		if len(batch) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
 		q.mu.Unlock()
 		for _, ev := range batch {
 			q.deliver(ev)
 		}
-		if len(batch) == 0 {
-			if closed {
-				return
-			}
-			<-q.wake
-		}
 	}
 }
 
+func (h *hooks) hasPing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.onPing) > 0
+}
+
 func (q *eventQueue) deliver(ev any) {
-	q.hooks.mu.Lock()
-	onConnect, onDisconnect, onReconnecting := q.hooks.onConnect, q.hooks.onDisconnect, q.hooks.onReconnecting
-	q.hooks.mu.Unlock()
+	h := &q.c.hooks
+	h.mu.Lock()
+	onConnect, onDisconnect, onReconnecting, onPing := h.onConnect, h.onDisconnect, h.onReconnecting, h.onPing
+	h.mu.Unlock()
 	switch e := ev.(type) {
 	case ConnectEvent:
 		for _, k := range onConnect {
@@ -172,6 +194,10 @@ func (q *eventQueue) deliver(ev any) {
 		for _, k := range onReconnecting {
 			q.call("OnReconnecting", func() { k.fn(e) })
 		}
+	case PingEvent:
+		for _, k := range onPing {
+			q.call("OnPing", func() { k.fn(e) })
+		}
 	}
 }
 
@@ -179,7 +205,7 @@ func (q *eventQueue) deliver(ev any) {
 func (q *eventQueue) call(name string, fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			q.logger.Error("mqttkeep: hook panicked", "hook", name, "panic", fmt.Sprint(r))
+			q.c.cfg.logger.Error("mqttkeep: hook panicked", "hook", name, "panic", fmt.Sprint(r))
 		}
 	}()
 	fn()

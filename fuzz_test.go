@@ -1,14 +1,8 @@
 package mqttkeep
 
 import (
-	"bytes"
-	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/eclipse/paho.golang/packets"
 )
 
 // Seeds live in testdata/fuzz/<FuzzName>/ as well as in f.Add below; go
@@ -65,45 +59,6 @@ func FuzzTopic(f *testing.F) {
 		}
 		if filterErr == nil && strings.Contains(filter, "#") && !strings.HasSuffix(filter, "#") {
 			t.Fatalf("accepted filter %q with # not last", filter)
-		}
-	})
-}
-
-// readerConn is a net.Conn whose reads come from a reader.
-type readerConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c readerConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
-func (c readerConn) Close() error                     { return nil }
-func (c readerConn) SetWriteDeadline(time.Time) error { return nil }
-
-// The read path fed arbitrary bytes: paho never sees a packet larger than
-// the limit (so it never allocates more), and nothing panics.
-func FuzzConnRead(f *testing.F) {
-	pub := packets.NewControlPacket(packets.PUBLISH)
-	pub.Content.(*packets.Publish).Topic = "a/b"
-	pub.Content.(*packets.Publish).Payload = []byte("hello")
-	var seed bytes.Buffer
-	_, _ = pub.WriteTo(&seed)
-	f.Add(seed.Bytes())
-	f.Add([]byte{0xD0, 0x00, 0xD0, 0x00})             // two PINGRESPs
-	f.Add([]byte{0x30, 0xFF, 0xFF, 0xFF, 0x7F})       // a 256 MiB PUBLISH header
-	f.Add([]byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}) // a 5-byte remaining length
-	f.Add([]byte{0x00})
-	const limit = 4 << 10
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c := newConn(readerConn{r: bytes.NewReader(data)}, &counters{}, limit)
-		for range 1000 {
-			before := c.stats.bytesIn.Load()
-			cp, err := packets.ReadPacket(c)
-			if err != nil {
-				return
-			}
-			if got := c.stats.bytesIn.Load() - before; cp.Type == packets.PUBLISH && got > limit+readBufferSize {
-				t.Fatalf("read %d bytes for one packet, limit %d", got, limit)
-			}
 		}
 	})
 }

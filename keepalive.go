@@ -1,185 +1,171 @@
 package mqttkeep
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/eclipse/paho.golang/paho/log"
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // maxPendingPings bounds the PINGREQs waiting for a PINGRESP.
 const maxPendingPings = 64
 
-// scheduler is the keepalive for one connection; it implements paho.Pinger
-// and paho runs it on one goroutine per connection.
+// keepalive is a link's ping and probe state, guarded by s.mu. It runs on
+// one timer, reset as needed; no goroutine waits for it.
 //
-// The rule, with K the negotiated keep alive:
+// The rule, with K the negotiated keep alive and T the ping timeout:
 //   - send PINGREQ when nothing was sent for K/2 or nothing was received
-//     for K/2 (a client that only publishes QoS 0 still probes the
-//     broker);
-//   - after a PINGREQ, if nothing at all arrives within the ping timeout
-//     (default K/2), the link is dead: close it with ErrPingTimeout.
+//     for K/2 (a client that only publishes QoS 0 still probes);
+//   - every request owed an answer — PINGREQ, QoS 1/2 PUBLISH, PUBREL,
+//     SUBSCRIBE, UNSUBSCRIBE — is a probe: if nothing at all arrives
+//     within T after the first probe since the last byte received, the link
+//     is dead ([ErrPingTimeout]).
 //
-// The timer decides, not the write: the PINGREQ is never written while
-// waiting for the write lock, and a write that finds the socket buffer full
-// is bounded by the ping timeout. A silent link death is therefore
-// reported at most K/2 + ping timeout after the last byte received.
-type scheduler struct {
-	conn        *conn
-	pingTimeout time.Duration // 0: K/2
-	stats       *counters
-	logger      *slog.Logger
-	fail        func(error)
-
-	kick    chan struct{} // wakes Run when traffic arrives during a probe
-	probing atomic.Bool   // a probe is waiting for traffic
-
-	mu      sync.Mutex
-	pending []pendingPing // PINGREQs in the order sent, answered in order
+// The timer decides, not the write: a probe counts from when it was handed
+// to the send buffer, so a write stuck on a full socket cannot delay the
+// verdict. An idle link's death is reported at most K/2 + T after its last
+// byte; with requests in flight, at most T after the first unanswered one.
+type keepalive struct {
+	timer    *time.Timer
+	armedFor time.Duration // link time the timer fires at; -1: not armed
+	probing  bool
+	probeAt  time.Duration // link time of the first probe since the last byte received
+	pings    []pendingPing // PINGREQs in the order sent, answered in order
 }
 
 type pendingPing struct {
-	at    time.Duration        // conn.now() when the PINGREQ was requested
-	reply chan<- time.Duration // nil for the scheduler's own pings
+	at    time.Duration        // link time the PINGREQ was queued
+	reply chan<- time.Duration // nil for the keepalive's own pings
 }
 
-func newScheduler(c *conn, pingTimeout time.Duration, stats *counters, logger *slog.Logger, fail func(error)) *scheduler {
-	return &scheduler{
-		conn:        c,
-		pingTimeout: pingTimeout,
-		stats:       stats,
-		logger:      logger,
-		fail:        fail,
-		kick:        make(chan struct{}, 1),
+// startKeepaliveLocked arms the timer for the first check. s.mu held.
+func (l *link) startKeepaliveLocked() {
+	l.ka.armedFor = -1
+	l.ka.timer = time.AfterFunc(time.Hour, l.keepaliveFired)
+	l.ka.timer.Stop()
+	if l.keepAlive > 0 {
+		l.armLocked(l.now() + l.keepAlive/2)
 	}
 }
 
-// Run implements paho.Pinger: it keeps the connection alive until ctx ends
-// or the link is found dead. keepAlive is the negotiated value in seconds
-// (paho passes the broker's Server Keep Alive when there is one).
-func (s *scheduler) Run(ctx context.Context, _ net.Conn, keepAlive uint16) error {
-	if keepAlive == 0 {
+// armLocked makes the timer fire at link time at, unless it already fires
+// earlier. s.mu held.
+func (l *link) armLocked(at time.Duration) {
+	if l.ka.armedFor >= 0 && l.ka.armedFor <= at {
+		return
+	}
+	l.ka.armedFor = at
+	l.ka.timer.Reset(max(at-l.now(), 0))
+}
+
+// probe records that a request owed an answer was queued now. s.mu held.
+func (l *link) probe() {
+	if l.pingTimeout <= 0 {
+		return
+	}
+	now := l.now()
+	if l.ka.probing && l.ka.probeAt > time.Duration(l.lastRecv.Load()) {
+		return // an earlier probe since the last byte received already counts
+	}
+	l.ka.probing, l.ka.probeAt = true, now
+	l.armLocked(now + l.pingTimeout)
+}
+
+// keepaliveFired runs on the timer's goroutine.
+func (l *link) keepaliveFired() {
+	if l.isLost() {
+		return
+	}
+	l.s.mu.Lock()
+	err := l.checkLocked()
+	l.s.mu.Unlock()
+	if err != nil {
+		l.c.cfg.logger.Warn("mqttkeep: link dead", "err", err)
+		l.fail(err)
+	}
+}
+
+// checkLocked applies the rule and re-arms the timer; it returns the
+// cause when the link is dead. s.mu held.
+func (l *link) checkLocked() error {
+	now := l.now()
+	l.ka.armedFor = -1
+	lastRecv := time.Duration(l.lastRecv.Load())
+	if l.ka.probing {
+		if lastRecv < l.ka.probeAt {
+			if now-l.ka.probeAt >= l.pingTimeout {
+				return fmt.Errorf("%w after %v (keep alive %v)", ErrPingTimeout, l.pingTimeout, l.keepAlive)
+			}
+			l.armLocked(l.ka.probeAt + l.pingTimeout)
+			return nil
+		}
+		l.ka.probing = false // answered
+	}
+	if l.keepAlive <= 0 {
 		return nil
 	}
-	half := time.Duration(keepAlive) * time.Second / 2
-	timeout := s.pingTimeout
-	if timeout == 0 {
-		timeout = half
+	half := l.keepAlive / 2
+	due := min(time.Duration(l.lastSent.Load()), lastRecv) + half
+	if now < due {
+		l.armLocked(due)
+		return nil
 	}
-	timer := time.NewTimer(half)
-	defer timer.Stop()
-	var probeAt time.Duration = -1 // when the unanswered probe was sent; -1: none
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
-		case <-s.kick:
-		}
-		now := s.conn.now()
-		lastRecv := time.Duration(s.conn.lastRecv.Load())
-		if probeAt >= 0 {
-			if lastRecv < probeAt {
-				if now-probeAt >= timeout {
-					err := fmt.Errorf("%w after %v (keep alive %v)", ErrPingTimeout, timeout, 2*half)
-					s.logger.Warn("mqttkeep: link dead", "err", err)
-					s.fail(err)
-					return err
-				}
-				timer.Reset(probeAt + timeout - now)
-				continue
-			}
-			probeAt = -1
-			s.probing.Store(false)
-		}
-		lastSent := time.Duration(s.conn.lastSent.Load())
-		due := min(lastSent, lastRecv) + half
-		if now < due {
-			timer.Reset(due - now)
-			continue
-		}
-		probeAt = now
-		s.probing.Store(true)
-		if err := s.ping(nil, timeout); err != nil {
-			// Too many user pings waiting: the probe is still measured
-			// by "anything received since probeAt".
-			s.logger.Debug("mqttkeep: keepalive ping not queued", "err", err)
-		}
-		timer.Reset(timeout)
+	if err := l.pingLocked(nil); err != nil {
+		// Too many user pings waiting: the probe is still measured by
+		// "anything received since".
+		l.c.cfg.logger.Debug("mqttkeep: keepalive ping not queued", "err", err)
+		l.probe()
 	}
+	l.armLocked(now + half) // the next due check, or the probe's deadline if earlier
+	return nil
 }
 
-// ping queues a PINGREQ and writes it without waiting for the write lock.
-// reply, if not nil, receives the round-trip time when the PINGRESP comes.
-func (s *scheduler) ping(reply chan<- time.Duration, timeout time.Duration) error {
-	s.mu.Lock()
-	if len(s.pending) >= maxPendingPings {
-		s.mu.Unlock()
+// pingLocked queues a PINGREQ. reply, if not nil, receives the round-trip
+// time when its PINGRESP comes. s.mu held.
+func (l *link) pingLocked(reply chan<- time.Duration) error {
+	if len(l.ka.pings) >= maxPendingPings {
 		return ErrTooManyPings
 	}
-	s.pending = append(s.pending, pendingPing{at: s.conn.now(), reply: reply})
-	s.mu.Unlock()
-	s.stats.pingsSent.Add(1)
-	s.logger.Debug("mqttkeep: PINGREQ")
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
+	if l.closing {
+		return ErrNotConnected
 	}
-	s.conn.sendPing(deadline)
+	l.ka.pings = append(l.ka.pings, pendingPing{at: l.now(), reply: reply})
+	l.writeRaw(wire.Pingreq)
+	l.c.stats.pingsSent.Add(1)
+	l.c.cfg.logger.Debug("mqttkeep: PINGREQ")
+	l.probe()
 	return nil
 }
 
 // cancelPing forgets reply's ping (its caller gave up); its PINGRESP, when
 // it comes, still pairs with it so later pings stay in step.
-func (s *scheduler) cancelPing(reply chan<- time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range s.pending {
-		if s.pending[i].reply == reply {
-			s.pending[i].reply = nil
+func (l *link) cancelPing(reply chan<- time.Duration) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	for i := range l.ka.pings {
+		if l.ka.pings[i].reply == reply {
+			l.ka.pings[i].reply = nil
 		}
 	}
 }
 
-// PacketSent implements paho.Pinger; conn records sends itself.
-func (s *scheduler) PacketSent() {}
-
-// PacketReceived implements paho.Pinger: it counts packets and wakes Run
-// so that an answered probe is noticed at once.
-func (s *scheduler) PacketReceived() {
-	s.stats.packetsIn.Add(1)
-	if s.probing.Load() {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// PingResp implements paho.Pinger: it pairs the PINGRESP with the oldest
-// unanswered PINGREQ and records the round-trip time.
-func (s *scheduler) PingResp() {
-	now := s.conn.now()
-	s.mu.Lock()
-	if len(s.pending) == 0 {
-		s.mu.Unlock()
+// pingResp pairs a PINGRESP with the oldest unanswered PINGREQ and records
+// the round-trip time; reader goroutine.
+func (l *link) pingResp() {
+	now := l.now()
+	l.s.mu.Lock()
+	if len(l.ka.pings) == 0 {
+		l.s.mu.Unlock()
 		return // unsolicited; nothing to measure
 	}
-	p := s.pending[0]
-	s.pending = s.pending[1:]
-	s.mu.Unlock()
+	p := l.ka.pings[0]
+	l.ka.pings = l.ka.pings[1:]
+	l.s.mu.Unlock()
 	rtt := now - p.at
-	s.stats.recordRTT(rtt)
-	s.logger.Debug("mqttkeep: PINGRESP", "rtt", rtt)
+	l.c.stats.recordRTT(rtt)
+	l.c.cfg.logger.Debug("mqttkeep: PINGRESP", "rtt", rtt)
 	if p.reply != nil {
 		p.reply <- rtt // buffered, one slot per ping
 	}
+	l.c.events.post(PingEvent{RTT: rtt, At: l.epoch.Add(now)})
 }
-
-// SetDebug implements paho.Pinger; the scheduler logs through slog.
-func (s *scheduler) SetDebug(log.Logger) {}

@@ -1,11 +1,13 @@
 package mqttkeep
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
-	"github.com/eclipse/paho.golang/packets"
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // Message is an application message: what [Client.PublishMessage] sends
@@ -27,6 +29,17 @@ type Message struct {
 	MessageExpiry   time.Duration // whole seconds; 0: never expires
 	PayloadUTF8     bool          // Payload Format Indicator: payload is UTF-8 text
 	UserProperties  []UserProperty
+
+	// SubscriptionFilter is, on a received message, the filter of the
+	// subscription whose handler got it (empty for the fallback handler).
+	// Ignored when publishing.
+	SubscriptionFilter string
+	// SubscriptionIDs are, on a received message, the Subscription
+	// Identifiers the broker sent with it: the client's own, which it
+	// uses to route the message. Ignored when publishing.
+	SubscriptionIDs []int
+
+	delivery *delivery // the handler call that got it, for Ack
 }
 
 // UserProperty is an MQTT v5 user property: a name/value pair that may
@@ -35,12 +48,23 @@ type UserProperty struct {
 	Key, Value string
 }
 
-// MessageHandler receives the messages of one subscription. Handlers run on
-// the client's single message goroutine, one message at a time, in the
-// order received, never while a lock is held. Keep them short: while a
-// handler runs, later messages wait (QoS 0 messages beyond the buffer are
-// dropped and counted in [Stats.MessagesDropped]). The handler must not
-// keep or modify m after it returns.
+// MessageHandler receives the messages of one subscription. Each
+// subscription has its own delivery lane: its handler runs on a goroutine
+// of its own, one message at a time in the order received (or up to n at
+// once with [WithConcurrency]), never while a lock is held, and a slow
+// handler delays only its own subscription. A QoS 1/2 message is
+// acknowledged when its handler returns (or when [Message.Ack] is called,
+// with [WithManualAck]); while handlers are behind, the broker holds back
+// further QoS 1/2 messages (see [WithReceiveMaximum]) and QoS 0 messages
+// beyond [WithMessageBuffer] are dropped and counted in
+// [Stats.MessagesDropped]. A handler that panics is recovered, logged and
+// counted in [Stats.HandlerPanics], and its message acknowledged.
+//
+// m and its slices stay valid after the handler returns: the client never
+// reuses them, so a handler may keep m (and [Message.Ack] it later, with
+// WithManualAck) without copying. m's Payload and CorrelationData are one
+// buffer shared by every subscription the message was delivered to: use
+// [Message.Clone] before modifying them.
 type MessageHandler func(m *Message)
 
 // PublishOption sets a field of the message sent by [Client.Publish].
@@ -81,81 +105,116 @@ func WithUserProperty(key, value string) PublishOption {
 // Indicator 1).
 func WithPayloadUTF8() PublishOption { return func(m *Message) { m.PayloadUTF8 = true } }
 
-// validate checks what can be checked before anything is sent.
-func (m *Message) validate() error {
+// validate checks what can be checked before anything is sent, and
+// returns the message as a PUBLISH with its size on the wire.
+func (m *Message) toPublish() (wire.Publish, int, error) {
+	p := wire.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
 	if err := validateTopicName(m.Topic); err != nil {
-		return err
+		return p, 0, err
 	}
 	if m.QoS > 2 {
-		return fmt.Errorf("%w: %d, want 0, 1 or 2", ErrInvalidQoS, m.QoS)
+		return p, 0, fmt.Errorf("%w: %d, want 0, 1 or 2", ErrInvalidQoS, m.QoS)
 	}
 	if m.MessageExpiry < 0 || m.MessageExpiry%time.Second != 0 || m.MessageExpiry > math.MaxUint32*time.Second {
-		return fmt.Errorf("mqttkeep: message expiry %v: want whole seconds from 0 to 4294967295s", m.MessageExpiry)
+		return p, 0, fmt.Errorf("%w: message expiry %v: want whole seconds from 0 to 4294967295s", ErrInvalidArgument, m.MessageExpiry)
 	}
 	if m.ResponseTopic != "" {
 		if err := validateTopicName(m.ResponseTopic); err != nil {
-			return fmt.Errorf("response topic: %w", err)
+			return p, 0, fmt.Errorf("response topic: %w", err)
 		}
 	}
-	return nil
+	setPublishProps(&p.Props, m)
+	size, err := wire.PublishSize(&p)
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		return p, 0, fmt.Errorf("%w: %w", ErrPacketTooLarge, err)
+	case err != nil:
+		return p, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return p, size, nil
 }
 
-// packet converts to paho's wire packet; properties are only allocated
-// when some are set.
-func (m *Message) packet() *packets.Publish {
-	p := &packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
-	if m.ContentType == "" && m.ResponseTopic == "" && m.CorrelationData == nil &&
-		m.MessageExpiry == 0 && !m.PayloadUTF8 && len(m.UserProperties) == 0 {
-		return p
-	}
-	props := &packets.Properties{
-		ContentType:     m.ContentType,
-		ResponseTopic:   m.ResponseTopic,
-		CorrelationData: m.CorrelationData,
+// setPublishProps sets the PUBLISH properties of m that are not zero.
+func setPublishProps(p *wire.Props, m *Message) {
+	if m.PayloadUTF8 {
+		p.Mark(wire.PropPayloadFormat)
+		p.PayloadFormat = 1
 	}
 	if m.MessageExpiry > 0 {
-		e := uint32(m.MessageExpiry / time.Second)
-		props.MessageExpiry = &e
+		p.Mark(wire.PropMessageExpiry)
+		p.MessageExpiry = uint32(m.MessageExpiry / time.Second)
 	}
-	if m.PayloadUTF8 {
-		one := byte(1)
-		props.PayloadFormat = &one
+	if m.ContentType != "" {
+		p.Mark(wire.PropContentType)
+		p.ContentType = m.ContentType
 	}
-	for _, u := range m.UserProperties {
-		props.User = append(props.User, packets.User{Key: u.Key, Value: u.Value})
+	if m.ResponseTopic != "" {
+		p.Mark(wire.PropResponseTopic)
+		p.ResponseTopic = m.ResponseTopic
 	}
-	p.Properties = props
-	return p
-}
-
-// publishSize is the size of pb on the wire (Buffers counts the packet
-// identifier of a QoS 1/2 PUBLISH whether or not it is assigned yet).
-func publishSize(pb *packets.Publish) int {
-	n := 0
-	for _, b := range pb.Buffers() {
-		n += len(b)
+	if m.CorrelationData != nil {
+		p.Mark(wire.PropCorrelationData)
+		p.CorrelationData = m.CorrelationData
 	}
-	vbi := 1
-	for r := n; r > 127; r /= 128 {
-		vbi++
-	}
-	return 1 + vbi + n
-}
-
-// messageFromPacket converts a received PUBLISH.
-func messageFromPacket(p *packets.Publish) *Message {
-	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Duplicate: p.Duplicate}
-	if pr := p.Properties; pr != nil {
-		m.ContentType = pr.ContentType
-		m.ResponseTopic = pr.ResponseTopic
-		m.CorrelationData = pr.CorrelationData
-		if pr.MessageExpiry != nil {
-			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
-		}
-		m.PayloadUTF8 = pr.PayloadFormat != nil && *pr.PayloadFormat == 1
-		for _, u := range pr.User {
-			m.UserProperties = append(m.UserProperties, UserProperty{u.Key, u.Value})
+	if len(m.UserProperties) > 0 {
+		p.Mark(wire.PropUser)
+		p.User = make([]wire.UserProperty, len(m.UserProperties))
+		for i, u := range m.UserProperties {
+			p.User[i] = wire.UserProperty(u)
 		}
 	}
-	return m
+}
+
+// messageFromPublish fills m from a received PUBLISH. Payload and
+// CorrelationData alias the packet's buffer, which nothing reuses.
+func messageFromPublish(m *Message, p *wire.Publish) {
+	m.Topic, m.Payload, m.QoS, m.Retain, m.Duplicate = p.Topic, p.Payload, p.QoS, p.Retain, p.Dup
+	pr := &p.Props
+	m.ContentType = pr.ContentType
+	m.ResponseTopic = pr.ResponseTopic
+	m.CorrelationData = pr.CorrelationData
+	if pr.Has(wire.PropMessageExpiry) {
+		m.MessageExpiry = time.Duration(pr.MessageExpiry) * time.Second
+	}
+	m.PayloadUTF8 = pr.PayloadFormat == 1
+	if len(pr.User) > 0 {
+		m.UserProperties = make([]UserProperty, len(pr.User))
+		for i, u := range pr.User {
+			m.UserProperties[i] = UserProperty(u)
+		}
+	}
+	m.SubscriptionIDs = pr.SubscriptionIDs
+}
+
+// messageSize is what a message counts against the queue's byte limit:
+// its topic, payload and properties.
+func messageSize(p *wire.Publish) int {
+	return len(p.Topic) + len(p.Payload) + p.Props.Len()
+}
+
+// Ack acknowledges a received QoS 1/2 message when the client runs with
+// [WithManualAck]: the broker gets its PUBACK (or PUBREC) once every
+// message received before it was acknowledged too, as MQTT requires. Ack
+// may be called from any goroutine, more than once (later calls do
+// nothing), and after the handler returned. A message not yet
+// acknowledged holds one slot of the client's Receive Maximum; after a
+// reconnect the broker sends it again. Without WithManualAck, and for QoS
+// 0, Ack does nothing: the message is acknowledged when its handler
+// returns.
+func (m *Message) Ack() {
+	if m.delivery != nil {
+		m.delivery.ack()
+	}
+}
+
+// Clone returns a deep copy of m that shares no buffer with it, for a
+// handler that modifies the message. The copy's Ack acknowledges the same
+// delivery.
+func (m *Message) Clone() *Message {
+	c := *m
+	c.Payload = slices.Clone(m.Payload)
+	c.CorrelationData = slices.Clone(m.CorrelationData)
+	c.UserProperties = slices.Clone(m.UserProperties)
+	c.SubscriptionIDs = slices.Clone(m.SubscriptionIDs)
+	return &c
 }

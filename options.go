@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // Defaults used when an option is not given.
@@ -65,7 +67,7 @@ type config struct {
 	connectTimeout   time.Duration
 	username         string
 	password         secret
-	will             *Message
+	will             *willConfig
 	sessionExpiry    time.Duration
 	sessionExpirySet bool
 	cleanStart       bool
@@ -82,6 +84,19 @@ type config struct {
 	queueMessages    int
 	queueBytes       int
 	maxPacketSize    int
+
+	onPing              []func(PingEvent)
+	writeTimeout        time.Duration // 0: the ping timeout, or the connect timeout without keep alive
+	inflightMessages    int
+	inflightBytes       int
+	subscriptions       []subSpec
+	fallback            MessageHandler
+	manualAck           bool
+	topicAliases        bool   // alias outbound topics within the broker's maximum
+	topicAliasMaximum   uint16 // inbound aliases we accept
+	requestResponseInfo bool
+	auth                Authenticator
+	disconnectReason    byte
 }
 
 func defaultConfig() *config {
@@ -96,6 +111,10 @@ func defaultConfig() *config {
 		messageBuffer:  DefaultMessageBuffer,
 		queueMessages:  DefaultQueueMessages,
 		queueBytes:     DefaultQueueBytes,
+
+		inflightMessages:  DefaultInflightMessages,
+		inflightBytes:     DefaultInflightBytes,
+		topicAliasMaximum: DefaultTopicAliasMaximum,
 	}
 }
 
@@ -301,7 +320,7 @@ func WithWill(topic string, payload []byte, qos byte, retain bool) Option {
 		if qos > 2 {
 			return optionError("WithWill", "QoS %d, want 0, 1 or 2", qos)
 		}
-		c.will = &Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retain: retain}
+		c.will = &willConfig{msg: Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retain: retain}}
 		return nil
 	})
 }
@@ -440,8 +459,8 @@ func WithDialer(dial DialFunc) Option {
 // which announces nothing and accepts up to MQTT's limit (256 MiB).
 func WithMaxPacketSize(n int) Option {
 	return optionFunc(func(c *config) error {
-		if n < 0 || n > maxPacketSize {
-			return optionError("WithMaxPacketSize", "%d, want 0 to %d", n, maxPacketSize)
+		if n < 0 || n > wire.MaxPacket {
+			return optionError("WithMaxPacketSize", "%d, want 0 to %d", n, wire.MaxPacket)
 		}
 		if n > 0 && n < 64 {
 			return optionError("WithMaxPacketSize", "%d bytes is too small for MQTT's control packets", n)
@@ -463,54 +482,6 @@ func WithTLSConfig(cfg *tls.Config) Option {
 		if cfg != nil {
 			c.tlsConfig = cfg.Clone() // options may be reused: never modify cfg
 		}
-		return nil
-	})
-}
-
-// WithReceiveMaximum sets the Receive Maximum sent in CONNECT: how many
-// QoS 1 and 2 messages the broker may send before this client acknowledges
-// them. 1 to 65,535. Default: [DefaultReceiveMaximum] (128).
-func WithReceiveMaximum(n int) Option {
-	return optionFunc(func(c *config) error {
-		if n < 1 || n > math.MaxUint16 {
-			return optionError("WithReceiveMaximum", "%d, want 1 to 65535", n)
-		}
-		c.receiveMaximum = uint16(n)
-		return nil
-	})
-}
-
-// WithQueueLimits bounds the offline queue that holds messages published
-// while the client is reconnecting: at most messages messages whose topics,
-// payloads and properties add up to at most bytes. When either limit would
-// be exceeded, Publish returns [ErrQueueFull] at once. WithQueueLimits(0, 0)
-// turns queueing off: Publish then returns [ErrNotConnected] while
-// disconnected. Default: [DefaultQueueMessages] (10,000) and
-// [DefaultQueueBytes] (8 MiB).
-func WithQueueLimits(messages, bytes int) Option {
-	return optionFunc(func(c *config) error {
-		switch {
-		case messages < 0 || bytes < 0:
-			return optionError("WithQueueLimits", "negative limit (%d messages, %d bytes)", messages, bytes)
-		case (messages == 0) != (bytes == 0):
-			return optionError("WithQueueLimits", "both limits must be zero to turn queueing off, got %d messages, %d bytes", messages, bytes)
-		}
-		c.queueMessages, c.queueBytes = messages, bytes
-		return nil
-	})
-}
-
-// WithMessageBuffer sets how many received QoS 0 messages may wait for
-// their handlers; beyond it they are dropped and counted in
-// [Stats.MessagesDropped]. QoS 1/2 messages are never dropped: the broker
-// holds them back (see [WithReceiveMaximum]). At least 1. Memory is used
-// only while messages wait. Default: [DefaultMessageBuffer] (8,192).
-func WithMessageBuffer(n int) Option {
-	return optionFunc(func(c *config) error {
-		if n < 1 {
-			return optionError("WithMessageBuffer", "%d, want at least 1", n)
-		}
-		c.messageBuffer = n
 		return nil
 	})
 }

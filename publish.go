@@ -2,29 +2,34 @@ package mqttkeep
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/eclipse/paho.golang/packets"
-	"github.com/eclipse/paho.golang/paho/session"
+	"sync"
 )
 
 // Publish sends payload to topic; opts set QoS (default 0), retain and
 // MQTT v5 properties.
 //
-// While connected, Publish returns when the message was written (QoS 0) or
-// acknowledged with PUBACK (QoS 1) or PUBCOMP (QoS 2). While the client is
-// reconnecting, the message is queued (bounded by [WithQueueLimits]; a full
-// queue returns [ErrQueueFull] at once) and sent in order after the
-// reconnect, once subscriptions are restored: a QoS 0 Publish returns nil
-// as soon as the message is queued, a QoS 1/2 Publish keeps waiting for
-// the acknowledgement. A QoS 1/2 message in flight when the connection
-// dropped is re-sent after the reconnect (by the resumed session, or again
-// by Publish when the broker lost the session), so Publish returns nil only
-// for a message the broker acknowledged. When ctx ends first, Publish
-// returns ctx's error; a message that was already written may still be
-// delivered. A bad topic or QoS is reported before anything is sent
-// ([ErrInvalidTopic], [ErrInvalidQoS]).
+// While connected, a QoS 0 Publish returns once the message is in the
+// connection's send buffer, and a QoS 1/2 Publish once the broker
+// acknowledged it with PUBACK (QoS 1) or PUBCOMP (QoS 2). Messages leave
+// in the order Publish accepted them. While the broker's Receive Maximum
+// or the send buffer holds messages back, Publish waits its turn.
+//
+// While the client is reconnecting, the message is queued (bounded by
+// [WithQueueLimits]; a full queue returns [ErrQueueFull] at once) and sent
+// in order once the next connection is up and subscriptions are restored:
+// a QoS 0 Publish returns nil as soon as the message is queued, a QoS 1/2
+// Publish keeps waiting for the acknowledgement. A QoS 1/2 message in
+// flight when a connection drops is sent again on the next one (with DUP
+// set when the broker kept the session, as new when it did not), so
+// Publish returns nil only for a message the broker acknowledged.
+//
+// When ctx ends first, Publish returns ctx's error: a message still queued
+// is taken out and never sent; a message already written stays in the
+// session and may still be delivered (Publish copies what it needs
+// first, so the caller may reuse payload). A bad topic, QoS or property is
+// refused before anything is sent ([ErrInvalidTopic], [ErrInvalidQoS],
+// [ErrInvalidArgument], [ErrPacketTooLarge]).
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
 	m := Message{Topic: topic, Payload: payload}
 	for _, o := range opts {
@@ -34,232 +39,318 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 }
 
 // PublishMessage is Publish with every field given in m. m is not
-// modified; for a queued QoS 0 message its payload is copied.
+// modified.
 func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
-	if err := m.validate(); err != nil {
+	o, err := c.newOut(m)
+	if err != nil {
 		return err
 	}
-	for {
-		l, epoch, o, err := c.publishTarget(m)
-		if err != nil {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	o.caller = true
+	s := c.session
+	s.mu.Lock()
+	if c.notStartedLocked() {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: Connect has not been called", ErrNotConnected)
+	}
+	// The fast path: nothing queued ahead, the link takes it now.
+	if s.fifo.n == 0 && s.canSendLocked(o) {
+		if err := s.assignLocked(o); err != nil {
+			s.mu.Unlock()
 			return err
 		}
-		if o != nil && m.QoS == 0 {
-			return nil // queued; sent after the reconnect
+		var done chan struct{}
+		if o.pub.QoS > 0 {
+			done = make(chan struct{})
+			o.done = done
 		}
-		var release func() // set while we hold a queue turn
-		if o != nil {
-			l, release, err = c.awaitTurn(ctx, o)
-			if err != nil {
-				return err
+		s.writeLocked(o)
+		err := o.err
+		s.mu.Unlock()
+		if done == nil {
+			return err // QoS 0: written (or refused by the broker's limits)
+		}
+		return c.awaitOut(ctx, o, done)
+	}
+	for s.queueFullLocked(o.size) {
+		if s.link == nil || c.cfg.queueMessages == 0 {
+			n, b := s.fifo.n, s.queuedBytes
+			s.mu.Unlock()
+			if c.cfg.queueMessages == 0 {
+				return ErrNotConnected
 			}
-			// The session may have been lost (and epoch closed) while
-			// the message waited: what counts is the session from now.
-			c.mu.Lock()
-			epoch = c.epoch
-			c.mu.Unlock()
+			return fmt.Errorf("%w: %d messages, %d bytes queued", ErrQueueFull, n, b)
 		}
-		ret, err := c.send(ctx, l, m)
-		if release != nil {
-			release()
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, session.ErrNoConnection) || errors.Is(err, errLinkDown):
-			continue // the connection just went: queue it
-		default:
-			return fmt.Errorf("mqttkeep: publish to %q: %w", m.Topic, err)
-		}
-		if ret == nil {
-			return nil // QoS 0, written
-		}
-		select {
-		case resp := <-ret:
-			return ackResult(m, resp)
-		case <-epoch:
-			// The broker lost the session across a reconnect, and paho's
-			// session state dropped the message with it: send it again.
-			continue
-		case <-ctx.Done():
-			return fmt.Errorf("mqttkeep: publish to %q: %w (it may still be delivered)", m.Topic, ctx.Err())
+		// Connected: the queue is full of messages waiting for the broker's
+		// window; wait for room like any other backpressure.
+		if err := s.waitSpaceLocked(ctx, c.stopCh); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", m.Topic, err)
 		}
 	}
-}
-
-// errLinkDown reports a QoS 0 write on a connection that just failed.
-var errLinkDown = errors.New("mqttkeep: connection down")
-
-// publishTarget returns the live connection, or queues m when the client is
-// between connections (o is then its queue entry), or says why neither is
-// possible. epoch is closed when a reconnect finds the session gone.
-func (c *Client) publishTarget(m *Message) (l *link, epoch <-chan struct{}, o *outgoing, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.state == StateClosed:
-		return nil, nil, nil, ErrClosed
-	case c.finalErr != nil:
-		return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotConnected, c.finalErr)
-	case c.state == StateDisconnected:
-		return nil, nil, nil, fmt.Errorf("%w: Connect has not been called", ErrNotConnected)
+	if err := s.assignLocked(o); err != nil {
+		s.mu.Unlock()
+		return err
 	}
-	if c.link != nil && !c.link.isLost() {
-		return c.link, c.epoch, nil, nil
-	}
-	if c.cfg.queueMessages == 0 {
-		return nil, nil, nil, ErrNotConnected
-	}
-	if m.QoS == 0 {
-		cp := *m
-		cp.Payload = append([]byte(nil), m.Payload...)
-		m = &cp
-	}
-	o = &outgoing{m: m, size: messageSize(m)}
-	if m.QoS > 0 {
-		o.turn, o.written = make(chan *link, 1), make(chan struct{})
-	}
-	// Pushed under c.mu, so the supervisor, which publishes the new link
-	// under c.mu only once the queue is empty, cannot miss it.
-	if !c.queue.push(o) {
-		n, b := c.queue.len()
-		return nil, nil, nil, fmt.Errorf("%w: %d messages, %d bytes queued", ErrQueueFull, n, b)
-	}
-	return nil, c.epoch, o, nil
-}
-
-// awaitTurn waits until the supervisor gives queued QoS 1/2 message o its
-// turn on the new connection. release must be called once the PUBLISH was
-// handed to the session and written.
-func (c *Client) awaitTurn(ctx context.Context, o *outgoing) (*link, func(), error) {
-	var why error
-	select {
-	case l := <-o.turn:
-		if l == nil {
-			return nil, nil, c.stopErr()
-		}
-		return l, func() { close(o.written) }, nil
-	case <-ctx.Done():
-		why = fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", o.m.Topic, ctx.Err())
-	case <-c.stopCh:
-		why = c.stopErr()
-	}
-	if c.queue.remove(o) {
-		return nil, nil, why
-	}
-	// Already popped: the turn is on its way; take it and pass it on.
-	if l := <-o.turn; l != nil {
-		close(o.written)
-	}
-	return nil, nil, why
-}
-
-// stopErr is why a queued message will never be sent.
-func (c *Client) stopErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.finalErr != nil {
-		return fmt.Errorf("%w: %w", ErrNotConnected, c.finalErr)
-	}
-	return ErrClosed
-}
-
-// send writes m on l. For QoS 1/2 the message first enters the session
-// state (waiting for a slot in the broker's Receive Maximum window), and
-// the returned channel receives the final acknowledgement.
-func (c *Client) send(ctx context.Context, l *link, m *Message) (chan packets.ControlPacket, error) {
-	pb := m.packet()
-	if err := l.checkServerLimits(m, pb); err != nil {
-		return nil, err
-	}
-	if m.QoS == 0 {
-		if _, err := pb.WriteTo(l.conn); err != nil {
-			return nil, fmt.Errorf("%w: %w", errLinkDown, err)
-		}
-		return nil, nil
-	}
-	ret := make(chan packets.ControlPacket, 1)
-	if err := c.session.AddToSession(ctx, pb, ret); err != nil {
-		return nil, err
-	}
-	// From here the message is in the session: a failed write is re-sent
-	// by the session on the next connection, so the error is not ours.
-	_, _ = pb.WriteTo(l.conn)
-	return ret, nil
-}
-
-// ackResult interprets the packet that completed a QoS 1/2 publish.
-func ackResult(m *Message, resp packets.ControlPacket) error {
-	var code byte
-	var props *packets.Properties
-	packet := "PUBACK"
-	switch p := resp.Content.(type) {
-	case nil:
-		return ErrClosed // the session was closed with the message in flight
-	case *packets.Puback:
-		code, props = p.ReasonCode, p.Properties
-	case *packets.Pubcomp:
-		code, props, packet = p.ReasonCode, p.Properties, "PUBCOMP"
-	case *packets.Pubrec:
-		code, props, packet = p.ReasonCode, p.Properties, "PUBREC"
-	default:
-		return fmt.Errorf("mqttkeep: publish to %q: unexpected packet type %d", m.Topic, resp.Type)
-	}
-	if code < 0x80 {
+	queuedOffline := s.link == nil
+	if queuedOffline && o.pub.QoS == 0 {
+		o.own() // the caller returns now and may reuse its buffers
+		o.caller = false
+		s.enqueueLocked(o)
+		s.mu.Unlock()
 		return nil
 	}
-	rc := &ReasonCodeError{Packet: packet, Code: code}
-	if props != nil {
-		rc.Reason = props.ReasonString
-	}
-	return fmt.Errorf("mqttkeep: publish to %q: %w", m.Topic, rc)
+	done := make(chan struct{})
+	o.done = done
+	s.enqueueLocked(o)
+	s.pumpLocked()
+	s.mu.Unlock()
+	return c.awaitOut(ctx, o, done)
 }
 
-// flush sends the queued messages on l, oldest first, before l is
-// published to callers. It stops early when l is lost; what is left stays
-// queued for the next connection.
-func (c *Client) flush(l *link) {
-	for !l.isLost() {
-		o := c.queue.pop()
-		if o == nil {
-			return
+// notStartedLocked reports whether Connect was never called. s.mu held.
+func (c *Client) notStartedLocked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.started
+}
+
+// newOut validates m and builds its outbound message.
+func (c *Client) newOut(m *Message) (*outMsg, error) {
+	p, size, err := m.toPublish()
+	if err != nil {
+		return nil, err
+	}
+	return &outMsg{pub: p, wsize: size, size: messageSize(&p)}, nil
+}
+
+// assignLocked gives o its sequence number and, for QoS 1/2, a packet
+// identifier. s.mu held.
+func (s *session) assignLocked(o *outMsg) error {
+	if o.pub.QoS > 0 {
+		id := s.allocID()
+		if id == 0 {
+			return errNoPacketID
 		}
-		if o.m.QoS == 0 {
-			_, err := c.send(c.ctx, l, o.m)
-			switch {
-			case err == nil:
-			case errors.Is(err, errLinkDown):
-				c.queue.pushFront(o) // for the next connection
-				return
-			default:
-				// This broker refuses it (QoS, retain or size limits from
-				// its CONNACK); its Publish already returned.
-				c.stats.messagesDiscarded.Add(1)
-				c.cfg.logger.Warn("mqttkeep: queued QoS 0 message discarded", "topic", o.m.Topic, "err", err)
-			}
-			continue
+		o.pub.PacketID = id
+		s.reserveIDLocked(id, o)
+	}
+	s.seq++
+	o.seq = s.seq
+	return nil
+}
+
+// reserveIDLocked marks a queued message's identifier as taken until it
+// is in flight. s.mu held.
+func (s *session) reserveIDLocked(id uint16, o *outMsg) {
+	if s.reserved == nil {
+		s.reserved = make(map[uint16]*outMsg)
+	}
+	s.reserved[id] = o
+}
+
+// waitSpaceLocked waits for room in the fifo; it returns with s.mu held.
+func (s *session) waitSpaceLocked(ctx context.Context, stop <-chan struct{}) error {
+	ch := s.space
+	s.spaceWaiters++
+	s.mu.Unlock()
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-stop:
+		err = ErrClosed
+	}
+	s.mu.Lock()
+	s.spaceWaiters--
+	return err
+}
+
+// awaitOut waits for o to complete (done is closed), or for ctx.
+func (c *Client) awaitOut(ctx context.Context, o *outMsg, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return c.outResult(o)
+	case <-ctx.Done():
+	}
+	s := c.session
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case o.state == outDone || o.done == nil:
+		// Completed, or released to the queue when the link went (a QoS 0
+		// message: queued for the next connection).
+		return c.outResult(o)
+	case o.state == outQueued:
+		s.dequeueLocked(o)
+		s.releaseIDLocked(o)
+		o.state = outDone
+		return fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", o.pub.Topic, ctx.Err())
+	}
+	o.own() // still in the session, which re-sends it if needed
+	o.done, o.caller = nil, false
+	return fmt.Errorf("mqttkeep: publish to %q: %w (it may still be delivered)", o.pub.Topic, ctx.Err())
+}
+
+// outResult is the error Publish returns for a completed message.
+func (c *Client) outResult(o *outMsg) error {
+	if o.err != nil {
+		return fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, o.err)
+	}
+	return nil
+}
+
+// releaseIDLocked frees a queued message's packet identifier. s.mu held.
+func (s *session) releaseIDLocked(o *outMsg) {
+	if o.pub.QoS > 0 && s.reserved[o.pub.PacketID] == o {
+		delete(s.reserved, o.pub.PacketID)
+	}
+}
+
+// PublishResult is the outcome of a message accepted by
+// [Client.PublishAsync]. Its methods are safe for concurrent use.
+type PublishResult struct {
+	done   chan struct{}
+	once   sync.Once
+	reason byte
+	err    error
+}
+
+func newPublishResult() *PublishResult { return &PublishResult{done: make(chan struct{})} }
+
+func (r *PublishResult) finish(reason byte, err error) {
+	r.once.Do(func() {
+		r.reason, r.err = reason, err
+		close(r.done)
+	})
+}
+
+// Done is closed when the message completed: written (QoS 0),
+// acknowledged (QoS 1/2), refused, or discarded.
+func (r *PublishResult) Done() <-chan struct{} { return r.done }
+
+// Err returns nil while the message is pending and when it was delivered;
+// after Done is closed, the reason it was not.
+func (r *PublishResult) Err() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// ReasonCode returns the broker's reason code for a completed QoS 1/2
+// message: 0x00, 0x10 (no matching subscribers) or a failure code of 0x80
+// and above (also returned by Err as a [*ReasonCodeError]).
+func (r *PublishResult) ReasonCode() byte {
+	select {
+	case <-r.done:
+		return r.reason
+	default:
+		return 0
+	}
+}
+
+// Wait waits for the message to complete and returns Err, or returns
+// ctx's error first.
+func (r *PublishResult) Wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PublishAsync accepts a message and returns at once, without waiting for
+// the connection or the broker: the message is sent in the background, in
+// order with every other accepted message, across reconnects, and the
+// returned PublishResult reports its outcome. The payload is copied. A
+// full queue ([WithQueueLimits]) returns [ErrQueueFull]; bad input returns
+// the errors Publish returns. ctx bounds only the acceptance itself.
+// [Client.Flush] waits for every accepted message.
+func (c *Client) PublishAsync(ctx context.Context, topic string, payload []byte, opts ...PublishOption) (*PublishResult, error) {
+	m := Message{Topic: topic, Payload: payload}
+	for _, o := range opts {
+		o(&m)
+	}
+	o, err := c.newOut(&m)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	o.own()
+	o.result = newPublishResult()
+	s := c.session
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queueFullLocked(o.size) {
+		return nil, fmt.Errorf("%w: %d messages, %d bytes queued", ErrQueueFull, s.fifo.n, s.queuedBytes)
+	}
+	if err := s.assignLocked(o); err != nil {
+		return nil, err
+	}
+	s.enqueueLocked(o)
+	s.pumpLocked()
+	return o.result, nil
+}
+
+// Flush waits until every message accepted before the call (by Publish,
+// PublishAsync or a queue) has completed: QoS 0 written, QoS 1/2
+// acknowledged or refused. It returns ctx's error if ctx ends first, and
+// [ErrClosed] if the client closes.
+func (c *Client) Flush(ctx context.Context) error {
+	s := c.session
+	s.mu.Lock()
+	upTo := s.seq
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		if !s.pendingUpToLocked(upTo) {
+			s.mu.Unlock()
+			return nil
 		}
-		o.turn <- l // buffered: never blocks
+		ch := s.completedCh()
+		s.mu.Unlock()
 		select {
-		case <-o.written:
-		case <-l.lost:
-			return
-		case <-c.ctx.Done():
-			return
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("mqttkeep: flush: %w", ctx.Err())
+		case <-c.stopCh:
+			return c.stopErr()
 		}
 	}
 }
 
-// discardQueue empties the queue when the client stops for good: waiting
-// QoS 1/2 callers are released with the reason, QoS 0 messages counted.
-func (c *Client) discardQueue() {
-	for _, o := range c.queue.drain() {
-		if o.turn != nil {
-			o.turn <- nil
-			continue
+// pendingUpToLocked reports whether a message with sequence number <= seq
+// is still queued or in flight. s.mu held.
+func (s *session) pendingUpToLocked(seq uint64) bool {
+	for o := s.fifo.head; o != nil; o = o.next {
+		if o.seq <= seq {
+			return true
 		}
-		c.stats.messagesDiscarded.Add(1)
 	}
-	if n := c.stats.messagesDiscarded.Load(); n > 0 {
-		c.cfg.logger.Warn("mqttkeep: queued QoS 0 messages discarded", "count", n)
+	for _, o := range s.inflight {
+		if o.seq <= seq {
+			return true
+		}
 	}
+	return false
+}
+
+// completedCh returns a channel closed at the next completion. s.mu held.
+func (s *session) completedCh() <-chan struct{} {
+	if s.completed == nil {
+		s.completed = make(chan struct{})
+	}
+	return s.completed
 }

@@ -1,18 +1,15 @@
 package mqttkeep
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/eclipse/paho.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // Backoff is an exponential backoff with full jitter: the wait before
@@ -55,186 +52,6 @@ func (b Backoff) Delay(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(bound) + 1))
 }
 
-// link is one network connection with its paho.Client and scheduler. The
-// first failure reported by any of its parts is its cause.
-type link struct {
-	server  *url.URL
-	conn    *conn
-	pc      *paho.Client
-	sched   *scheduler
-	connack *paho.Connack
-	upAt    time.Time
-	// keepAlive is the negotiated keep alive: the broker's Server Keep
-	// Alive if it sent one, else ours.
-	keepAlive time.Duration
-
-	lost  chan struct{} // closed by the first fail
-	once  sync.Once
-	cause error // set before lost is closed
-}
-
-// fail records the first cause and closes the network connection, which
-// ends every goroutine that reads or writes it.
-func (l *link) fail(err error) {
-	l.once.Do(func() {
-		l.cause = err
-		close(l.lost)
-		if l.conn != nil {
-			_ = l.conn.Conn.Close()
-		}
-	})
-}
-
-// isLost reports whether the connection has failed or been closed.
-func (l *link) isLost() bool {
-	select {
-	case <-l.lost:
-		return true
-	default:
-		return false
-	}
-}
-
-// checkServerLimits refuses, before anything is sent, what the broker
-// said in CONNACK it does not support.
-func (l *link) checkServerLimits(m *Message, pb *packets.Publish) error {
-	p := l.connack.Properties
-	if p == nil {
-		return nil
-	}
-	if p.MaximumQoS != nil && m.QoS > *p.MaximumQoS {
-		return fmt.Errorf("%w: %d, the broker's maximum is %d", ErrInvalidQoS, m.QoS, *p.MaximumQoS)
-	}
-	if m.Retain && !p.RetainAvailable {
-		return errors.New("mqttkeep: the broker does not support retained messages")
-	}
-	if p.MaximumPacketSize != nil && *p.MaximumPacketSize > 0 {
-		if size := publishSize(pb); size > int(*p.MaximumPacketSize) {
-			return fmt.Errorf("%w: %d bytes, the broker's Maximum Packet Size is %d", ErrPacketTooLarge, size, *p.MaximumPacketSize)
-		}
-	}
-	return nil
-}
-
-// connectOnce dials server and performs the CONNECT/CONNACK exchange,
-// bounded by the connect timeout.
-func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool) (*link, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.connectTimeout, ErrConnectTimeout)
-	defer cancel()
-	name := server.Redacted()
-
-	nc, err := c.cfg.dial(ctx, server)
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			err = cause
-		}
-		return nil, fmt.Errorf("mqttkeep: dial %s: %w", name, err)
-	}
-	l := &link{server: server, lost: make(chan struct{})}
-	l.conn = newConn(nc, &c.stats, c.cfg.maxPacketSize)
-	l.conn.fail = func(err error) { l.fail(fmt.Errorf("mqttkeep: connection lost: %w", err)) }
-	l.sched = newScheduler(l.conn, c.cfg.pingTimeout, &c.stats, c.cfg.logger, l.fail)
-	l.pc = paho.NewClient(paho.ClientConfig{
-		ClientID:    c.cfg.clientID,
-		Conn:        l.conn,
-		Session:     c.session,
-		PingHandler: l.sched,
-		// Received messages reach the client through the session's Ack
-		// (see sessionState); this no-op keeps paho from adding a router.
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(paho.PublishReceived) (bool, error) { return true, nil },
-		},
-		// Waits are bounded by the callers' contexts, not by paho.
-		PacketTimeout: 24 * time.Hour,
-		OnServerDisconnect: func(d *paho.Disconnect) {
-			l.fail(reasonError("DISCONNECT", d.ReasonCode, d.Properties))
-		},
-		OnClientError: func(err error) {
-			l.fail(fmt.Errorf("mqttkeep: connection lost: %w", err))
-		},
-	})
-
-	cp := c.connectPacket(cleanStart)
-	// A CONNECT write that finds the socket full must not outlive ctx.
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	ca, err := l.pc.Connect(ctx, cp)
-	stopped := stop()
-	_ = nc.SetDeadline(time.Time{})
-	if err != nil || !stopped {
-		_ = nc.Close()
-		if ca != nil && ca.ReasonCode >= 0x80 {
-			return nil, reasonError("CONNACK", ca.ReasonCode, ca.Properties)
-		}
-		if cause := context.Cause(ctx); cause != nil {
-			err = cause
-		}
-		return nil, fmt.Errorf("mqttkeep: connect to %s: %w", name, err)
-	}
-	l.connack = ca
-	l.upAt = time.Now()
-	l.keepAlive = c.cfg.keepAlive
-	if ca.Properties != nil && ca.Properties.ServerKeepAlive != nil {
-		l.keepAlive = time.Duration(*ca.Properties.ServerKeepAlive) * time.Second
-	}
-	c.stats.keepAlive.Store(int64(l.keepAlive))
-	return l, nil
-}
-
-// connectPacket builds CONNECT from the config.
-func (c *Client) connectPacket(cleanStart bool) *paho.Connect {
-	expiry := uint32(c.cfg.sessionExpiry / time.Second)
-	recvMax := c.cfg.receiveMaximum
-	var maxSize *uint32
-	if c.cfg.maxPacketSize > 0 {
-		n := uint32(c.cfg.maxPacketSize)
-		maxSize = &n
-	}
-	cp := &paho.Connect{
-		ClientID:   c.cfg.clientID,
-		KeepAlive:  uint16(c.cfg.keepAlive / time.Second),
-		CleanStart: cleanStart,
-		Properties: &paho.ConnectProperties{
-			SessionExpiryInterval: &expiry,
-			ReceiveMaximum:        &recvMax,
-			MaximumPacketSize:     maxSize,
-			// Ask for reason strings on every packet (errors read better).
-			// paho's default (0) also makes mochi strip user properties
-			// from the PUBLISH packets it forwards to us.
-			RequestProblemInfo: true,
-		},
-	}
-	if c.cfg.username != "" {
-		cp.Username, cp.UsernameFlag = c.cfg.username, true
-	}
-	if c.cfg.password != nil {
-		cp.Password, cp.PasswordFlag = []byte(c.cfg.password), true
-	}
-	if w := c.cfg.will; w != nil {
-		cp.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain}
-		cp.WillProperties = &paho.WillProperties{}
-	}
-	return cp
-}
-
-// reasonError builds the typed error for a CONNACK or DISCONNECT.
-func reasonError(packet string, code byte, props any) *ReasonCodeError {
-	e := &ReasonCodeError{Packet: packet, Code: code}
-	switch p := props.(type) {
-	case *paho.ConnackProperties:
-		if p != nil {
-			e.Reason, e.ServerReference = p.ReasonString, p.ServerReference
-		}
-	case *paho.DisconnectProperties:
-		if p != nil {
-			e.Reason, e.ServerReference = p.ReasonString, p.ServerReference
-		}
-	}
-	return e
-}
-
 // isFinal reports whether err is a refusal that retrying cannot fix: a
 // final CONNACK reason code, or a server certificate that did not verify.
 func isFinal(err error) bool {
@@ -259,6 +76,7 @@ func (c *Client) supervise() {
 	var lastErr error
 	var downSince time.Time // zero until the first connection is lost
 	first := true
+	var prevAliases map[uint16]string // the broker's topic aliases on the last connection
 	for {
 		if failures > 0 && redirect == nil {
 			delay := max(c.cfg.backoff(failures), 0)
@@ -294,39 +112,41 @@ func (c *Client) supervise() {
 			continue
 		}
 		first, hops = false, 0
-		if !l.connack.SessionPresent {
-			c.sessionLost()
+		if l.sessionPresent {
+			l.prevAliasIn = prevAliases
 		}
-		resubErr := c.restore(l)
-		c.flushAndPublish(l)
+		resubErr, restored := c.open(l)
 		c.stats.connects.Add(1)
 		var downtime time.Duration
 		if !downSince.IsZero() {
 			downtime = time.Since(downSince)
 		}
 		c.cfg.logger.Info("mqttkeep: connected", "server", server.Redacted(),
-			"session_present", l.connack.SessionPresent, "keep_alive", l.keepAlive, "attempt", attempt)
+			"session_present", l.sessionPresent, "keep_alive", l.keepAlive, "attempt", attempt)
 		c.events.post(ConnectEvent{
-			Server:         server.Redacted(),
-			SessionPresent: l.connack.SessionPresent,
-			Attempt:        attempt,
-			Downtime:       downtime,
-			KeepAlive:      l.keepAlive,
-			ResubscribeErr: resubErr,
+			Server:                server.Redacted(),
+			SessionPresent:        l.sessionPresent,
+			Attempt:               attempt,
+			Downtime:              downtime,
+			KeepAlive:             l.keepAlive,
+			ResubscribeErr:        resubErr,
+			SubscriptionsRestored: restored,
+			Capabilities:          l.caps,
 		})
 
 		select {
 		case <-l.lost:
 		case <-c.ctx.Done():
 			c.disconnect(l)
-			c.setLink(nil)
 			c.stats.disconnects.Add(1)
-			c.events.post(DisconnectEvent{Err: nil, Uptime: time.Since(l.upAt), LastReceived: l.conn.lastReceived()})
+			c.events.post(DisconnectEvent{Err: nil, Uptime: time.Since(l.upAt), LastReceived: l.lastReceived()})
 			return
 		}
 		downSince = time.Now()
 		uptime := downSince.Sub(l.upAt)
-		c.setLink(nil)
+		c.close(l)
+		prevAliases = l.aliasIn // its reader has ended
+		c.setState(StateConnecting)
 		c.stats.disconnects.Add(1)
 		lastErr = l.cause
 		c.setLastErr(l.cause)
@@ -335,17 +155,13 @@ func (c *Client) supervise() {
 			// would take it back and start a fight that neither wins
 			// (MQTT.js #1585): stop, and tell the user.
 			c.cfg.logger.Warn("mqttkeep: session taken over by another client with this ID; not reconnecting",
-				"server", server.Redacted(), "client_id", c.cfg.clientID)
-			c.events.post(DisconnectEvent{Err: l.cause, Uptime: uptime, LastReceived: l.conn.lastReceived()})
-			<-l.pc.Done()
+				"server", server.Redacted(), "client_id", c.ClientID())
+			c.events.post(DisconnectEvent{Err: l.cause, Uptime: uptime, LastReceived: l.lastReceived()})
 			c.setFinal(l.cause)
 			return
 		}
 		c.cfg.logger.Warn("mqttkeep: connection lost", "server", server.Redacted(), "uptime", uptime, "err", l.cause)
-		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.conn.lastReceived()})
-		// The socket is closed; paho's goroutines for this link end at once
-		// (none of them waits on a handler: see Client.deliver).
-		<-l.pc.Done()
+		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.lastReceived()})
 		attempt = 0
 		if uptime >= c.cfg.stableAfter {
 			failures = 1
@@ -354,6 +170,115 @@ func (c *Client) supervise() {
 		}
 		redirect = c.redirectTarget(l.cause, server, &hops)
 	}
+}
+
+// open makes l the session's link: it re-sends what the session had in
+// flight, restores subscriptions (waiting for their SUBACKs, within the
+// connect timeout, so that no queued publish overtakes them), then lets
+// queued messages flow, oldest first, and marks the client connected. It
+// returns the broker's refusal of restored subscriptions, if any, and how
+// many subscriptions it sent.
+func (c *Client) open(l *link) (error, int) {
+	c.mu.Lock()
+	c.caps, c.capsSet = l.caps, true
+	if id := l.caps.AssignedClientID; id != "" {
+		c.clientID = id // kept for every later connection
+	}
+	c.mu.Unlock()
+	c.stats.keepAlive.Store(int64(l.keepAlive))
+
+	s := c.session
+	s.mu.Lock()
+	s.link = l
+	if !l.sessionPresent {
+		s.forgetInboundLocked()
+	}
+	s.resumeLocked(l, l.sessionPresent)
+	reqs := c.restoreLocked(l, l.sessionPresent)
+	restored := 0
+	for _, r := range reqs {
+		restored += len(r.subs)
+	}
+	s.mu.Unlock()
+	l.start()
+
+	var errs []error
+	timeout := time.NewTimer(c.cfg.connectTimeout)
+	defer timeout.Stop()
+wait:
+	for _, r := range reqs {
+		select {
+		case a, ok := <-r.reply:
+			if !ok {
+				break wait // the link died; the supervisor notices
+			}
+			for i, code := range a.Reasons {
+				if code >= 0x80 && r.unsub == nil && i < len(r.subs) {
+					errs = append(errs, fmt.Errorf("filter %q: %w", r.subs[i].filter,
+						&ReasonCodeError{Packet: "SUBACK", Code: code, Reason: a.Props.ReasonString}))
+				}
+			}
+		case <-timeout.C:
+			errs = append(errs, fmt.Errorf("mqttkeep: restoring subscriptions: no SUBACK within %v", c.cfg.connectTimeout))
+			break wait
+		case <-l.lost:
+			break wait
+		case <-c.ctx.Done():
+			break wait
+		}
+	}
+	var resubErr error
+	if len(errs) > 0 {
+		resubErr = fmt.Errorf("mqttkeep: restoring subscriptions: %w", errors.Join(errs...))
+		c.cfg.logger.Warn("mqttkeep: restoring subscriptions failed", "err", resubErr)
+	} else if restored > 0 {
+		c.cfg.logger.Info("mqttkeep: subscriptions restored", "count", restored)
+	}
+
+	s.mu.Lock()
+	if s.link == l && !l.isLost() {
+		s.pumping = true
+		// Subscriptions made while the restore ran.
+		var wanted []*subscription
+		for _, sub := range c.subs.all {
+			if sub.state == subWanted {
+				wanted = append(wanted, sub)
+			}
+		}
+		c.sendSubscribesLocked(l, wanted)
+		s.pumpLocked()
+	}
+	s.mu.Unlock()
+	c.setState(StateConnected)
+	return resubErr, restored
+}
+
+// close detaches a lost link from the session and waits for its
+// goroutines.
+func (c *Client) close(l *link) {
+	s := c.session
+	s.mu.Lock()
+	s.detachLocked(l)
+	l.stopTimersLocked()
+	s.mu.Unlock()
+	l.wg.Wait()
+}
+
+// stopped runs when the supervisor returns: handlers get nothing more,
+// waiting publishers are released, hooks get what was posted.
+func (c *Client) stopped() {
+	c.stopDelivery()
+	err := c.stopErr()
+	s := c.session
+	s.mu.Lock()
+	s.discardAllLocked(err)
+	n := c.stats.messagesDiscarded.Load()
+	s.mu.Unlock()
+	if n > 0 {
+		c.cfg.logger.Warn("mqttkeep: queued QoS 0 messages discarded", "count", n)
+	}
+	c.events.close()
+	close(c.supDone)
 }
 
 // maxRedirects bounds the Server References followed in a row without a
@@ -400,51 +325,22 @@ func isTakeover(err error) bool {
 	return errors.As(err, &rc) && rc.Packet == "DISCONNECT" && rc.Code == 0x8E
 }
 
-// disconnect ends l on Close: DISCONNECT (ending the session at once
-// unless the user chose a session expiry), then wait for paho to stop.
+// disconnect ends l on Close: no handler call starts any more, and
+// DISCONNECT goes out (ending the session at once unless the user chose a
+// session expiry) behind whatever the send buffer holds, within
+// disconnectWait.
 func (c *Client) disconnect(l *link) {
-	d := &paho.Disconnect{ReasonCode: 0x00}
+	c.stopDelivery()
+	d := &wire.Disconnect{Reason: c.cfg.disconnectReason}
 	if !c.cfg.sessionExpirySet && c.cfg.sessionExpiry > 0 {
-		zero := uint32(0)
-		d.Properties = &paho.DisconnectProperties{SessionExpiryInterval: &zero}
+		d.Props.Mark(wire.PropSessionExpiry)
 	}
-	// A DISCONNECT write that finds the socket full must not hang Close.
-	_ = l.conn.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = l.pc.Disconnect(d)
-	l.fail(nil)
-}
-
-// sessionLost wakes Publish calls whose QoS 1/2 message was in flight: the
-// broker did not keep the session, so paho's session state dropped the
-// message, and Publish sends it again.
-func (c *Client) sessionLost() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	close(c.epoch)
-	c.epoch = make(chan struct{})
-}
-
-// flushAndPublish sends the offline queue on l, then makes l the client's
-// connection, under c.mu and only once the queue is empty, so that no new
-// Publish overtakes a queued one.
-func (c *Client) flushAndPublish(l *link) {
-	for {
-		c.flush(l)
-		c.mu.Lock()
-		if l.isLost() || c.ctx.Err() != nil {
-			c.mu.Unlock()
-			return // the supervisor notices and carries on
-		}
-		if n, _ := c.queue.len(); n == 0 {
-			c.link = l
-			if c.state != StateClosed {
-				c.setStateLocked(StateConnected)
-			}
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-	}
+	s := c.session
+	s.mu.Lock()
+	l.closeWithLocked(d, nil)
+	s.mu.Unlock()
+	<-l.lost
+	c.close(l)
 }
 
 // sleep waits d or until Close; it reports whether to go on.
@@ -460,31 +356,4 @@ func (c *Client) sleep(d time.Duration) bool {
 	case <-c.ctx.Done():
 		return false
 	}
-}
-
-// restore re-sends every remembered subscription in one SUBSCRIBE when the
-// broker did not keep the session. It runs before the link is published,
-// so no publish can overtake it.
-func (c *Client) restore(l *link) error {
-	if l.connack.SessionPresent {
-		return nil
-	}
-	subs := c.subs.snapshot()
-	if len(subs) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.connectTimeout)
-	defer cancel()
-	opts := make([]paho.SubscribeOptions, len(subs))
-	for i, s := range subs {
-		opts[i] = paho.SubscribeOptions{Topic: s.filter, QoS: s.qos}
-	}
-	sa, err := l.pc.Subscribe(ctx, &paho.Subscribe{Subscriptions: opts})
-	if err == nil {
-		c.cfg.logger.Info("mqttkeep: subscriptions restored", "count", len(subs))
-		return nil
-	}
-	err = subackError(sa, opts, err)
-	c.cfg.logger.Warn("mqttkeep: restoring subscriptions failed", "err", err)
-	return err
 }

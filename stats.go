@@ -28,26 +28,59 @@ type Stats struct {
 	BytesIn    uint64 // bytes read from the network
 	BytesOut   uint64 // bytes written to the network
 	PacketsIn  uint64 // MQTT packets received
-	PacketsOut uint64 // MQTT packets sent
+	PacketsOut uint64 // MQTT packets queued for sending (CONNECT included)
 
-	MessagesReceived uint64 // PUBLISH packets handed to handlers
-	MessagesDropped  uint64 // QoS 0 messages dropped because handlers fell behind
+	// Received messages. Every PUBLISH the broker sent is counted once in
+	// MessagesIn; each is then handed to handlers, or is one of the
+	// following.
+	MessagesIn uint64 // PUBLISH packets received, re-sent ones included
+	// MessagesReceived counts messages handed to a handler (a
+	// subscription's or the fallback's): one per handler call, so a
+	// message delivered to two subscriptions counts twice.
+	MessagesReceived uint64
+	// MessagesRedelivered counts QoS 1/2 messages the broker sent again
+	// while their first delivery was still being handled (or, QoS 2,
+	// already handled): not handed out a second time.
+	MessagesRedelivered uint64
+	// MessagesDropped counts QoS 0 messages dropped because
+	// [WithMessageBuffer] messages already waited for their handlers.
+	MessagesDropped uint64
+	// MessagesUnroutable counts messages that matched no subscription
+	// while no fallback handler ([WithDefaultHandler]) was set. A QoS 1/2
+	// one was acknowledged unhandled (see Delivery guarantees in the
+	// README).
+	MessagesUnroutable uint64
+	// MessagesAbandoned counts deliveries waiting for a handler when
+	// Close stopped the client: not handled, not acknowledged.
+	MessagesAbandoned uint64
+	// HandlerPanics counts handler calls that panicked (recovered; the
+	// message is acknowledged).
+	HandlerPanics uint64
 
-	Queued            int    // messages waiting in the offline queue now
-	QueuedBytes       int    // their size, as counted against the byte limit
-	MessagesDiscarded uint64 // queued QoS 0 messages discarded: by Close, a final refusal, or a new broker's limits
+	// Outbound messages.
+	Queued        int // accepted messages not yet written on a connection
+	QueuedBytes   int // their size, as counted against the queue's byte limit
+	InFlight      int // QoS 1/2 messages written and not yet acknowledged
+	InFlightBytes int // their packets' size
+	// MessagesDiscarded counts accepted messages dropped without a caller
+	// to tell: queued QoS 0 messages discarded by Close or a final
+	// refusal, and queued messages a new broker's limits refuse.
+	MessagesDiscarded uint64
 }
 
 // counters are the live values behind Stats; every field is safe for
 // concurrent use.
 type counters struct {
-	connects, disconnects             atomic.Uint64
-	keepAlive                         atomic.Int64
-	pingsSent                         atomic.Uint64
-	bytesIn, bytesOut                 atomic.Uint64
-	packetsIn, packetsOut             atomic.Uint64
-	messagesReceived, messagesDropped atomic.Uint64
-	messagesDiscarded                 atomic.Uint64
+	connects, disconnects atomic.Uint64
+	keepAlive             atomic.Int64
+	pingsSent             atomic.Uint64
+	bytesIn, bytesOut     atomic.Uint64
+	packetsIn, packetsOut atomic.Uint64
+
+	messagesIn, messagesReceived, messagesRedelivered atomic.Uint64
+	messagesDropped, messagesUnroutable               atomic.Uint64
+	messagesAbandoned, handlerPanics                  atomic.Uint64
+	messagesDiscarded                                 atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -69,19 +102,24 @@ func (c *counters) recordRTT(rtt time.Duration) {
 
 func (c *counters) snapshot(state State) Stats {
 	s := Stats{
-		State:            state,
-		Connects:         c.connects.Load(),
-		Disconnects:      c.disconnects.Load(),
-		KeepAlive:        time.Duration(c.keepAlive.Load()),
-		PingsSent:        c.pingsSent.Load(),
-		BytesIn:          c.bytesIn.Load(),
-		BytesOut:         c.bytesOut.Load(),
-		PacketsIn:        c.packetsIn.Load(),
-		PacketsOut:       c.packetsOut.Load(),
-		MessagesReceived: c.messagesReceived.Load(),
-		MessagesDropped:  c.messagesDropped.Load(),
+		State:       state,
+		Connects:    c.connects.Load(),
+		Disconnects: c.disconnects.Load(),
+		KeepAlive:   time.Duration(c.keepAlive.Load()),
+		PingsSent:   c.pingsSent.Load(),
+		BytesIn:     c.bytesIn.Load(),
+		BytesOut:    c.bytesOut.Load(),
+		PacketsIn:   c.packetsIn.Load(),
+		PacketsOut:  c.packetsOut.Load(),
 
-		MessagesDiscarded: c.messagesDiscarded.Load(),
+		MessagesIn:          c.messagesIn.Load(),
+		MessagesReceived:    c.messagesReceived.Load(),
+		MessagesRedelivered: c.messagesRedelivered.Load(),
+		MessagesDropped:     c.messagesDropped.Load(),
+		MessagesUnroutable:  c.messagesUnroutable.Load(),
+		MessagesAbandoned:   c.messagesAbandoned.Load(),
+		HandlerPanics:       c.handlerPanics.Load(),
+		MessagesDiscarded:   c.messagesDiscarded.Load(),
 	}
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN

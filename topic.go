@@ -97,6 +97,16 @@ func matchTopic(filter, topic string) bool {
 	}
 }
 
+// MatchTopic reports whether topic matches filter by MQTT's rules (the
+// client routes messages by them when the broker sends no Subscription
+// Identifiers): "+" matches one level, "#" the rest (the parent level
+// included), a shared subscription $share/{group}/{filter} matches on its
+// filter, and a topic starting with "$" is not matched by a leading
+// wildcard. An invalid filter matches nothing.
+func MatchTopic(filter, topic string) bool {
+	return validateFilter(filter) == nil && validateTopicName(topic) == nil && matchTopic(filter, topic)
+}
+
 // ValidateTopicName reports whether topic can be published to, by the
 // rules Publish applies before sending: non-empty UTF-8 without U+0000, at
 // most 65,535 bytes, no wildcard. The error matches [ErrInvalidTopic].

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -77,18 +78,24 @@ func runSub(ctx context.Context, args []string, s stdio) int {
 		return exitFail
 	}
 
-	// Handlers run one at a time on the client's message goroutine, so the
-	// state below needs no lock.
+	// Each subscription's handler runs on a goroutine of its own: the
+	// state below is guarded by mu.
+	var mu sync.Mutex
 	enough := make(chan struct{})
 	printed := 0
-	var last *mqttkeep.Message
 	handler := func(m *mqttkeep.Message) {
-		// A message matching several of our filters is handed to each of
-		// their handlers, as the same *Message: print it once.
-		if m == last || (count > 0 && printed >= count) {
+		// A message matching several of our filters reaches the handler
+		// of each (one PUBLISH naming several subscriptions, or one copy
+		// per subscription from brokers like Mosquitto): print it from the
+		// first of our filters that matches it only.
+		if firstMatch(filters, m.Topic) != m.SubscriptionFilter {
 			return
 		}
-		last = m
+		mu.Lock()
+		defer mu.Unlock()
+		if count > 0 && printed >= count {
+			return
+		}
 		printMessage(s, format, m)
 		printed++
 		if count > 0 && printed == count {
@@ -114,6 +121,16 @@ func runSub(ctx context.Context, args []string, s stdio) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// firstMatch returns the first filter that topic matches.
+func firstMatch(filters []string, topic string) string {
+	for _, f := range filters {
+		if mqttkeep.MatchTopic(f, topic) {
+			return f
+		}
+	}
+	return ""
 }
 
 // subscribe subscribes, waiting for the connection and trying again when

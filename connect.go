@@ -1,0 +1,215 @@
+package mqttkeep
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
+)
+
+// connectOnce dials server and performs the CONNECT/CONNACK exchange
+// (with enhanced authentication, if configured), bounded by the connect
+// timeout. On success it returns the link, not yet started.
+func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool) (*link, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.connectTimeout, ErrConnectTimeout)
+	defer cancel()
+	name := server.Redacted()
+
+	nc, err := c.cfg.dial(ctx, server)
+	if err != nil {
+		return nil, fmt.Errorf("mqttkeep: dial %s: %w", name, dialCause(ctx, err))
+	}
+	// The exchange must not outlive ctx: a deadline for a broker that
+	// stops answering, a close for a cancelled ctx.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	l, err := c.handshake(ctx, server, nc, cleanStart)
+	stopped := stop()
+	if err == nil && !stopped {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		_ = nc.Close()
+		var rc *ReasonCodeError
+		if errors.As(err, &rc) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("mqttkeep: connect to %s: %w", name, dialCause(ctx, err))
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return l, nil
+}
+
+// dialCause prefers the connect timeout (or Close) over the network error
+// it caused, so that errors.Is(err, ErrConnectTimeout) holds for every
+// attempt the connect timeout cut short.
+func dialCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		if errors.Is(cause, ErrConnectTimeout) {
+			return fmt.Errorf("%w (%v)", cause, err)
+		}
+		return cause
+	}
+	return err
+}
+
+// handshake writes CONNECT and reads packets until CONNACK.
+func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool) (*link, error) {
+	br := bufio.NewReaderSize(nil, readBufferSize)
+	l := newLink(c, server, nc, br)
+	br.Reset(readRecorder{l})
+	cp := c.connectPacket(cleanStart)
+	auth := c.cfg.auth
+	if auth != nil {
+		method, data, err := auth.Start(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		}
+		cp.Props.Mark(wire.PropAuthMethod)
+		cp.Props.AuthMethod = method
+		if data != nil {
+			cp.Props.Mark(wire.PropAuthData)
+			cp.Props.AuthData = data
+		}
+	}
+	b, err := wire.AppendConnect(nil, &cp)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CONNECT: %w", ErrInvalidOption, err)
+	}
+	if _, err := nc.Write(b); err != nil {
+		return nil, err
+	}
+	c.stats.bytesOut.Add(uint64(len(b)))
+	c.stats.packetsOut.Add(1)
+	l.lastSent.Store(int64(l.now()))
+	for {
+		typ, _, body, err := l.rd.Next()
+		if err != nil {
+			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) {
+				return nil, fmt.Errorf("%w before CONNACK: %w", ErrMalformedPacket, err)
+			}
+			return nil, err
+		}
+		c.stats.packetsIn.Add(1)
+		switch typ {
+		case wire.CONNACK:
+			ca, err := wire.DecodeConnack(body)
+			if err != nil {
+				return nil, fmt.Errorf("%w in CONNACK: %w", ErrMalformedPacket, err)
+			}
+			if ca.Reason >= 0x80 {
+				return nil, connackError(ca)
+			}
+			if auth != nil {
+				if err := auth.Done(ctx, ca.Props.AuthData); err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+				}
+			}
+			l.accept(ca, cp.KeepAlive)
+			return l, nil
+		case wire.AUTH:
+			a, err := wire.DecodeAuth(body)
+			if err != nil {
+				return nil, fmt.Errorf("%w in AUTH: %w", ErrMalformedPacket, err)
+			}
+			if auth == nil || a.Reason != 0x18 {
+				return nil, fmt.Errorf("%w: unexpected AUTH 0x%02X before CONNACK", ErrProtocolViolation, a.Reason)
+			}
+			if err := c.authStep(ctx, nc, l, auth, a); err != nil {
+				return nil, err
+			}
+		case wire.DISCONNECT:
+			d, err := wire.DecodeDisconnect(body)
+			if err != nil {
+				return nil, fmt.Errorf("%w in DISCONNECT: %w", ErrMalformedPacket, err)
+			}
+			return nil, disconnectError(d)
+		default:
+			return nil, fmt.Errorf("%w: %s before CONNACK", ErrProtocolViolation, wire.TypeName(typ))
+		}
+	}
+}
+
+// connackError is the error for a refused CONNACK.
+func connackError(ca wire.Connack) *ReasonCodeError {
+	return &ReasonCodeError{Packet: "CONNACK", Code: ca.Reason, Reason: ca.Props.ReasonString, ServerReference: ca.Props.ServerReference}
+}
+
+// accept takes in what the CONNACK said.
+func (l *link) accept(ca wire.Connack, ourKeepAlive uint16) {
+	l.caps = capabilitiesOf(&ca.Props)
+	l.sessionPresent = ca.SessionPresent
+	l.upAt = time.Now()
+	l.serverReceiveMax = uint16(l.caps.ReceiveMaximum)
+	l.serverMaxPacket = l.caps.MaximumPacketSize
+	l.keepAlive = time.Duration(ourKeepAlive) * time.Second
+	if l.caps.ServerKeepAliveSet {
+		l.keepAlive = l.caps.ServerKeepAlive
+	}
+	l.pingTimeout = l.c.cfg.pingTimeout
+	if l.pingTimeout == 0 {
+		l.pingTimeout = l.keepAlive / 2
+	}
+	l.writeTimeout = l.c.cfg.writeTimeout
+	if l.writeTimeout == 0 {
+		l.writeTimeout = l.pingTimeout
+		if l.writeTimeout == 0 {
+			l.writeTimeout = l.c.cfg.connectTimeout
+		}
+	}
+	if l.c.cfg.topicAliases {
+		l.aliasOut.max = uint16(l.caps.TopicAliasMaximum)
+	}
+}
+
+// connectPacket builds CONNECT from the config.
+func (c *Client) connectPacket(cleanStart bool) wire.Connect {
+	c.mu.Lock()
+	id := c.clientID
+	c.mu.Unlock()
+	cp := wire.Connect{ClientID: id, KeepAlive: uint16(c.cfg.keepAlive / time.Second), CleanStart: cleanStart}
+	p := &cp.Props
+	p.Mark(wire.PropSessionExpiry)
+	p.SessionExpiry = uint32(c.cfg.sessionExpiry / time.Second)
+	p.Mark(wire.PropReceiveMaximum)
+	p.ReceiveMaximum = c.cfg.receiveMaximum
+	if c.cfg.maxPacketSize > 0 {
+		p.Mark(wire.PropMaximumPacketSize)
+		p.MaximumPacketSize = uint32(c.cfg.maxPacketSize)
+	}
+	if c.cfg.topicAliasMaximum > 0 {
+		p.Mark(wire.PropTopicAliasMaximum)
+		p.TopicAliasMaximum = c.cfg.topicAliasMaximum
+	}
+	// Ask for reason strings on every packet (errors read better); its
+	// default (0) also makes mochi strip user properties from the PUBLISH
+	// packets it forwards to us.
+	p.Mark(wire.PropRequestProblemInfo)
+	p.RequestProblemInfo = 1
+	if c.cfg.requestResponseInfo {
+		p.Mark(wire.PropRequestResponseInfo)
+		p.RequestResponseInfo = 1
+	}
+	if c.cfg.username != "" {
+		cp.Username, cp.HasUsername = c.cfg.username, true
+	}
+	if c.cfg.password != nil {
+		cp.Password, cp.HasPassword = []byte(c.cfg.password), true
+	}
+	if w := c.cfg.will; w != nil {
+		cp.Will = &wire.Will{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain}
+		setPublishProps(&cp.Will.Props, &w.msg)
+		if w.delay > 0 {
+			cp.Will.Props.Mark(wire.PropWillDelay)
+			cp.Will.Props.WillDelay = uint32(w.delay / time.Second)
+		}
+	}
+	return cp
+}

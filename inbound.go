@@ -1,0 +1,219 @@
+package mqttkeep
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
+)
+
+var (
+	errReceiveMaxExceeded = errors.New("more unacknowledged QoS 1/2 messages than our Receive Maximum")
+	errTopicAliasInvalid  = errors.New("topic alias invalid")
+)
+
+// inMsg is a received QoS 1/2 message until its acknowledgement is sent:
+// the PUBACK (QoS 1) or PUBREC (QoS 2) leaves once every handler it was
+// given to is done with it, in the order the messages arrived
+// ([MQTT-4.6.0-2]).
+type inMsg struct {
+	id      uint16
+	qos     byte
+	pending int   // deliveries not yet done
+	link    *link // the link whose acknowledgement order holds it
+	ready   bool  // every delivery done: acknowledge when its turn comes
+}
+
+// ackQueue is a link's inbound QoS 1/2 messages in arrival order.
+type ackQueue struct {
+	q    []*inMsg
+	head int
+}
+
+func (a *ackQueue) push(m *inMsg) { a.q = append(a.q, m) }
+func (a *ackQueue) len() int      { return len(a.q) - a.head }
+
+// flushAcksLocked sends the acknowledgements whose turn has come. s.mu
+// held.
+func (s *session) flushAcksLocked(l *link) {
+	a := &l.acks
+	for a.head < len(a.q) && a.q[a.head].ready {
+		m := a.q[a.head]
+		a.q[a.head] = nil
+		a.head++
+		s.acknowledgeLocked(l, m)
+	}
+	if a.head == len(a.q) {
+		a.q, a.head = a.q[:0], 0
+		if cap(a.q) > 256 {
+			a.q = nil // a burst's buffer goes
+		}
+	}
+}
+
+// acknowledgeLocked sends m's PUBACK or PUBREC and updates the session.
+// s.mu held.
+func (s *session) acknowledgeLocked(l *link, m *inMsg) {
+	if s.inbound[m.id] == m {
+		delete(s.inbound, m.id)
+	}
+	if m.qos == 1 {
+		l.writeAck(wire.PUBACK, m.id, 0)
+		return
+	}
+	// QoS 2: remember that it was handled, so a re-sent PUBLISH with this
+	// identifier is not handled again before PUBREL.
+	if s.released == nil {
+		s.released = make(map[uint16]struct{})
+	}
+	s.released[m.id] = struct{}{}
+	l.writeAck(wire.PUBREC, m.id, 0)
+}
+
+// deliveryDone marks one delivery of m done; m is acknowledged when all
+// are. Any goroutine.
+func (s *session) deliveryDone(m *inMsg) {
+	if m == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.pending--
+	if m.pending > 0 || m.ready {
+		return
+	}
+	m.ready = true
+	if l := m.link; l != nil && l == s.link {
+		s.flushAcksLocked(l)
+	}
+}
+
+// releaseReceived answers a PUBREL for an inbound QoS 2 message with
+// PUBCOMP; reader goroutine.
+func (s *session) releaseReceived(l *link, a wire.Ack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.link != l {
+		return
+	}
+	reason := byte(0)
+	if _, ok := s.released[a.PacketID]; ok {
+		delete(s.released, a.PacketID)
+	} else if _, handling := s.inbound[a.PacketID]; !handling {
+		reason = 0x92 // packet identifier not found
+	}
+	l.writeAck(wire.PUBCOMP, a.PacketID, reason)
+}
+
+// publishReceived handles a PUBLISH on the reader goroutine: it resolves a
+// topic alias, recognises a re-sent QoS 1/2 message that is still being
+// handled (or, QoS 2, already handled), routes the message to its
+// subscriptions, and never waits for a handler.
+func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
+	var p wire.Publish
+	if err := wire.DecodePublish(flags, body, &p); err != nil {
+		return err
+	}
+	if err := l.resolveAlias(&p); err != nil {
+		return err
+	}
+	c.stats.messagesIn.Add(1)
+	s := c.session
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.link != l {
+		return nil
+	}
+	var m *inMsg
+	if p.QoS > 0 {
+		if _, ok := s.released[p.PacketID]; ok && p.QoS == 2 {
+			// Handled and PUBREC sent; the broker did not get it yet.
+			l.writeAck(wire.PUBREC, p.PacketID, 0)
+			return nil
+		}
+		if old, ok := s.inbound[p.PacketID]; ok && old.qos == p.QoS {
+			// Re-sent after a reconnect while its handlers still run:
+			// acknowledge it on this link once they are done, in this
+			// link's order, and don't hand it out twice.
+			c.stats.messagesRedelivered.Add(1)
+			if old.link != l {
+				old.link = l
+				l.acks.push(old)
+				if old.ready {
+					s.flushAcksLocked(l)
+				}
+			}
+			return nil
+		}
+		if n := l.acks.len(); n >= int(c.cfg.receiveMaximum) {
+			// A broker resuming a session may re-send its in-flight
+			// messages and then fill a fresh window (Mosquitto 2.0.11 does):
+			// tolerated up to twice our Receive Maximum, which still
+			// bounds the memory; beyond it the broker is disconnected.
+			if n >= 2*int(c.cfg.receiveMaximum) {
+				return fmt.Errorf("%w: %w: %d unacknowledged, Receive Maximum %d", wire.ErrProtocol, errReceiveMaxExceeded, n, c.cfg.receiveMaximum)
+			}
+			if !l.overRM {
+				l.overRM = true
+				c.cfg.logger.Debug("mqttkeep: broker exceeds our Receive Maximum", "unacknowledged", n+1, "receive_maximum", c.cfg.receiveMaximum)
+			}
+		}
+		m = &inMsg{id: p.PacketID, qos: p.QoS, link: l}
+		if s.inbound == nil {
+			s.inbound = make(map[uint16]*inMsg)
+		}
+		s.inbound[p.PacketID] = m
+		l.acks.push(m)
+	}
+	c.routeLocked(&p, m)
+	if m != nil && m.pending == 0 {
+		m.ready = true
+		s.flushAcksLocked(l)
+	}
+	return nil
+}
+
+// resolveAlias applies the Topic Alias of a received PUBLISH; reader
+// goroutine.
+func (l *link) resolveAlias(p *wire.Publish) error {
+	if !p.Props.Has(wire.PropTopicAlias) {
+		return nil
+	}
+	a := p.Props.TopicAlias
+	if int(a) > int(l.c.cfg.topicAliasMaximum) {
+		return fmt.Errorf("%w: %w: alias %d, our Topic Alias Maximum is %d", wire.ErrProtocol, errTopicAliasInvalid, a, l.c.cfg.topicAliasMaximum)
+	}
+	if p.Topic != "" {
+		if l.aliasIn == nil {
+			l.aliasIn = make(map[uint16]string)
+		}
+		l.aliasIn[a] = p.Topic
+		return nil
+	}
+	t, ok := l.aliasIn[a]
+	if !ok && p.Dup {
+		// mochi v2.7.9 re-sends a message it had sent with an alias on the
+		// connection before, alias only, although aliases end with their
+		// connection ([MQTT-3.3.2-7]); the topic is the one the alias had
+		// there.
+		if t, ok = l.prevAliasIn[a]; ok {
+			l.c.cfg.logger.Debug("mqttkeep: broker re-sent a message with a topic alias of the previous connection", "alias", a, "topic", t)
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w: %w: alias %d was never set on this connection", wire.ErrProtocol, errTopicAliasInvalid, a)
+	}
+	p.Topic = t
+	return nil
+}
+
+// sessionLostLocked forgets the inbound session state when the broker
+// did not keep the session: the broker will not re-send what we had not
+// acknowledged, nor expect PUBCOMP for what we had. s.mu held.
+func (s *session) forgetInboundLocked() {
+	for id, m := range s.inbound {
+		m.link = nil // its handlers may still finish; nothing is sent
+		delete(s.inbound, id)
+	}
+	clear(s.released)
+}

@@ -1,0 +1,346 @@
+package mqttkeep
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
+)
+
+// States of an outbound message.
+const (
+	outQueued   = iota // in the fifo, not yet written on the live link
+	outSent            // QoS 1/2 written, awaiting PUBACK or PUBREC
+	outReleased        // QoS 2 PUBREC received, PUBREL sent, awaiting PUBCOMP
+	outDone            // completed (acknowledged, refused, discarded)
+)
+
+// outMsg is one accepted outbound message.
+type outMsg struct {
+	seq    uint64
+	pub    wire.Publish // PacketID set at acceptance for QoS 1/2
+	size   int          // what counts against the queue's byte limit
+	wsize  int          // its PUBLISH packet's size
+	state  int
+	sent   bool // written at least once (a re-send carries DUP)
+	owned  bool // pub's payload and properties are copies of our own
+	caller bool // a Publish call waits for the outcome
+
+	prev, next *outMsg // fifo links
+
+	done   chan struct{} // closed on completion; nil when nobody waits
+	err    error         // why it did not complete, set before done closes
+	reason byte          // the broker's reason code (PUBACK, PUBREC or PUBCOMP)
+	result *PublishResult
+}
+
+// outList is an intrusive FIFO of outbound messages.
+type outList struct {
+	head, tail *outMsg
+	n          int
+}
+
+func (q *outList) pushBack(o *outMsg) {
+	o.prev, o.next = q.tail, nil
+	if q.tail != nil {
+		q.tail.next = o
+	} else {
+		q.head = o
+	}
+	q.tail = o
+	q.n++
+}
+
+func (q *outList) pushFront(o *outMsg) {
+	o.prev, o.next = nil, q.head
+	if q.head != nil {
+		q.head.prev = o
+	} else {
+		q.tail = o
+	}
+	q.head = o
+	q.n++
+}
+
+func (q *outList) remove(o *outMsg) {
+	if o.prev != nil {
+		o.prev.next = o.next
+	} else {
+		q.head = o.next
+	}
+	if o.next != nil {
+		o.next.prev = o.prev
+	} else {
+		q.tail = o.prev
+	}
+	o.prev, o.next = nil, nil
+	q.n--
+}
+
+// own makes o independent of the caller's buffers, so that the caller may
+// reuse them while o waits or is re-sent.
+func (o *outMsg) own() {
+	if o.owned {
+		return
+	}
+	o.owned = true
+	p := &o.pub
+	p.Payload = append([]byte(nil), p.Payload...)
+	if p.Props.CorrelationData != nil {
+		p.Props.CorrelationData = append([]byte(nil), p.Props.CorrelationData...)
+	}
+	p.Props.User = append([]wire.UserProperty(nil), p.Props.User...)
+}
+
+// complete ends o with the broker's reason code or an error, and wakes
+// whoever waits. s.mu held.
+func (s *session) completeLocked(o *outMsg, reason byte, err error) {
+	if o.state == outDone {
+		return
+	}
+	o.state, o.reason, o.err = outDone, reason, err
+	o.pub.Payload = nil // free it; the result keeps what it needs
+	s.releaseIDLocked(o)
+	if s.completed != nil {
+		close(s.completed)
+		s.completed = nil
+	}
+	if o.result != nil {
+		o.result.finish(reason, err)
+	}
+	if o.done != nil {
+		close(o.done)
+	}
+}
+
+// queueFullLocked reports whether one more message of size bytes would
+// exceed the queue's limits. s.mu held.
+func (s *session) queueFullLocked(size int) bool {
+	cfg := s.c.cfg
+	return s.fifo.n+1 > cfg.queueMessages || s.queuedBytes+size > cfg.queueBytes
+}
+
+// enqueueLocked appends o to the fifo. s.mu held.
+func (s *session) enqueueLocked(o *outMsg) {
+	o.state = outQueued
+	s.fifo.pushBack(o)
+	s.queuedBytes += o.size
+}
+
+// dequeueLocked takes o out of the fifo. s.mu held.
+func (s *session) dequeueLocked(o *outMsg) {
+	s.fifo.remove(o)
+	s.queuedBytes -= o.size
+	s.wakeSpaceLocked()
+}
+
+// wakeSpaceLocked tells publishers waiting for room in the fifo to look
+// again. s.mu held.
+func (s *session) wakeSpaceLocked() {
+	if s.spaceWaiters > 0 {
+		close(s.space)
+		s.space = make(chan struct{})
+	}
+}
+
+// canSendLocked reports whether o may be written on the live link now:
+// the broker's Receive Maximum and our in-flight limits leave room for a
+// QoS 1/2 message, and the send buffer has room. s.mu held.
+func (s *session) canSendLocked(o *outMsg) bool {
+	l := s.link
+	if l == nil || !s.pumping || !l.hasRoom() {
+		return false
+	}
+	if o.pub.QoS == 0 {
+		return true
+	}
+	if s.quota <= 0 {
+		return false
+	}
+	if len(s.inflight) >= s.c.cfg.inflightMessages {
+		return false
+	}
+	return len(s.inflight) == 0 || s.inflightBytes+o.wsize <= s.c.cfg.inflightBytes
+}
+
+// writeLocked writes o on the live link (canSendLocked said yes). A QoS 0
+// message is then complete; a QoS 1/2 message is in flight. An error means
+// this broker refuses o (its CONNACK limits): o is completed with it.
+// s.mu held.
+func (s *session) writeLocked(o *outMsg) {
+	l := s.link
+	if err := l.checkLimits(&o.pub, o.wsize); err != nil {
+		if !o.caller && o.result == nil {
+			s.c.stats.messagesDiscarded.Add(1)
+			s.c.cfg.logger.Warn("mqttkeep: queued QoS 0 message discarded", "topic", o.pub.Topic, "err", err)
+		}
+		s.completeLocked(o, 0, err)
+		return
+	}
+	o.pub.Dup = o.sent && o.pub.QoS > 0
+	l.writePublish(&o.pub)
+	o.sent = true
+	if o.pub.QoS == 0 {
+		s.completeLocked(o, 0, nil)
+		return
+	}
+	o.state = outSent
+	s.releaseIDLocked(o)
+	if s.inflight == nil {
+		s.inflight = make(map[uint16]*outMsg)
+	}
+	s.inflight[o.pub.PacketID] = o
+	s.inflightBytes += o.wsize
+	s.quota--
+	l.probe()
+}
+
+// pumpLocked writes queued messages, oldest first, while the link takes
+// them. s.mu held.
+func (s *session) pumpLocked() {
+	for o := s.fifo.head; o != nil; o = s.fifo.head {
+		if !s.canSendLocked(o) {
+			return
+		}
+		s.dequeueLocked(o)
+		s.writeLocked(o)
+	}
+}
+
+// finishInflightLocked removes a completed QoS 1/2 message and returns
+// its slot of the broker's Receive Maximum. s.mu held.
+func (s *session) finishInflightLocked(o *outMsg, reason byte, err error) {
+	delete(s.inflight, o.pub.PacketID)
+	s.inflightBytes -= o.wsize
+	s.quota++
+	s.completeLocked(o, reason, err)
+}
+
+// ackReceived handles PUBACK, PUBREC and PUBCOMP for our messages, on the
+// reader goroutine.
+func (s *session) ackReceived(l *link, a wire.Ack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.link != l {
+		return
+	}
+	o := s.inflight[a.PacketID]
+	switch a.Type {
+	case wire.PUBACK:
+		if o == nil || o.pub.QoS != 1 {
+			s.c.cfg.logger.Debug("mqttkeep: PUBACK for an unknown packet identifier", "id", a.PacketID)
+			return
+		}
+		s.finishInflightLocked(o, a.Reason, ackError("PUBACK", a))
+	case wire.PUBREC:
+		if o == nil || o.pub.QoS != 2 {
+			// [MQTT-4.3.3]: answer an unknown identifier with 0x92.
+			l.writeAck(wire.PUBREL, a.PacketID, 0x92)
+			return
+		}
+		if a.Reason >= 0x80 {
+			s.finishInflightLocked(o, a.Reason, ackError("PUBREC", a))
+			return
+		}
+		if o.state == outSent {
+			o.state = outReleased
+			o.reason = a.Reason
+			o.pub.Payload = nil // the broker has it; only the identifier is left
+			s.inflightBytes -= o.wsize - wire.AckSize
+			o.wsize = wire.AckSize
+		}
+		l.writeAck(wire.PUBREL, a.PacketID, 0)
+		l.probe()
+	case wire.PUBCOMP:
+		if o == nil || o.state != outReleased {
+			s.c.cfg.logger.Debug("mqttkeep: PUBCOMP for an unknown packet identifier", "id", a.PacketID)
+			return
+		}
+		reason := o.reason // PUBREC's code (0x10 "no matching subscribers" is kept)
+		if a.Reason >= 0x80 {
+			reason = a.Reason
+		}
+		s.finishInflightLocked(o, reason, ackError("PUBCOMP", a))
+	}
+	s.pumpLocked()
+}
+
+// ackError is the error for an acknowledgement with a failure code, else
+// nil.
+func ackError(packet string, a wire.Ack) error {
+	if a.Reason < 0x80 {
+		return nil
+	}
+	return &ReasonCodeError{Packet: packet, Code: a.Reason, Reason: a.Props.ReasonString}
+}
+
+// resumeLocked prepares the outbound state for a new link. With the
+// session kept by the broker, every message in flight is re-sent in its
+// original order with its original identifier (DUP set), and every
+// released QoS 2 message gets its PUBREL again. Without it, the broker
+// forgot them: a released QoS 2 message had been accepted (the broker
+// sent PUBREC), so it is complete; every other one goes back to the head
+// of the fifo, in order, to be sent as new. s.mu held.
+func (s *session) resumeLocked(l *link, sessionPresent bool) {
+	ordered := make([]*outMsg, 0, len(s.inflight))
+	for _, o := range s.inflight {
+		ordered = append(ordered, o)
+	}
+	sortBySeq(ordered)
+	s.quota = int(l.serverReceiveMax)
+	if !sessionPresent {
+		for i := len(ordered) - 1; i >= 0; i-- {
+			o := ordered[i]
+			delete(s.inflight, o.pub.PacketID)
+			s.inflightBytes -= o.wsize
+			if o.state == outReleased {
+				s.completeLocked(o, o.reason, nil)
+				continue
+			}
+			o.sent = false
+			o.state = outQueued
+			s.fifo.pushFront(o)
+			s.queuedBytes += o.size
+		}
+		return
+	}
+	for _, o := range ordered {
+		if o.state == outReleased {
+			l.writeAck(wire.PUBREL, o.pub.PacketID, 0)
+		} else {
+			o.pub.Dup = true
+			l.writePublish(&o.pub)
+		}
+		s.quota-- // re-sent messages use the quota too, and may take it below zero
+	}
+	if len(ordered) > 0 {
+		l.probe()
+	}
+}
+
+// sortBySeq orders messages by acceptance.
+func sortBySeq(os []*outMsg) {
+	slices.SortFunc(os, func(a, b *outMsg) int { return cmp.Compare(a.seq, b.seq) })
+}
+
+// discardAllLocked ends every outbound message when the client stops for
+// good: waiting callers get err, queued QoS 0 messages nobody waits for
+// are counted as discarded. s.mu held.
+func (s *session) discardAllLocked(err error) {
+	for o := s.fifo.head; o != nil; o = s.fifo.head {
+		s.dequeueLocked(o)
+		if !o.caller && o.result == nil {
+			s.c.stats.messagesDiscarded.Add(1)
+		}
+		s.completeLocked(o, 0, err)
+	}
+	for id, o := range s.inflight {
+		delete(s.inflight, id)
+		s.completeLocked(o, 0, err)
+	}
+	s.inflightBytes = 0
+}
+
+// errNoPacketID is returned when all 65,535 packet identifiers are in use.
+var errNoPacketID = fmt.Errorf("%w: all 65535 packet identifiers are in use", ErrQueueFull)
