@@ -93,6 +93,9 @@ func (c *Client) Reauthenticate(ctx context.Context) error {
 	if auth == nil {
 		return fmt.Errorf("%w: Reauthenticate needs WithAuthenticator", ErrInvalidArgument)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := c.usable(); err != nil {
 		return err
 	}

@@ -115,6 +115,9 @@ func (c *Client) ClientID() string {
 // background until Close. Calling Connect again waits like
 // [Client.AwaitConnected].
 func (c *Client) Connect(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err // not started
+	}
 	c.mu.Lock()
 	switch {
 	case c.state == StateClosed:
@@ -214,6 +217,9 @@ func (c *Client) OnPing(hook func(PingEvent)) (unregister func()) {
 // PINGRESP. It works whether or not automatic pings are on, and never
 // waits for another packet's write to finish before queuing the PINGREQ.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	if err := c.usable(); err != nil {
 		return 0, err
 	}

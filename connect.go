@@ -51,6 +51,14 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 // it caused, so that errors.Is(err, ErrConnectTimeout) holds for every
 // attempt the connect timeout cut short.
 func dialCause(ctx context.Context, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, ErrConnectTimeout) {
+		// The connect deadline on the socket fired just before ctx's own
+		// timer: the same timeout.
+		if _, ok := ctx.Deadline(); ok {
+			return fmt.Errorf("%w (%v)", ErrConnectTimeout, err)
+		}
+	}
 	if cause := context.Cause(ctx); cause != nil {
 		if errors.Is(cause, ErrConnectTimeout) {
 			return fmt.Errorf("%w (%v)", cause, err)

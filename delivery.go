@@ -35,13 +35,27 @@ func (ln *lane) pop() *delivery {
 	d := ln.q[ln.head]
 	ln.q[ln.head] = nil
 	ln.head++
-	if ln.head == len(ln.q) {
-		ln.q, ln.head = ln.q[:0], 0
-		if cap(ln.q) > 1024 {
-			ln.q = nil
-		}
-	}
+	ln.q, ln.head = compact(ln.q, ln.head)
 	return d
+}
+
+// compact keeps a FIFO slice's memory proportional to what waits in it:
+// once the consumed prefix is more than half of it, the rest moves to the
+// front (amortised O(1) per item); an empty one with a large buffer lets
+// the buffer go.
+func compact[T any](q []T, head int) ([]T, int) {
+	switch {
+	case head == len(q):
+		if cap(q) > 1024 {
+			return nil, 0
+		}
+		return q[:0], 0
+	case head > 32 && head*2 > len(q):
+		n := copy(q, q[head:])
+		clear(q[n:])
+		return q[:n], 0
+	}
+	return q, head
 }
 
 // routeLocked hands a received message to every subscription it belongs

@@ -20,14 +20,23 @@ func FuzzParseServerURL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := parseServerURL(raw)
-		if err != nil {
-			if strings.Contains(raw, "@") && strings.Contains(raw, "://") {
-				_, rest, _ := strings.Cut(raw, "://")
-				if userinfo, _, ok := strings.Cut(rest, "@"); ok && len(userinfo) > 3 && !strings.ContainsAny(userinfo, "/?#") &&
-					strings.Contains(err.Error(), userinfo) {
-					t.Fatalf("error %q repeats the user information %q", err, userinfo)
+		// Whatever precedes the last "@" may be a password: neither the
+		// error nor RedactURL may repeat it.
+		if at := strings.LastIndex(raw, "@"); at >= 0 {
+			secret := raw[:at]
+			if _, rest, ok := strings.Cut(secret, "://"); ok {
+				secret = rest
+			}
+			if len(secret) > 3 {
+				if strings.Contains(RedactURL(raw), secret) {
+					t.Fatalf("RedactURL(%q) repeats %q", raw, secret)
+				}
+				if err != nil && strings.Contains(strings.ReplaceAll(err.Error(), schemeList, ""), secret) {
+					t.Fatalf("error %q repeats %q", err, secret)
 				}
 			}
+		}
+		if err != nil {
 			return
 		}
 		if _, ok := schemes[u.Scheme]; !ok {

@@ -43,12 +43,7 @@ func (s *session) flushAcksLocked(l *link) {
 		a.head++
 		s.acknowledgeLocked(l, m)
 	}
-	if a.head == len(a.q) {
-		a.q, a.head = a.q[:0], 0
-		if cap(a.q) > 256 {
-			a.q = nil // a burst's buffer goes
-		}
-	}
+	a.q, a.head = compact(a.q, a.head)
 }
 
 // acknowledgeLocked sends m's PUBACK or PUBREC and updates the session.

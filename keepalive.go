@@ -35,6 +35,7 @@ type keepalive struct {
 
 type pendingPing struct {
 	at    time.Duration        // link time the PINGREQ was queued
+	end   int64                // link.queued once it was in the send buffer
 	reply chan<- time.Duration // nil for the keepalive's own pings
 }
 
@@ -129,8 +130,9 @@ func (l *link) pingLocked(reply chan<- time.Duration) error {
 	if l.closing {
 		return ErrNotConnected
 	}
-	l.ka.pings = append(l.ka.pings, pendingPing{at: l.now(), reply: reply})
+	at := l.now()
 	l.writeRaw(wire.Pingreq)
+	l.ka.pings = append(l.ka.pings, pendingPing{at: at, end: l.queued, reply: reply})
 	l.c.stats.pingsSent.Add(1)
 	l.c.cfg.logger.Debug("mqttkeep: PINGREQ")
 	l.probe()
@@ -150,13 +152,15 @@ func (l *link) cancelPing(reply chan<- time.Duration) {
 }
 
 // pingResp pairs a PINGRESP with the oldest unanswered PINGREQ and records
-// the round-trip time; reader goroutine.
+// the round-trip time; reader goroutine. A PINGRESP that comes while that
+// PINGREQ still waits in the send buffer (the writer has not taken it)
+// cannot be its answer: it is unsolicited and measures nothing.
 func (l *link) pingResp() {
 	now := l.now()
 	l.s.mu.Lock()
-	if len(l.ka.pings) == 0 {
+	if len(l.ka.pings) == 0 || l.ka.pings[0].end > l.taken {
 		l.s.mu.Unlock()
-		return // unsolicited; nothing to measure
+		return
 	}
 	p := l.ka.pings[0]
 	l.ka.pings = l.ka.pings[1:]

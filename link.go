@@ -59,7 +59,9 @@ type link struct {
 	// Guarded by s.mu: the send buffer, keepalive and probe state, the
 	// order of inbound acknowledgements, outbound topic aliases.
 	out      []byte
-	closing  bool // a DISCONNECT is in out: close once it is written
+	queued   int64 // bytes ever put in out
+	taken    int64 // bytes ever taken from out by the writer (being or been written)
+	closing  bool  // a DISCONNECT is in out: close once it is written
 	ka       keepalive
 	acks     ackQueue
 	aliasOut aliasTable
@@ -160,6 +162,7 @@ func (l *link) writePublish(p *wire.Publish) {
 		return
 	}
 	var err error
+	before := len(l.out)
 	if alias, first := l.aliasOut.lookup(p.Topic); alias != 0 {
 		q := *p
 		q.Props.Mark(wire.PropTopicAlias)
@@ -174,6 +177,13 @@ func (l *link) writePublish(p *wire.Publish) {
 	if err != nil { // cannot happen: checked at acceptance
 		l.c.cfg.logger.Error("mqttkeep: PUBLISH not encodable", "topic", p.Topic, "err", err)
 	}
+	l.queuedLocked(before)
+}
+
+// queuedLocked accounts for a packet appended to out, which had before
+// bytes, and wakes the writer. s.mu held.
+func (l *link) queuedLocked(before int) {
+	l.queued += int64(len(l.out) - before)
 	l.c.stats.packetsOut.Add(1)
 	l.kick()
 }
@@ -183,9 +193,9 @@ func (l *link) writeAck(typ byte, id uint16, reason byte) {
 	if l.closing {
 		return
 	}
+	before := len(l.out)
 	l.out, _ = wire.AppendAck(l.out, &wire.Ack{Type: typ, PacketID: id, Reason: reason})
-	l.c.stats.packetsOut.Add(1)
-	l.kick()
+	l.queuedLocked(before)
 }
 
 // writeRaw appends an encoded packet. s.mu held.
@@ -193,9 +203,9 @@ func (l *link) writeRaw(b []byte) {
 	if l.closing {
 		return
 	}
+	before := len(l.out)
 	l.out = append(l.out, b...)
-	l.c.stats.packetsOut.Add(1)
-	l.kick()
+	l.queuedLocked(before)
 }
 
 // closeWith appends a DISCONNECT with reason and properties and lets the
@@ -207,8 +217,9 @@ func (l *link) closeWithLocked(d *wire.Disconnect, cause error) {
 	}
 	b, err := wire.AppendDisconnect(nil, d)
 	if err == nil {
+		before := len(l.out)
 		l.out = append(l.out, b...)
-		l.c.stats.packetsOut.Add(1)
+		l.queuedLocked(before)
 	}
 	l.closing = true
 	l.causeOnce.Do(func() { l.cause = cause }) // recorded now; lost closes once written
@@ -221,8 +232,8 @@ func (l *link) closeWithLocked(d *wire.Disconnect, cause error) {
 func (l *link) writeLoop() {
 	defer l.wg.Done()
 	var batch []byte
+	l.s.mu.Lock()
 	for {
-		l.s.mu.Lock()
 		for len(l.out) == 0 {
 			if l.closing {
 				l.s.mu.Unlock()
@@ -238,11 +249,15 @@ func (l *link) writeLoop() {
 			l.s.mu.Lock()
 		}
 		batch, l.out = l.out, batch[:0]
+		l.taken += int64(len(batch))
 		if !l.closing {
 			l.s.pumpLocked() // room again: queued messages move in behind
 		}
 		l.s.mu.Unlock()
-		if err := l.writeAll(batch); err != nil {
+		err := l.writeAll(batch)
+		l.s.mu.Lock()
+		if err != nil {
+			l.s.mu.Unlock()
 			l.fail(fmt.Errorf("mqttkeep: connection lost: %w", err))
 			return
 		}

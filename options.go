@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,7 +188,10 @@ func parseServerURL(raw string) (*url.URL, error) {
 		if u.Scheme == "" {
 			return nil, fmt.Errorf("server URL %q has no scheme (want %s)", redactURL(raw), schemeList)
 		}
-		return nil, fmt.Errorf("server URL %q: unsupported scheme %q (want %s)", redactURL(raw), u.Scheme, schemeList)
+		if strings.HasPrefix(raw, u.Scheme+"://") && !strings.Contains(u.Scheme, "@") {
+			return nil, fmt.Errorf("server URL %q: unsupported scheme %q (want %s)", redactURL(raw), u.Scheme, schemeList)
+		}
+		return nil, fmt.Errorf("server URL %q: unsupported scheme (want %s)", redactURL(raw), schemeList)
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("server URL %q carries user information; use WithCredentials", redactURL(raw))
@@ -195,26 +199,33 @@ func parseServerURL(raw string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("server URL %q has no host", redactURL(raw))
 	}
-	if u.Port() == "" {
+	if p := u.Port(); p == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
+	} else if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("server URL %q: port %s outside 1 to 65535", redactURL(raw), p)
 	}
 	u.Scheme = scheme
 	return u, nil
 }
 
-// redactURL hides whatever stands between "://" and "@" in a URL string.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
+// RedactURL returns a server URL as it may appear in a log line or an
+// error: everything up to the last "@" after the scheme, where a user
+// name and password would be, replaced by "[REDACTED]" — also when the
+// password itself holds "/", "?" or "@", or the scheme is unknown. A URL
+// without "@" is returned as it is.
+func RedactURL(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
 		return raw
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		if slash := strings.Index(rest, "/"); slash < 0 || at < slash {
-			return scheme + "://[REDACTED]@" + rest[at+1:]
-		}
+	prefix := ""
+	if scheme, _, ok := strings.Cut(raw, "://"); ok && !strings.ContainsAny(scheme, "@:/") {
+		prefix = scheme + "://"
 	}
-	return raw
+	return prefix + "[REDACTED]@" + raw[at+1:]
 }
+
+func redactURL(raw string) string { return RedactURL(raw) }
 
 // WithClientID sets the MQTT client identifier. Default: generated once in
 // New as "mqttkeep" followed by 12 random hex digits (20 characters from
@@ -319,6 +330,9 @@ func WithWill(topic string, payload []byte, qos byte, retain bool) Option {
 		}
 		if qos > 2 {
 			return optionError("WithWill", "QoS %d, want 0, 1 or 2", qos)
+		}
+		if len(payload) > wire.MaxString {
+			return optionError("WithWill", "payload of %d bytes, longer than MQTT's %d for a will", len(payload), wire.MaxString)
 		}
 		c.will = &willConfig{msg: Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retain: retain}}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Publish sends payload to topic; opts set QoS (default 0), retain and
@@ -44,6 +45,9 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	o, err := c.newOut(m)
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", m.Topic, err)
 	}
 	if err := c.usable(); err != nil {
 		return err
@@ -304,21 +308,22 @@ func (c *Client) PublishAsync(ctx context.Context, topic string, payload []byte,
 	return o.result, nil
 }
 
-// Flush waits until every message accepted before the call (by Publish,
-// PublishAsync or a queue) has completed: QoS 0 written, QoS 1/2
-// acknowledged or refused. It returns ctx's error if ctx ends first, and
-// [ErrClosed] if the client closes.
+// Flush waits until the broker has everything accepted before the call
+// (by Publish, PublishAsync or the queue): every QoS 1/2 message
+// acknowledged or refused, and then, when connected, a PINGREQ sent behind
+// the QoS 0 messages answered — the broker reads a connection in order,
+// so it has received them. It returns ctx's error if ctx ends first,
+// [ErrClosed] if the client closes, and an error matching
+// [ErrNotConnected] if the connection drops before the PINGRESP (QoS 0
+// messages written into it may be lost).
 func (c *Client) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqttkeep: flush: %w", err)
+	}
 	s := c.session
 	s.mu.Lock()
 	upTo := s.seq
-	s.mu.Unlock()
-	for {
-		s.mu.Lock()
-		if !s.pendingUpToLocked(upTo) {
-			s.mu.Unlock()
-			return nil
-		}
+	for s.pendingUpToLocked(upTo) {
 		ch := s.completedCh()
 		s.mu.Unlock()
 		select {
@@ -328,6 +333,29 @@ func (c *Client) Flush(ctx context.Context) error {
 		case <-c.stopCh:
 			return c.stopErr()
 		}
+		s.mu.Lock()
+	}
+	l := s.link
+	if l == nil {
+		s.mu.Unlock()
+		return nil // nothing queued, nothing in flight, no connection to write to
+	}
+	reply := make(chan time.Duration, 1)
+	err := l.pingLocked(reply)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("mqttkeep: flush: %w", err)
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-l.lost:
+		return fmt.Errorf("mqttkeep: flush: %w: the connection dropped before the broker confirmed", ErrNotConnected)
+	case <-ctx.Done():
+		l.cancelPing(reply)
+		return fmt.Errorf("mqttkeep: flush: %w", ctx.Err())
+	case <-c.stopCh:
+		return c.stopErr()
 	}
 }
 

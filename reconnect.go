@@ -72,7 +72,7 @@ func (c *Client) supervise() {
 	failures, attempt := 0, 0
 	next := 0             // index of the next configured server to try
 	var redirect *url.URL // a Server Reference to try next, if any
-	hops := 0             // redirects followed since the last connection
+	hops := 0             // redirects followed since the last stable connection
 	var lastErr error
 	var downSince time.Time // zero until the first connection is lost
 	first := true
@@ -111,7 +111,7 @@ func (c *Client) supervise() {
 			c.cfg.logger.Warn("mqttkeep: connect failed", "server", server.Redacted(), "attempt", attempt, "err", err)
 			continue
 		}
-		first, hops = false, 0
+		first = false
 		if l.sessionPresent {
 			l.prevAliasIn = prevAliases
 		}
@@ -164,8 +164,13 @@ func (c *Client) supervise() {
 		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.lastReceived()})
 		attempt = 0
 		if uptime >= c.cfg.stableAfter {
-			failures = 1
+			failures, hops = 1, 0
 		} else {
+			// A connection that did not last counts as a failed attempt,
+			// and a redirect it ended with counts against maxRedirects: a
+			// server that accepts and then redirects to itself (or to
+			// another such server) cannot make the client loop without
+			// backing off.
 			failures++
 		}
 		redirect = c.redirectTarget(l.cause, server, &hops)
@@ -236,7 +241,8 @@ wait:
 	}
 
 	s.mu.Lock()
-	if s.link == l && !l.isLost() {
+	live := s.link == l && !l.isLost()
+	if live {
 		s.pumping = true
 		// Subscriptions made while the restore ran.
 		var wanted []*subscription
@@ -249,7 +255,9 @@ wait:
 		s.pumpLocked()
 	}
 	s.mu.Unlock()
-	c.setState(StateConnected)
+	if live {
+		c.setState(StateConnected)
+	}
 	return resubErr, restored
 }
 
@@ -281,9 +289,10 @@ func (c *Client) stopped() {
 	close(c.supDone)
 }
 
-// maxRedirects bounds the Server References followed in a row without a
-// successful connection, so two brokers pointing at each other cannot
-// keep the client away from its configured servers.
+// maxRedirects bounds the Server References followed without waiting
+// since the last stable connection, so brokers pointing at each other (or
+// at themselves) cannot keep the client away from its configured servers
+// or make it reconnect without backing off.
 const maxRedirects = 3
 
 // redirectTarget returns the server named by a CONNACK or DISCONNECT with

@@ -17,7 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const packetSubscribe = 8 // MQTT packet type of SUBSCRIBE
+// MQTT packet types, as testbroker.Packets counts them.
+const (
+	packetPublish     = 3
+	packetSubscribe   = 8
+	packetUnsubscribe = 10
+	packetPingreq     = 12
+)
 
 func TestBackoffDelayBounds(t *testing.T) {
 	b := mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}

@@ -340,6 +340,9 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, handler
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqttkeep: subscribe to %q: %w (not subscribed)", filter, err)
+	}
 	if err := c.usable(); err != nil {
 		return err
 	}
@@ -378,6 +381,9 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
 	}
 	if len(filters) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqttkeep: unsubscribe: %w (nothing sent)", err)
 	}
 	if err := c.usable(); err != nil {
 		return err

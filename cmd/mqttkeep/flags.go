@@ -295,23 +295,8 @@ func optionErrText(err error) string {
 	return msg
 }
 
-// redactURL hides whatever stands between "://" and "@" in a URL string.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		// No scheme: "user:pass@host" is still possible.
-		if at := strings.LastIndex(raw, "@"); at >= 0 {
-			return "[REDACTED]@" + raw[at+1:]
-		}
-		return raw
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		if slash := strings.Index(rest, "/"); slash < 0 || at < slash {
-			return scheme + "://[REDACTED]@" + rest[at+1:]
-		}
-	}
-	return raw
-}
+// redactURL hides the user information of a URL string.
+func redactURL(raw string) string { return mqttkeep.RedactURL(raw) }
 
 // validateFilter checks a topic filter as Subscribe will, so that a bad
 // -t is a usage error before anything is sent.
