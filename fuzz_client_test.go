@@ -18,10 +18,10 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzBrokerBytes -fuzztime 5m .
 func FuzzBrokerBytes(f *testing.F) {
-	f.Add([]byte{0xD0, 0x00, 0xD0, 0x00})                                 // two PINGRESPs
-	f.Add([]byte{0x30, 0xFF, 0xFF, 0xFF, 0x7F})                           // a 256 MiB PUBLISH header
-	f.Add([]byte{0x32, 0x09, 0, 3, 'a', '/', 'b', 0, 1, 0, 'x'})          // a QoS 1 PUBLISH
-	f.Add([]byte{0x30, 0x08, 0, 0, 3, 0x23, 0, 1, 'h', 'i'})              // an alias never set
+	f.Add([]byte{0xD0, 0x00, 0xD0, 0x00})                                  // two PINGRESPs
+	f.Add([]byte{0x30, 0xFF, 0xFF, 0xFF, 0x7F})                            // a 256 MiB PUBLISH header
+	f.Add([]byte{0x32, 0x09, 0, 3, 'a', '/', 'b', 0, 1, 0, 'x'})           // a QoS 1 PUBLISH
+	f.Add([]byte{0x30, 0x08, 0, 0, 3, 0x23, 0, 1, 'h', 'i'})               // an alias never set
 	f.Add([]byte{0x40, 0x02, 0, 1, 0x90, 0x03, 0, 1, 0, 0xE0, 0x01, 0x9C}) // acks and a DISCONNECT
 	f.Fuzz(func(t *testing.T, data []byte) {
 		synctest.Test(t, func(t *testing.T) {

@@ -110,7 +110,7 @@ func TestURLPasswordNeverShown(t *testing.T) {
 	const pw = "hunter2secret"
 	for _, raw := range []string{
 		"mqtt://u:" + pw + "@h:1883",
-		"mqtt://u:" + pw + "/x@h",         // "/" in the password
+		"mqtt://u:" + pw + "/x@h",          // "/" in the password
 		"mqtt://u:" + pw + "@h/path?q=a@b", // "@" later in the query
 		"mqtt://u:" + pw + "@h:99999",      // and another error
 		"gopher://u:" + pw + "@h",          // unknown scheme
@@ -211,4 +211,3 @@ func TestBrokerProtocolViolations(t *testing.T) {
 		})
 	}
 }
-
