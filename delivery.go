@@ -85,23 +85,24 @@ func (c *Client) routeLocked(p *wire.Publish, m *inMsg) {
 // broker supports Subscription Identifiers every subscription has one,
 // and a PUBLISH names the ones it was sent for: a broker that sends one
 // copy per matching subscription (Mosquitto) then reaches each handler
-// exactly once. A message without identifiers — from a broker without
-// them, or a retained message from mochi v2.7.9, which leaves them out of
-// retained messages ([MQTT-3.3.4-3]) — is matched by topic against every
-// filter. s.mu held.
+// exactly once. A message that names none of ours is matched by topic
+// against every filter: it comes from a broker without identifiers, is a
+// retained message from mochi v2.7.9 (which leaves them out,
+// [MQTT-3.3.4-3]), or belongs to a subscription an earlier process made
+// in a session this one resumed — typically to the same filter, whose
+// handler this process registered again. s.mu held.
 func (c *Client) targetsLocked(p *wire.Publish) []*subscription {
 	r := &c.subs.router
 	dst := c.subs.scratch[:0]
-	if ids := p.Props.SubscriptionIDs; len(ids) > 0 {
-		for _, id := range ids {
-			// An identifier that is not ours, or whose filter does not
-			// match, belongs to a subscription of an earlier process with
-			// this session: not to this one.
-			if sub := r.byID[id]; sub != nil && !containsSub(dst, sub) && matchTopic(sub.filter, p.Topic) {
-				dst = append(dst, sub)
-			}
+	for _, id := range p.Props.SubscriptionIDs {
+		// An identifier that is not ours, or whose filter does not match,
+		// belongs to a subscription an earlier process left in this
+		// session.
+		if sub := r.byID[id]; sub != nil && !containsSub(dst, sub) && matchTopic(sub.filter, p.Topic) {
+			dst = append(dst, sub)
 		}
-	} else {
+	}
+	if len(dst) == 0 {
 		dst = r.match(dst, p.Topic)
 	}
 	c.subs.scratch = dst

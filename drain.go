@@ -1,6 +1,7 @@
 package mqttkeep
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"time"
@@ -38,7 +39,7 @@ func (c *Client) Drain(ctx context.Context) error {
 				return fmt.Errorf("mqttkeep: drain: %w", err)
 			}
 		}
-		if err := c.awaitHandled(ctx); err != nil {
+		if err := c.awaitQuiet(ctx); err != nil {
 			return fmt.Errorf("mqttkeep: drain: %w", err)
 		}
 		if err := c.Flush(ctx); err != nil {
@@ -56,6 +57,29 @@ func (c *Client) Drain(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// awaitQuiet waits until everything received is handled and the broker
+// has nothing more queued for us: a PINGREQ sent after the last
+// acknowledgement comes back with no PUBLISH before its PINGRESP (a broker
+// sends what it queued for a session as acknowledgements free its window,
+// in order with its answers).
+func (c *Client) awaitQuiet(ctx context.Context) error {
+	for {
+		if err := c.awaitHandled(ctx); err != nil {
+			return err
+		}
+		before := c.stats.messagesIn.Load()
+		if _, err := c.Ping(ctx); err != nil {
+			if errors.Is(err, ErrNotConnected) {
+				return nil // no connection: nothing more can come
+			}
+			return err
+		}
+		if c.stats.messagesIn.Load() == before {
+			return c.awaitHandled(ctx)
+		}
+	}
 }
 
 // awaitHandled waits until no delivery waits or runs (but the calling

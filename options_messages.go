@@ -20,8 +20,10 @@ const (
 	// and not yet acknowledged (kept for re-sending).
 	DefaultInflightBytes = 16 << 20
 	// DefaultTopicAliasMaximum is the Topic Alias Maximum announced in
-	// CONNECT: how many topic aliases the broker may use towards us.
-	DefaultTopicAliasMaximum = 64
+	// CONNECT: how many topic aliases the broker may use towards us. 0:
+	// none, because mochi v2.7.9 breaks them on resumed sessions (see
+	// WithTopicAliasMaximum).
+	DefaultTopicAliasMaximum = 0
 )
 
 // subSpec is a subscription given in New.
@@ -183,10 +185,16 @@ func WithOnPing(hook func(PingEvent)) Option {
 }
 
 // WithTopicAliasMaximum sets the Topic Alias Maximum announced in CONNECT:
-// how many topic aliases the broker may use when it sends us messages
-// (the client resolves them; an alias out of range or never set ends the
-// connection with DISCONNECT 0x94/0x82). 0 to 65,535; 0 lets the broker
-// use none. Default: [DefaultTopicAliasMaximum] (64).
+// how many topic aliases the broker may use when it sends us messages, to
+// save the topic's bytes on every message after the first. The client
+// resolves them; an alias out of range or never set on the connection
+// ends it with DISCONNECT 0x94. 0 to 65,535; 0 lets the broker use none.
+// Beware mochi v2.7.9: with a resumed session it sends queued messages
+// with aliases of an earlier connection (they end with their connection,
+// [MQTT-3.3.2-7]); the client accepts the previous connection's aliases on
+// re-sent (DUP) messages, but messages queued while it was away cannot be
+// resolved and end every connection. Default: [DefaultTopicAliasMaximum]
+// (0).
 func WithTopicAliasMaximum(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 || n > math.MaxUint16 {

@@ -16,6 +16,7 @@ const (
 	subSent           // SUBSCRIBE written, awaiting SUBACK
 	subActive         // acknowledged by the broker on this session
 	subLeaving        // UNSUBSCRIBE written, awaiting UNSUBACK; still routed
+	subDrained        // unsubscribed by Drain: still routed, never sent again
 	subGone           // refused, replaced or unsubscribed
 )
 
@@ -266,7 +267,13 @@ func (c *Client) sendUnsubscribeLocked(l *link, filters []string, subs []*subscr
 func (c *Client) subAckLocked(r *request, a wire.SubAck) {
 	if a.Type == wire.UNSUBACK {
 		for _, sub := range r.subs {
-			if sub.state == subLeaving {
+			switch {
+			case sub.state != subLeaving:
+			case c.draining:
+				// Messages the broker had queued for this subscription
+				// still come; Drain hands them to its handler.
+				sub.state = subDrained
+			default:
 				c.retireLocked(sub, errUnsubscribed)
 			}
 		}
@@ -303,6 +310,9 @@ func (c *Client) restoreLocked(l *link, sessionPresent bool) []*request {
 	r.idsInUse = l.caps.SubscriptionIDsAvailable
 	var send []*subscription
 	for _, sub := range r.all {
+		if sub.state == subDrained {
+			continue
+		}
 		if !sessionPresent || sub.state != subActive {
 			sub.state = subWanted
 			send = append(send, sub)
