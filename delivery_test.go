@@ -1,9 +1,9 @@
 package mqttkeep_test
 
 import (
-	"maps"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -94,7 +94,7 @@ func TestResumedSessionBacklogHandled(t *testing.T) {
 				require.NoError(t, err)
 				connect(t, first)
 				require.NoError(t, ev.connectEvent(t, 0).ResubscribeErr) // subscribed
-				require.NoError(t, first.Close(context.Background()))   // the session stays
+				require.NoError(t, first.Close(context.Background()))    // the session stays
 
 				publishSeq(t, url, "backlog/x", 20)
 

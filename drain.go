@@ -1,8 +1,8 @@
 package mqttkeep
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
