@@ -28,13 +28,6 @@ func newInbox() *inbox {
 	return &inbox{ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
-// len returns how many items wait.
-func (q *inbox) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items) - q.head
-}
-
 // tryPush appends it unless limit items already wait.
 func (q *inbox) tryPush(it inboxItem, limit int) bool {
 	q.mu.Lock()

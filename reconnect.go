@@ -37,11 +37,11 @@ var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 60 * time.Sec
 func (b Backoff) validate() error {
 	switch {
 	case b.Initial <= 0:
-		return fmt.Errorf("Initial must be positive, got %v", b.Initial)
+		return fmt.Errorf("the Initial delay must be positive, got %v", b.Initial)
 	case b.Max < b.Initial:
-		return fmt.Errorf("Max %v is below Initial %v", b.Max, b.Initial)
+		return fmt.Errorf("the Max delay %v is below Initial %v", b.Max, b.Initial)
 	case !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 0):
-		return fmt.Errorf("Multiplier must be a finite number >= 1, got %v", b.Multiplier)
+		return fmt.Errorf("the Multiplier must be a finite number >= 1, got %v", b.Multiplier)
 	}
 	return nil
 }

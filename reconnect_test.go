@@ -84,8 +84,7 @@ func TestFlappingConnectionBacksOff(t *testing.T) {
 		defer b.Close()
 		var mu sync.Mutex
 		var retries []int
-		var c *mqttkeep.Client
-		c = newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("flappy"),
+		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("flappy"),
 			mqttkeep.WithBackoffFunc(func(n int) time.Duration {
 				mu.Lock()
 				defer mu.Unlock()
