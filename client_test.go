@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
@@ -428,4 +429,73 @@ func TestSharedSubscription(t *testing.T) {
 	require.NoError(t, c.Subscribe(ctx, "$share/workers/jobs/+", 1, got.handle))
 	require.NoError(t, c.Publish(ctx, "jobs/1", []byte("job"), mqttkeep.WithQoS(1)))
 	assert.Equal(t, "jobs/1", got.wait(t, 1, 5*time.Second)[0].Topic)
+}
+
+// MQTT keeps the packet identifiers of each direction apart, but mochi
+// v2.7.9 checks a client's SUBSCRIBE and UNSUBSCRIBE identifiers against
+// its own in-flight messages to that client and refuses a match with 0x91
+// (packet identifier in use). Subscribe and Unsubscribe must succeed
+// while messages the broker sent are still unacknowledged (their handler
+// is busy): here the broker holds identifiers 1, 2 and 3, which paho's
+// own allocation would have picked next.
+func TestSubscribeWhileBrokerMessagesUnacknowledged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := testbroker.New()
+		require.NoError(t, err)
+		defer b.Close()
+		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("ids"))
+		connect(t, c)
+		ctx := context.Background()
+		got := make(chan string, 3)
+		release := make(chan struct{})
+		var releaseOnce sync.Once
+		defer releaseOnce.Do(func() { close(release) })
+		require.NoError(t, c.Subscribe(ctx, "busy/#", 1, func(m *mqttkeep.Message) {
+			got <- string(m.Payload)
+			<-release
+		}))
+		for _, p := range []string{"1", "2", "3"} {
+			require.NoError(t, b.Publish("busy/x", []byte(p), 1))
+		}
+		synctest.Wait()
+		require.Len(t, b.SentTo("ids"), 3, "the broker sent three QoS 1 messages")
+		require.Equal(t, "1", <-got, "the first handler call is blocked")
+
+		require.NoError(t, c.Subscribe(ctx, "other/#", 1, func(*mqttkeep.Message) {}))
+		require.NoError(t, c.Unsubscribe(ctx, "other/#"))
+		require.NoError(t, c.Subscribe(ctx, "other/+", 1, func(*mqttkeep.Message) {}))
+
+		releaseOnce.Do(func() { close(release) })
+		assert.Equal(t, "2", <-got)
+		assert.Equal(t, "3", <-got)
+		require.NoError(t, c.Close(ctx))
+	})
+}
+
+// A Subscribe whose SUBACK can no longer come (the link died after the
+// SUBSCRIBE was written) returns ErrNotConnected when the loss is
+// detected, not when its context ends: a SUBSCRIBE is not part of the
+// session, so no later connection answers it.
+func TestSubscribeReleasedWhenLinkDies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := testbroker.New()
+		require.NoError(t, err)
+		defer b.Close()
+		link := &pipeLink{broker: b}
+		ev := newEvents()
+		const k = 2 * time.Second
+		c := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
+			mqttkeep.WithKeepAlive(k), mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+		connect(t, c)
+		link.blackhole.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		start := time.Now()
+		err = c.Subscribe(ctx, "never/#", 1, func(*mqttkeep.Message) {})
+		require.ErrorIs(t, err, mqttkeep.ErrNotConnected)
+		assert.ErrorIs(t, (<-ev.lost).Err, mqttkeep.ErrPingTimeout)
+		assert.LessOrEqual(t, time.Since(start), k, "released when the loss was detected (K/2 + ping timeout)")
+		require.NoError(t, c.Close(context.Background()))
+		link.wg.Wait()
+	})
 }
