@@ -145,10 +145,12 @@ func TestPingReturnsRoundTripTime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for range 3 {
+		began := time.Now()
 		rtt, err := c.Ping(ctx)
+		elapsed := time.Since(began)
 		require.NoError(t, err)
 		assert.Positive(t, rtt)
-		assert.Less(t, rtt, time.Second)
+		assert.LessOrEqual(t, rtt, elapsed, "the round trip lies within the Ping call")
 	}
 	st := c.Stats()
 	assert.EqualValues(t, 3, st.PingsSent)
@@ -228,17 +230,19 @@ func TestRetryableRefusalIsRetried(t *testing.T) {
 }
 
 // Connect with a context that ends while the broker is unreachable
-// returns the context's error joined with the last attempt's.
+// returns the context's error joined with the last attempt's. The
+// context ends once an attempt has failed (its OnReconnecting event).
 func TestConnectContextEndsWhileUnreachable(t *testing.T) {
 	b := testbroker.Start(t)
 	url := b.URL()
 	b.Close()
-	c := newClient(t, mqttkeep.WithServer(url),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	c := newClient(t, mqttkeep.WithServer(url),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }),
+		mqttkeep.WithOnReconnecting(func(mqttkeep.ReconnectingEvent) { cancel() }))
 	err := c.Connect(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "dial")
 	assert.Equal(t, mqttkeep.StateConnecting, c.State())
 }
@@ -280,6 +284,8 @@ func TestCloseSemantics(t *testing.T) {
 		require.Error(t, c.Connect(short))
 		start := time.Now()
 		require.NoError(t, c.Close(ctx))
+		// The wait is an hour; 2 s is "at once" with room for a loaded
+		// machine.
 		assert.Less(t, time.Since(start), 2*time.Second, "Close interrupts the wait at once")
 	})
 }

@@ -332,7 +332,7 @@ func TestQoS1AcrossBrokerRestarts(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			b.Stop()
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // the scenario: down for 50 ms
 			if err := b.Restart(); err != nil {
 				t.Error(err)
 				return
@@ -461,7 +461,9 @@ func TestCloseDuringConnect(t *testing.T) {
 	require.ErrorIs(t, c.Connect(ctx), context.DeadlineExceeded)
 	start := time.Now()
 	require.NoError(t, c.Close(context.Background()))
-	assert.Less(t, time.Since(start), time.Second)
+	// Without Close the CONNECT would wait for the 10 s connect timeout;
+	// 2 s is "promptly" with room for a loaded machine.
+	assert.Less(t, time.Since(start), 2*time.Second)
 }
 
 // A slow message handler must not starve the connection: PINGRESPs are
@@ -517,7 +519,7 @@ func TestRestartRecoveryWithDefaults(t *testing.T) {
 	require.NoError(t, c.Subscribe(ctx, "recover/#", 1, got.handle))
 
 	b.Stop()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the scenario: down for 500 ms
 	require.NoError(t, b.Restart())
 	restarted := time.Now()
 	stop := make(chan struct{})

@@ -101,6 +101,8 @@ func TestSoak(t *testing.T) {
 		timeline = append(timeline, fmt.Sprintf("%.2fs %s (acked %d)", time.Since(start).Seconds(), what, acked.Load()))
 	}
 	end := time.Now().Add(*soakDuration)
+	// The sleeps below are the scenario: random gaps between faults and
+	// random fault lengths.
 	for time.Now().Before(end) {
 		time.Sleep(time.Second + rand.N(2*time.Second))
 		switch k := rand.IntN(4); k {
@@ -134,7 +136,8 @@ func TestSoak(t *testing.T) {
 			p.Pass()
 		}
 	}
-	// Let the last messages through, then stop publishing.
+	// Publish for one more second without faults (the scenario's end),
+	// then stop; the wait below is for the messages, not a fixed one.
 	time.Sleep(time.Second)
 	cancel()
 	<-pubDone
