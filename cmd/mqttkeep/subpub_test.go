@@ -169,6 +169,8 @@ func TestPubSubBrokerRestart(t *testing.T) {
 	proxy.Refuse(true)
 	b.Stop()
 	write(numbered(51, 60)...) // read by pub while the broker is down
+	// The scenario: the outage lasts 300 ms. Lines pub has not read by
+	// then wait in the pipe; either way they must all arrive.
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, b.Restart())
 	eventually(t, 10*time.Second, "sub to reconnect", func() bool {
@@ -283,6 +285,8 @@ func TestPubTimeout(t *testing.T) {
 	assert.Equal(t, exitFail, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "--timeout 500ms")
+	// Gives up after the 500 ms timeout; 5 s leaves room for a loaded
+	// machine and is still far below "never".
 	assert.Less(t, time.Since(began), 5*time.Second)
 }
 
