@@ -294,12 +294,14 @@ func (c *Client) supervise() {
 			continue
 		}
 		first, hops = false, 0
+		// Counted before the link is published: whoever sees the client
+		// connected also sees the connection counted.
+		c.stats.connects.Add(1)
 		if !l.connack.SessionPresent {
 			c.sessionLost()
 		}
 		resubErr := c.restore(l)
 		c.flushAndPublish(l)
-		c.stats.connects.Add(1)
 		var downtime time.Duration
 		if !downSince.IsZero() {
 			downtime = time.Since(downSince)

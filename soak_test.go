@@ -208,7 +208,7 @@ func TestSoak(t *testing.T) {
 }
 
 // 1000 connect/Close cycles leave no goroutine behind and do not grow the
-// heap.
+// heap, and each connection is counted by the time Connect returns.
 func TestConnectCloseCycles(t *testing.T) {
 	b := testbroker.Start(t)
 	baseline := runtime.NumGoroutine()
@@ -218,6 +218,8 @@ func TestConnectCloseCycles(t *testing.T) {
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		require.NoError(t, c.Connect(ctx))
+		// Connected implies counted (once ci-stress caught Connects == 0).
+		require.EqualValues(t, 1, c.Stats().Connects, "cycle %d", i)
 		require.NoError(t, c.Close(ctx))
 		cancel()
 		if i == 99 { // warmed up
