@@ -54,7 +54,7 @@ func TestSilentLinkDeathOverTCP(t *testing.T) {
 			}()
 			defer func() { close(stop); <-pubDone }()
 
-			time.Sleep(k + rand.N(k/2))
+			time.Sleep(k + rand.N(k/2)) // the scenario: the link dies at a random phase of the ping cycle
 			diedAt := time.Now()
 			p.Blackhole()
 			select {

@@ -34,11 +34,11 @@ var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 60 * time.Sec
 func (b Backoff) validate() error {
 	switch {
 	case b.Initial <= 0:
-		return fmt.Errorf("Initial must be positive, got %v", b.Initial)
+		return fmt.Errorf("the Initial delay must be positive, got %v", b.Initial)
 	case b.Max < b.Initial:
-		return fmt.Errorf("Max %v is below Initial %v", b.Max, b.Initial)
+		return fmt.Errorf("the Max delay %v is below Initial %v", b.Max, b.Initial)
 	case !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 0):
-		return fmt.Errorf("Multiplier must be a finite number >= 1, got %v", b.Multiplier)
+		return fmt.Errorf("the Multiplier must be a finite number >= 1, got %v", b.Multiplier)
 	}
 	return nil
 }
@@ -115,8 +115,10 @@ func (c *Client) supervise() {
 		if l.sessionPresent {
 			l.prevAliasIn = prevAliases
 		}
-		resubErr, restored := c.open(l)
+		// Counted before the link is published: whoever sees the client
+		// connected also sees the connection counted.
 		c.stats.connects.Add(1)
+		restored, resubErr := c.open(l)
 		var downtime time.Duration
 		if !downSince.IsZero() {
 			downtime = time.Since(downSince)
@@ -181,9 +183,9 @@ func (c *Client) supervise() {
 // flight, restores subscriptions (waiting for their SUBACKs, within the
 // connect timeout, so that no queued publish overtakes them), then lets
 // queued messages flow, oldest first, and marks the client connected. It
-// returns the broker's refusal of restored subscriptions, if any, and how
-// many subscriptions it sent.
-func (c *Client) open(l *link) (error, int) {
+// returns how many subscriptions it sent and the broker's refusal of any
+// of them.
+func (c *Client) open(l *link) (int, error) {
 	c.mu.Lock()
 	c.caps, c.capsSet = l.caps, true
 	if id := l.caps.AssignedClientID; id != "" {
@@ -258,7 +260,7 @@ wait:
 	if live {
 		c.setState(StateConnected)
 	}
-	return resubErr, restored
+	return restored, resubErr
 }
 
 // close detaches a lost link from the session and waits for its

@@ -46,7 +46,7 @@ func TestBackoffDelayBounds(t *testing.T) {
 }
 
 // Retryable refusals (server busy) go on with growing, jittered delays,
-// measured at the broker.
+// measured at the broker (fake time: five minutes of refusals).
 func TestBusyRefusalsBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, err := testbroker.New()
@@ -55,7 +55,7 @@ func TestBusyRefusalsBackOff(t *testing.T) {
 		b.Refuse(0x89)
 		policy := mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2}
 		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithBackoff(policy))
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		err = c.Connect(ctx)
 		var rc *mqttkeep.ReasonCodeError
@@ -64,20 +64,28 @@ func TestBusyRefusalsBackOff(t *testing.T) {
 		require.NoError(t, c.Close(context.Background()))
 
 		times := b.ConnectTimes()
-		require.GreaterOrEqual(t, len(times), 10)
+		require.GreaterOrEqual(t, len(times), 17)
+		// The first four gaps are bounded by 100, 200, 400 and 800 ms
+		// (1.5 s together); gaps 9 to 16 by the 10 s cap each. With full
+		// jitter the eight later ones sum to 1.5 s or less with a
+		// probability below 10⁻¹¹, so "delays grow" cannot fail by chance.
 		var early, late time.Duration
 		for i := 1; i < len(times); i++ {
 			gap := times[i].Sub(times[i-1])
-			bound := min(policy.Max, policy.Initial<<(i-1))
+			bound := policy.Max
+			if i <= 8 { // 100 ms << 7 is above the cap; larger shifts overflow
+				bound = min(policy.Max, policy.Initial<<(i-1))
+			}
 			assert.LessOrEqual(t, gap, bound, "gap before attempt %d", i+1)
-			if i <= 4 {
+			switch {
+			case i <= 4:
 				early += gap
-			} else if i <= 8 {
+			case i >= 9 && i <= 16:
 				late += gap
 			}
 		}
 		assert.Greater(t, late, early, "delays grow")
-		t.Logf("%d attempts in 60 s", len(times))
+		t.Logf("%d attempts in 5 minutes", len(times))
 	})
 }
 
@@ -90,8 +98,7 @@ func TestFlappingConnectionBacksOff(t *testing.T) {
 		defer b.Close()
 		var mu sync.Mutex
 		var retries []int
-		var c *mqttkeep.Client
-		c = newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("flappy"),
+		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("flappy"),
 			mqttkeep.WithBackoffFunc(func(n int) time.Duration {
 				mu.Lock()
 				defer mu.Unlock()
@@ -193,8 +200,9 @@ func TestSessionPresentSkipsResubscribe(t *testing.T) {
 // an unsubscribed filter stays forgotten.
 func TestResubscribeInOnePacket(t *testing.T) {
 	b := testbroker.Start(t)
-	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("many"),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))
+	ev := newEvents()
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("many"),
+		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -205,7 +213,7 @@ func TestResubscribeInOnePacket(t *testing.T) {
 	require.NoError(t, c.Unsubscribe(ctx, "many/0"))
 	b.Stop()
 	require.NoError(t, b.Restart())
-	require.Eventually(t, func() bool { return c.Stats().Connects == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, ev.connectEvent(t, 1).ResubscribeErr) // posted once the subscriptions are back
 	assert.Equal(t, 39, b.Packets("many", packetSubscribe), "20 before the restart, and after it one per remaining subscription (each carries its own Subscription Identifier)")
 	require.NoError(t, b.Publish("many/0", []byte("forgotten"), 1))
 	require.NoError(t, b.Publish("many/19", []byte("restored"), 1))
@@ -214,7 +222,9 @@ func TestResubscribeInOnePacket(t *testing.T) {
 }
 
 // Publish while the client is reconnecting is queued and sent in order
-// after the reconnect; a full queue is an error at once.
+// after the reconnect; a full queue is an error at once. The order is
+// checked where the library decides it, at the broker's end of the
+// publisher's connection: MQTT orders deliveries only per topic and QoS.
 func TestOfflineQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, err := testbroker.New()
@@ -225,7 +235,7 @@ func TestOfflineQueue(t *testing.T) {
 		sub := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b))
 		connect(t, sub)
 		got := newCollector()
-		require.NoError(t, sub.Subscribe(ctx, "q/#", 1, got.handle))
+		require.NoError(t, sub.Subscribe(ctx, "q", 1, got.handle))
 
 		ev := newEvents()
 		pub := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
@@ -236,14 +246,14 @@ func TestOfflineQueue(t *testing.T) {
 		<-ev.lost // dead link detected; the reconnect waits 5 s, its CONNECT is dropped
 
 		for i := range 8 {
-			require.NoError(t, pub.Publish(ctx, "q/0", []byte(strconv.Itoa(i))), "QoS 0 returns once queued")
+			require.NoError(t, pub.Publish(ctx, "q", []byte(strconv.Itoa(i))), "QoS 0 returns once queued")
 		}
 		qos1 := make(chan error, 2)
 		for i := 8; i < 10; i++ {
-			go func() { qos1 <- pub.Publish(ctx, "q/1", []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)) }()
+			go func() { qos1 <- pub.Publish(ctx, "q", []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)) }()
 			synctest.Wait() // keep the order 8, 9
 		}
-		err = pub.Publish(ctx, "q/0", []byte("overflow"))
+		err = pub.Publish(ctx, "q", []byte("overflow"))
 		require.ErrorIs(t, err, mqttkeep.ErrQueueFull)
 		st := pub.Stats()
 		assert.Equal(t, 10, st.Queued)
@@ -251,15 +261,30 @@ func TestOfflineQueue(t *testing.T) {
 		link.blackhole.Store(false)
 		require.NoError(t, <-qos1)
 		require.NoError(t, <-qos1)
-		msgs := got.wait(t, 10, time.Minute)
-		for i, m := range msgs {
-			assert.Equal(t, strconv.Itoa(i), string(m.Payload), "queued messages keep their order")
+		var sent []string
+		for _, p := range b.Payloads("q") {
+			sent = append(sent, string(p))
 		}
+		assert.Equal(t, numbers(0, 9), sent, "queued messages go out in order, the overflow not at all")
+		var received []string
+		for _, m := range got.wait(t, 10, time.Minute) {
+			received = append(received, string(m.Payload))
+		}
+		assert.ElementsMatch(t, numbers(0, 9), received)
 		assert.Zero(t, pub.Stats().Queued)
 		require.NoError(t, pub.Close(ctx))
 		require.NoError(t, sub.Close(ctx))
 		link.wg.Wait()
 	})
+}
+
+// numbers returns "from" .. "to" as strings.
+func numbers(from, to int) []string {
+	var s []string
+	for i := from; i <= to; i++ {
+		s = append(s, strconv.Itoa(i))
+	}
+	return s
 }
 
 func TestQueueOffReturnsNotConnected(t *testing.T) {
@@ -339,7 +364,7 @@ func TestQoS1AcrossBrokerRestarts(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			b.Stop()
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // the scenario: down for 50 ms
 			if err := b.Restart(); err != nil {
 				t.Error(err)
 				return
@@ -468,7 +493,9 @@ func TestCloseDuringConnect(t *testing.T) {
 	require.ErrorIs(t, c.Connect(ctx), context.DeadlineExceeded)
 	start := time.Now()
 	require.NoError(t, c.Close(context.Background()))
-	assert.Less(t, time.Since(start), time.Second)
+	// Without Close the CONNECT would wait for the 10 s connect timeout;
+	// 2 s is "promptly" with room for a loaded machine.
+	assert.Less(t, time.Since(start), 2*time.Second)
 }
 
 // A slow message handler must not starve the connection: PINGRESPs are
@@ -524,7 +551,7 @@ func TestRestartRecoveryWithDefaults(t *testing.T) {
 	require.NoError(t, c.Subscribe(ctx, "recover/#", 1, got.handle))
 
 	b.Stop()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the scenario: down for 500 ms
 	require.NoError(t, b.Restart())
 	restarted := time.Now()
 	stop := make(chan struct{})

@@ -101,6 +101,8 @@ func TestSoak(t *testing.T) {
 		timeline = append(timeline, fmt.Sprintf("%.2fs %s (acked %d)", time.Since(start).Seconds(), what, acked.Load()))
 	}
 	end := time.Now().Add(*soakDuration)
+	// The sleeps below are the scenario: random gaps between faults and
+	// random fault lengths.
 	for time.Now().Before(end) {
 		time.Sleep(time.Second + rand.N(2*time.Second))
 		switch k := rand.IntN(4); k {
@@ -134,7 +136,8 @@ func TestSoak(t *testing.T) {
 			p.Pass()
 		}
 	}
-	// Let the last messages through, then stop publishing.
+	// Publish for one more second without faults (the scenario's end),
+	// then stop; the wait below is for the messages, not a fixed one.
 	time.Sleep(time.Second)
 	cancel()
 	<-pubDone
@@ -205,7 +208,7 @@ func TestSoak(t *testing.T) {
 }
 
 // 1000 connect/Close cycles leave no goroutine behind and do not grow the
-// heap.
+// heap, and each connection is counted by the time Connect returns.
 func TestConnectCloseCycles(t *testing.T) {
 	b := testbroker.Start(t)
 	baseline := runtime.NumGoroutine()
@@ -215,6 +218,8 @@ func TestConnectCloseCycles(t *testing.T) {
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		require.NoError(t, c.Connect(ctx))
+		// Connected implies counted (once ci-stress caught Connects == 0).
+		require.EqualValues(t, 1, c.Stats().Connects, "cycle %d", i)
 		require.NoError(t, c.Close(ctx))
 		cancel()
 		if i == 99 { // warmed up

@@ -136,7 +136,8 @@ func TestTransportsBehaveTheSame(t *testing.T) {
 			b.Stop()
 			<-ev.lost
 			require.NoError(t, b.Restart())
-			require.Eventually(t, func() bool { return c.Stats().Connects == 3 }, 10*time.Second, 5*time.Millisecond)
+			require.NoError(t, c.AwaitConnected(ctx)) // the loss was reported: not connected until the reconnect
+			assert.EqualValues(t, 3, c.Stats().Connects)
 			require.NoError(t, c.Publish(ctx, "tr/2", []byte("two"), mqttkeep.WithQoS(1)))
 			got.waitPayload(t, "two", 5*time.Second)
 		})

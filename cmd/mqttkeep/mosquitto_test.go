@@ -4,7 +4,6 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,20 +27,21 @@ func mosquittoClient(t *testing.T, name string) string {
 	return p
 }
 
-// mosquitto_pub → mqttkeep sub: the messages arrive, QoS 1, MQTT v5.
+// mosquitto_pub → mqttkeep sub: the messages arrive, QoS 1, MQTT v5, in
+// the order of one publisher connection (mosquitto_pub -l sends each line
+// of its stdin as a message).
 func TestMosquittoPubToMqttkeepSub(t *testing.T) {
 	b := mosquitto.Start(t)
 	host, port, _ := strings.Cut(b.Addr(), ":")
 	sub := start(t, nil, "sub", "-s", b.URL(), "-t", "cross/#", "-q", "1", "-C", "3")
 	eventually(t, 10*time.Second, "sub subscribed", func() bool { return b.Count("Received SUBSCRIBE") > 0 })
-	pubBin := mosquittoClient(t, "mosquitto_pub")
-	for i := range 3 {
-		out, err := exec.Command(pubBin, "-V", "mqttv5", "-h", host, "-p", port,
-			"-t", "cross/"+strconv.Itoa(i), "-m", "hello "+strconv.Itoa(i), "-q", "1").CombinedOutput()
-		require.NoError(t, err, "mosquitto_pub: %s", out)
-	}
+	pub := exec.Command(mosquittoClient(t, "mosquitto_pub"), "-V", "mqttv5", "-h", host, "-p", port,
+		"-t", "cross/x", "-l", "-q", "1")
+	pub.Stdin = strings.NewReader("hello 0\nhello 1\nhello 2\n")
+	out, err := pub.CombinedOutput()
+	require.NoError(t, err, "mosquitto_pub: %s", out)
 	require.Equal(t, exitOK, sub.wait(t, 15*time.Second), "stderr: %s", sub.stderr)
-	assert.Equal(t, []string{"cross/0 hello 0", "cross/1 hello 1", "cross/2 hello 2"}, sub.stdout.lines())
+	assert.Equal(t, []string{"cross/x hello 0", "cross/x hello 1", "cross/x hello 2"}, sub.stdout.lines())
 }
 
 // mqttkeep pub → mosquitto_sub.

@@ -7,7 +7,8 @@
 // testing/synctest bubble; it must then be closed inside that bubble.
 //
 // The broker records the packets it reads from clients (see
-// [Broker.Connects], [Broker.PingTimes], [Broker.Packets]), can refuse
+// [Broker.Connects], [Broker.PingTimes], [Broker.Packets]) and the
+// connections it finished with ([Broker.Disconnects]), can refuse
 // connections with a chosen CONNACK reason code (see [Broker.Refuse]), and can
 // be stopped and restarted on the same port to simulate a broker restart
 // without persistence (see [Broker.Stop] and [Broker.Restart]).
@@ -436,6 +437,18 @@ func (b *Broker) Packets(clientID string, packetType byte) int {
 	return b.rec.counts[packetKey{clientID, packetType}]
 }
 
+// Disconnects returns how many accepted connections of the client with ID
+// clientID the broker has finished with. mochi processes a connection's
+// packets one after another, fanning a PUBLISH out to the subscribers
+// before it reads the next packet, so once Disconnects has grown every
+// packet that connection sent has been processed, even when the client
+// already had its PUBACK (mochi writes it before forwarding) and left.
+func (b *Broker) Disconnects(clientID string) int {
+	b.rec.mu.Lock()
+	defer b.rec.mu.Unlock()
+	return b.rec.disconnects[clientID]
+}
+
 // server returns the running mochi server.
 func (b *Broker) server() (*mqtt.Server, error) {
 	b.mu.Lock()
@@ -638,7 +651,7 @@ func (h *hook) ID() string { return "testbroker" }
 
 func (h *hook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketSent:
+	case mqtt.OnPacketRead, mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketSent, mqtt.OnDisconnect:
 		return true
 	case mqtt.OnPacketEncode:
 		return h.b.cfg.maxPacketSize > 0
@@ -658,6 +671,14 @@ func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 	if pk.FixedHeader.Type == packets.Publish {
 		h.b.rec.sent(cl.ID, pk.Payload)
 	}
+}
+
+// OnDisconnect runs when mochi has stopped reading an accepted
+// connection: after the last packet it read was processed.
+func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.b.rec.mu.Lock()
+	defer h.b.rec.mu.Unlock()
+	h.b.rec.disconnects[cl.ID]++
 }
 
 // OnConnect runs after mochi validated a CONNECT and before it authenticates
@@ -712,6 +733,9 @@ type recorder struct {
 	counts   map[packetKey]int
 	payloads map[string][][]byte // PUBLISH payloads read, by topic
 	sentTo   map[string][][]byte // PUBLISH payloads written, by client ID
+	// disconnects counts the accepted connections mochi finished with, by
+	// client ID.
+	disconnects map[string]int
 }
 
 func (r *recorder) sent(clientID string, payload []byte) {
@@ -725,6 +749,7 @@ func (r *recorder) init() {
 	r.counts = make(map[packetKey]int)
 	r.payloads = make(map[string][][]byte)
 	r.sentTo = make(map[string][][]byte)
+	r.disconnects = make(map[string]int)
 }
 
 func (r *recorder) record(clientID string, pk packets.Packet) {

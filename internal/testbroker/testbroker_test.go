@@ -149,8 +149,12 @@ func TestStartTCP(t *testing.T) {
 	}
 	eventually(t, "PUBACK", func() bool { return b.Packets("c1", packets.PUBACK) == 1 })
 
+	if n := b.Disconnects("c1"); n != 0 {
+		t.Errorf("Disconnects() = %d while connected", n)
+	}
 	noErr(t, c.Disconnect(&paho.Disconnect{}))
 	eventually(t, "DISCONNECT", func() bool { return b.Packets("c1", packets.DISCONNECT) == 1 })
+	eventually(t, "the connection to end", func() bool { return b.Disconnects("c1") == 1 })
 }
 
 func TestNewListensOnlyOnRequest(t *testing.T) {

@@ -22,8 +22,7 @@ func read(t *testing.T, b []byte) (byte, byte, []byte) {
 }
 
 func publishes() []Publish {
-	var withProps Publish
-	withProps = Publish{Topic: "a/b", Payload: []byte("hello"), QoS: 1, PacketID: 9, Retain: true}
+	withProps := Publish{Topic: "a/b", Payload: []byte("hello"), QoS: 1, PacketID: 9, Retain: true}
 	withProps.Props.Mark(PropPayloadFormat)
 	withProps.Props.PayloadFormat = 1
 	withProps.Props.Mark(PropMessageExpiry)
