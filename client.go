@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,7 @@ type Client struct {
 	draining    bool // Drain runs: no new subscription
 
 	callbacks callbackGroup
+	dialTime  atomic.Int64 // how long the last successful dial took, for overlapping dials
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc

@@ -20,9 +20,9 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 	defer cancel()
 	name := server.Redacted()
 
-	nc, err := c.cfg.dial(ctx, server)
+	nc, err := c.dialOverlapped(ctx, server)
 	if err != nil {
-		return nil, fmt.Errorf("mqttkeep: dial %s: %w", name, dialCause(ctx, err))
+		return nil, &dialError{fmt.Errorf("mqttkeep: dial %s: %w", name, dialCause(ctx, err))}
 	}
 	// The exchange must not outlive ctx: a deadline for a broker that
 	// stops answering, a close for a cancelled ctx.
@@ -220,4 +220,111 @@ func (c *Client) connectPacket(cleanStart bool) wire.Connect {
 		}
 	}
 	return cp
+}
+
+// Overlapping dials.
+const (
+	// maxDials bounds the dials of one attempt running at once; starting
+	// another cancels the oldest.
+	maxDials = 4
+	// overlapMin and overlapMax clamp the time after which a dial that has
+	// not completed is overlapped by a fresh one.
+	overlapMin = 200 * time.Millisecond
+	overlapMax = time.Second
+	// overlapDefault is used before any dial completed.
+	overlapDefault = 500 * time.Millisecond
+)
+
+// dialOverlapped dials server; a dial that has not completed within the
+// overlap time (four times the last dial's duration, 200 ms to 1 s) is
+// overlapped by a fresh one, so that a host that comes back from a
+// partition is reached by a new SYN within that time instead of by the
+// kernel's retransmission schedule (+1, +3, +7 s...). The first dial to
+// succeed wins; the others are cancelled and closed before this returns,
+// so at most one socket stays open. A refusal ends the attempt at once
+// (the host answered); another failure ends it once no dial is left.
+func (c *Client) dialOverlapped(ctx context.Context, server *url.URL) (net.Conn, error) {
+	type result struct {
+		nc  net.Conn
+		err error
+		id  int
+	}
+	results := make(chan result, 16)
+	cancels := map[int]context.CancelFunc{}
+	started := 0
+	start := func() {
+		if len(cancels) >= maxDials {
+			oldest := started
+			for id := range cancels {
+				oldest = min(oldest, id)
+			}
+			cancels[oldest]()
+			delete(cancels, oldest)
+		}
+		dctx, cancel := context.WithCancel(ctx)
+		id := started
+		started++
+		cancels[id] = cancel
+		go func() {
+			nc, err := c.cfg.dial(dctx, server)
+			results <- result{nc, err, id}
+		}()
+	}
+	began := time.Now()
+	overlap := time.Duration(c.dialTime.Load()) * 4
+	if overlap == 0 {
+		overlap = overlapDefault
+	}
+	overlap = min(max(overlap, overlapMin), overlapMax)
+	start()
+	timer := time.NewTimer(overlap)
+	defer timer.Stop()
+	pending := 1
+	var winner net.Conn
+	var lastErr error
+	stop := false
+	for winner == nil && pending > 0 && !stop {
+		select {
+		case r := <-results:
+			pending--
+			if cancel, ok := cancels[r.id]; ok {
+				cancel()
+				delete(cancels, r.id)
+			}
+			switch {
+			case r.err == nil:
+				winner = r.nc
+				c.dialTime.Store(int64(time.Since(began)))
+			case refused(r.err) || ctx.Err() != nil:
+				lastErr, stop = r.err, true
+			case !errors.Is(r.err, context.Canceled):
+				lastErr = r.err // an answer (no route, DNS, TLS): wait for the others, if any
+			}
+		case <-timer.C:
+			start()
+			pending++
+			timer.Reset(overlap)
+		case <-ctx.Done():
+			lastErr, stop = ctx.Err(), true
+		}
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	for ; pending > 0; pending-- {
+		if r := <-results; r.nc != nil {
+			if winner == nil {
+				winner = r.nc // completed as the others were cancelled
+				continue
+			}
+			_ = r.nc.Close()
+		}
+	}
+	if winner != nil {
+		return winner, nil
+	}
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return nil, lastErr
 }

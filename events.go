@@ -49,6 +49,10 @@ type DisconnectEvent struct {
 	// connection (zero for a refusal): a silent link death is reported at
 	// most keep alive / 2 + ping timeout after it.
 	LastReceived time.Time
+	// NewSession reports that the next connection starts a new session
+	// (Clean Start): the resumed one failed every connection (see
+	// WithMaxFailedResumes).
+	NewSession bool
 }
 
 // ReconnectingEvent is passed to OnReconnecting hooks before each wait

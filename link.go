@@ -53,6 +53,7 @@ type link struct {
 	serverReceiveMax uint16
 	serverMaxPacket  int // 0: no limit
 
+	healthy  atomic.Bool  // a packet other than DISCONNECT came after CONNACK
 	lastRecv atomic.Int64 // ns since epoch of the last read that returned data
 	lastSent atomic.Int64 // ns since epoch of the last write that completed
 
@@ -331,6 +332,7 @@ func (l *link) readLoop() {
 		if typ == wire.DISCONNECT {
 			return
 		}
+		l.healthy.Store(true)
 	}
 }
 

@@ -259,12 +259,12 @@ var takeoverDefaults = flag.Bool("takeover-defaults", false,
 // the socket (Mosquitto issues #2340, #2607), which the client cannot tell
 // from any other broken connection: it reconnects, and the two clients
 // take the ID from each other, ever more slowly, because a connection
-// lost soon after its CONNACK counts as a failed attempt for the backoff.
+// lost before any exchange counts as a failed attempt for the backoff.
 // This test asserts the stop where the broker follows the specification
 // and a bounded, slowing fight where it does not.
 //
-// The fight's pace is set by the backoff alone, so by default the test
-// runs DefaultBackoff and DefaultStableAfter scaled down ten times and
+// The fight's pace is set by the reconnect policy alone, so by default the
+// test runs DefaultBackoff and DefaultDialRetry scaled down ten times and
 // counts connections over 1 s + 2 s instead of 10 s + 20 s: the same
 // fight, ten times faster (a connection takes a few milliseconds, which
 // at worst slows the fight and so does not help it pass). With
@@ -286,7 +286,7 @@ func TestMosquittoSessionTakeoverDoesNotFight(t *testing.T) {
 	b := mosquitto.Start(t)
 	opts := func(ev *events) []mqttkeep.Option {
 		return append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("twin"),
-			mqttkeep.WithBackoff(policy), mqttkeep.WithStableAfter(mqttkeep.DefaultStableAfter/scale))
+			mqttkeep.WithBackoff(policy), mqttkeep.WithDialRetry(mqttkeep.DefaultDialRetry/scale))
 	}
 	ev1, ev2 := newEvents(), newEvents()
 	first := newClient(t, opts(ev1)...)

@@ -34,9 +34,10 @@ const (
 	// handler before QoS 0 messages are dropped (and counted in
 	// [Stats.MessagesDropped]). Memory is used only while messages wait.
 	DefaultMessageBuffer = 8192
-	// DefaultStableAfter is how long a connection must stay up before the
-	// reconnect attempt counter (and so the backoff) starts again from one.
-	DefaultStableAfter = 10 * time.Second
+	// DefaultMaxFailedResumes is how many connections in a row may die of
+	// a protocol failure right after resuming the session before the
+	// client starts a new session instead.
+	DefaultMaxFailedResumes = 3
 )
 
 // maxKeepAlive is the largest keep alive MQTT can carry: 65,535 seconds.
@@ -76,8 +77,10 @@ type config struct {
 	onConnect        []func(ConnectEvent)
 	onDisconnect     []func(DisconnectEvent)
 	onReconnecting   []func(ReconnectingEvent)
-	backoff          func(attempt int) time.Duration
-	stableAfter      time.Duration
+	backoff          Backoff
+	backoffFunc      func(retry int) time.Duration // nil: the policy of retry.go
+	dialRetry        time.Duration
+	poisonLimit      int
 	dial             DialFunc
 	tlsConfig        *tls.Config
 	receiveMaximum   uint16
@@ -106,8 +109,9 @@ func defaultConfig() *config {
 		connectTimeout: DefaultConnectTimeout,
 		sessionExpiry:  DefaultSessionExpiry,
 		cleanStart:     true,
-		backoff:        DefaultBackoff.Delay,
-		stableAfter:    DefaultStableAfter,
+		backoff:        DefaultBackoff,
+		dialRetry:      DefaultDialRetry,
+		poisonLimit:    DefaultMaxFailedResumes,
 		receiveMaximum: DefaultReceiveMaximum,
 		messageBuffer:  DefaultMessageBuffer,
 		queueMessages:  DefaultQueueMessages,
@@ -425,28 +429,65 @@ func WithOnReconnecting(hook func(ReconnectingEvent)) Option {
 	})
 }
 
-// WithBackoff sets the delay policy between connection attempts. Default:
-// [DefaultBackoff] (full jitter over 500 ms doubling up to 60 s).
+// WithBackoff sets the wait between attempts that reached MQTT and failed
+// (a retryable CONNACK refusal, no CONNACK within the connect timeout, a
+// connection that dropped before any exchange). Attempts that did not
+// reach MQTT follow [WithDialRetry]. Default: [DefaultBackoff] (full
+// jitter over 500 ms doubling up to 60 s).
 func WithBackoff(b Backoff) Option {
 	return optionFunc(func(c *config) error {
 		if err := b.validate(); err != nil {
 			return optionError("WithBackoff", "%v", err)
 		}
-		c.backoff = b.Delay
+		c.backoff = b
 		return nil
 	})
 }
 
-// WithBackoffFunc sets the wait before each retry to f(n), where n counts
-// the failed attempts (and connections lost within 10 s of their CONNACK)
-// since the last stable connection: 1 for the first retry after a loss.
-// Negative results count as zero. Default: [DefaultBackoff].
+// WithDialRetry sets the interval of the retry grid for attempts that did
+// not reach MQTT (the port refuses, the host is unreachable, the dial
+// timed out) and for the first attempt after a connection that carried an
+// exchange was lost: the client is back at most one interval after the
+// broker is, and the clients of one process come back evenly spread over
+// one interval. At least 10 ms. Default: [DefaultDialRetry] (900 ms).
+func WithDialRetry(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 10*time.Millisecond {
+			return optionError("WithDialRetry", "%v, want at least 10ms", d)
+		}
+		c.dialRetry = d
+		return nil
+	})
+}
+
+// WithBackoffFunc replaces the whole reconnect policy: the wait before
+// every retry is f(n), where n counts the attempts since the last
+// connection that carried an exchange (1 for the first retry after a
+// loss). Negative results count as zero. Default: none (the policy of
+// [WithBackoff] and [WithDialRetry]).
 func WithBackoffFunc(f func(retry int) time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if f == nil {
 			return optionError("WithBackoffFunc", "nil function")
 		}
-		c.backoff = f
+		c.backoffFunc = f
+		return nil
+	})
+}
+
+// WithMaxFailedResumes sets how many connections in a row may end with a
+// protocol failure (a malformed packet, a protocol violation) before any
+// exchange right after resuming the session — a poisoned session, whose
+// broker sends the same bad packet again on every connection — before the
+// client gives the session up and connects with Clean Start. It is
+// counted in [Stats.SessionsAbandoned] and the DisconnectEvent says
+// NewSession. 0 never gives up. Default: [DefaultMaxFailedResumes] (3).
+func WithMaxFailedResumes(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 0 {
+			return optionError("WithMaxFailedResumes", "%d, want 0 or more", n)
+		}
+		c.poisonLimit = n
 		return nil
 	})
 }

@@ -3,54 +3,12 @@ package mqttkeep
 import (
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
-
-// Backoff is an exponential backoff with full jitter: the wait before
-// retry n (n = 1 for the first retry) is a uniformly random duration in
-// [0, min(Max, Initial × Multiplier^(n−1))]. The cap is applied first, then
-// the jitter, so clients that lost the same broker spread their retries
-// instead of returning in waves.
-type Backoff struct {
-	// Initial is the upper bound of the first retry's wait. Must be > 0.
-	Initial time.Duration
-	// Max caps every wait. Must be >= Initial.
-	Max time.Duration
-	// Multiplier grows the bound after each failed attempt. Must be >= 1.
-	Multiplier float64
-}
-
-// DefaultBackoff is the policy used without [WithBackoff]: the first retry
-// waits at most 500 ms, the bound doubles after each failed attempt, and
-// no wait exceeds 60 s.
-var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 60 * time.Second, Multiplier: 2}
-
-func (b Backoff) validate() error {
-	switch {
-	case b.Initial <= 0:
-		return fmt.Errorf("the Initial delay must be positive, got %v", b.Initial)
-	case b.Max < b.Initial:
-		return fmt.Errorf("the Max delay %v is below Initial %v", b.Max, b.Initial)
-	case !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 0):
-		return fmt.Errorf("the Multiplier must be a finite number >= 1, got %v", b.Multiplier)
-	}
-	return nil
-}
-
-// Delay returns the wait before retry n (n >= 1).
-func (b Backoff) Delay(n int) time.Duration {
-	bound := float64(b.Initial) * math.Pow(b.Multiplier, float64(max(n, 1)-1))
-	if bound > float64(b.Max) || math.IsInf(bound, 0) || math.IsNaN(bound) {
-		bound = float64(b.Max)
-	}
-	return time.Duration(rand.Int64N(int64(bound) + 1))
-}
 
 // isFinal reports whether err is a refusal that retrying cannot fix: a
 // final CONNACK reason code, or a server certificate that did not verify.
@@ -61,25 +19,21 @@ func isFinal(err error) bool {
 
 // supervise is the client's supervisor goroutine: it owns every
 // connection, from the first dial to Close. After a loss it reports the
-// cause, waits a backoff delay and connects again, until Close or a
-// refusal that retrying cannot fix.
+// cause, waits as the reconnect policy says (see retry.go) and connects
+// again, until Close or a refusal that retrying cannot fix.
 func (c *Client) supervise() {
 	defer c.stopped()
-	// failures counts failed attempts, and connections lost before they
-	// were stable, since the last stable connection: it drives the backoff,
-	// so a connection that flaps right after CONNACK backs off like a
-	// refused one. attempt counts attempts since the last loss, for hooks.
-	failures, attempt := 0, 0
+	rs := retryState{phase: newPhase()}
+	attempt := 0          // attempts since the last loss, for hooks
 	next := 0             // index of the next configured server to try
 	var redirect *url.URL // a Server Reference to try next, if any
-	hops := 0             // redirects followed since the last stable connection
 	var lastErr error
 	var downSince time.Time // zero until the first connection is lost
-	first := true
+	cleanStart := c.cfg.cleanStart
 	var prevAliases map[uint16]string // the broker's topic aliases on the last connection
 	for {
-		if failures > 0 && redirect == nil {
-			delay := max(c.cfg.backoff(failures), 0)
+		if rs.due && redirect == nil {
+			delay := c.retryDelay(&rs)
 			c.events.post(ReconnectingEvent{Attempt: attempt + 1, Delay: delay, Err: lastErr})
 			c.cfg.logger.Info("mqttkeep: reconnecting", "attempt", attempt+1, "delay", delay, "err", lastErr)
 			if !c.sleep(delay) {
@@ -91,12 +45,11 @@ func (c *Client) supervise() {
 		if redirect != nil {
 			server, redirect = redirect, nil
 		}
-		l, err := c.connectOnce(c.ctx, server, first && c.cfg.cleanStart)
+		l, err := c.connectOnce(c.ctx, server, cleanStart)
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
 			}
-			failures++
 			lastErr = err
 			c.setLastErr(err)
 			if isFinal(err) {
@@ -105,13 +58,14 @@ func (c *Client) supervise() {
 				c.setFinal(err)
 				return
 			}
-			if redirect = c.redirectTarget(err, server, &hops); redirect == nil {
+			rs.failed(belowMQTT(err))
+			if redirect = c.redirectTarget(err, server, &rs.hops); redirect == nil {
 				next++ // rotate to the next configured server
 			}
 			c.cfg.logger.Warn("mqttkeep: connect failed", "server", server.Redacted(), "attempt", attempt, "err", err)
 			continue
 		}
-		first = false
+		cleanStart = false
 		if l.sessionPresent {
 			l.prevAliasIn = prevAliases
 		}
@@ -162,20 +116,22 @@ func (c *Client) supervise() {
 			c.setFinal(l.cause)
 			return
 		}
-		c.cfg.logger.Warn("mqttkeep: connection lost", "server", server.Redacted(), "uptime", uptime, "err", l.cause)
-		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.lastReceived()})
-		attempt = 0
-		if uptime >= c.cfg.stableAfter {
-			failures, hops = 1, 0
-		} else {
-			// A connection that did not last counts as a failed attempt,
-			// and a redirect it ended with counts against maxRedirects: a
-			// server that accepts and then redirects to itself (or to
-			// another such server) cannot make the client loop without
-			// backing off.
-			failures++
+		healthy := l.healthy.Load()
+		if rs.poisoned(l, healthy, c.cfg.poisonLimit) {
+			// The broker's session kills every connection that resumes
+			// it (a message the client cannot decode, sent again each
+			// time): start a new one rather than loop forever.
+			cleanStart = true
+			c.stats.sessionsAbandoned.Add(1)
+			c.cfg.logger.Warn("mqttkeep: the resumed session failed every connection; starting a new session",
+				"connections", c.cfg.poisonLimit, "err", l.cause)
 		}
-		redirect = c.redirectTarget(l.cause, server, &hops)
+		c.cfg.logger.Warn("mqttkeep: connection lost", "server", server.Redacted(), "uptime", uptime, "err", l.cause)
+		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.lastReceived(),
+			NewSession: cleanStart})
+		attempt = 0
+		rs.lost(healthy)
+		redirect = c.redirectTarget(l.cause, server, &rs.hops)
 	}
 }
 

@@ -66,6 +66,10 @@ type Stats struct {
 	// to tell: queued QoS 0 messages discarded by Close or a final
 	// refusal, and queued messages a new broker's limits refuse.
 	MessagesDiscarded uint64
+
+	// SessionsAbandoned counts resumed sessions the client gave up for a
+	// new one because they failed every connection (WithMaxFailedResumes).
+	SessionsAbandoned uint64
 }
 
 // counters are the live values behind Stats; every field is safe for
@@ -80,7 +84,7 @@ type counters struct {
 	messagesIn, messagesReceived, messagesRedelivered atomic.Uint64
 	messagesDropped, messagesUnroutable               atomic.Uint64
 	messagesAbandoned, handlerPanics                  atomic.Uint64
-	messagesDiscarded                                 atomic.Uint64
+	messagesDiscarded, sessionsAbandoned              atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -120,6 +124,7 @@ func (c *counters) snapshot(state State) Stats {
 		MessagesAbandoned:   c.messagesAbandoned.Load(),
 		HandlerPanics:       c.handlerPanics.Load(),
 		MessagesDiscarded:   c.messagesDiscarded.Load(),
+		SessionsAbandoned:   c.sessionsAbandoned.Load(),
 	}
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN

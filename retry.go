@@ -1,0 +1,199 @@
+package mqttkeep
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Backoff is an exponential backoff with full jitter: the wait before
+// retry n (n = 1 for the first retry) is a uniformly random duration in
+// [0, min(Max, Initial × Multiplier^(n−1))]. The cap is applied first, then
+// the jitter, so clients that lost the same broker spread their retries
+// instead of returning in waves.
+type Backoff struct {
+	// Initial is the upper bound of the first retry's wait. Must be > 0.
+	Initial time.Duration
+	// Max caps every wait. Must be >= Initial.
+	Max time.Duration
+	// Multiplier grows the bound after each failed attempt. Must be >= 1.
+	Multiplier float64
+}
+
+// DefaultBackoff is the backoff used without [WithBackoff] between
+// attempts that reached MQTT and failed (a refusing CONNACK, a connection
+// that dropped before any exchange): the first retry waits at most
+// 500 ms, the bound doubles after each failed attempt, and no wait exceeds
+// 60 s.
+var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 60 * time.Second, Multiplier: 2}
+
+// DefaultDialRetry is the interval of the retry grid used without
+// [WithDialRetry] for attempts that did not reach MQTT (the port refuses,
+// the host is unreachable, the dial timed out) and after a connection that
+// worked is lost.
+const DefaultDialRetry = 900 * time.Millisecond
+
+func (b Backoff) validate() error {
+	switch {
+	case b.Initial <= 0:
+		return fmt.Errorf("initial must be positive, got %v", b.Initial)
+	case b.Max < b.Initial:
+		return fmt.Errorf("max %v is below initial %v", b.Max, b.Initial)
+	case !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 0):
+		return fmt.Errorf("multiplier must be a finite number >= 1, got %v", b.Multiplier)
+	}
+	return nil
+}
+
+// Delay returns the wait before retry n (n >= 1).
+func (b Backoff) Delay(n int) time.Duration {
+	bound := float64(b.Initial) * math.Pow(b.Multiplier, float64(max(n, 1)-1))
+	if bound > float64(b.Max) || math.IsInf(bound, 0) || math.IsNaN(bound) {
+		bound = float64(b.Max)
+	}
+	return time.Duration(rand.Int64N(int64(bound) + 1))
+}
+
+// The reconnect policy. A failure is one of two kinds, and each has its
+// own schedule:
+//
+//   - Below MQTT: the dial failed (the port refuses, no route, DNS, the
+//     dial timed out), or a connection that had carried an exchange was
+//     lost. Retrying costs the broker nothing (no CONNECT reaches it), so
+//     the client tries on a grid of DialRetry: attempt k happens at
+//     epoch + (k + phase) × DialRetry. After the broker comes back, a
+//     client is connected within one grid interval (the recovery bound
+//     D + DialRetry for an outage of D). The phase is taken, per client,
+//     from a low-discrepancy sequence (golden ratio) with a random start
+//     per process: N clients of one process that lose the same broker
+//     come back evenly spread over one interval, N × 0.1 s / DialRetry per
+//     100 ms; clients of different processes have independent phases.
+//   - At MQTT: the broker answered and refused (a retryable CONNACK code,
+//     a connect timeout after the socket was up) or the connection dropped
+//     before any exchange (a crash-looping broker, a flap, a session
+//     taken over without DISCONNECT 0x8E). These wait [Backoff] (full
+//     jitter, growing), so a broker that cannot serve gets at most a
+//     handful of CONNECTs a minute.
+//
+// The MQTT backoff starts over once a connection carried an exchange
+// (any packet from the broker after CONNACK but DISCONNECT).
+
+// phaseSeq hands out grid phases: frac(start + k × golden ratio).
+var phaseSeq atomic.Uint64
+
+func init() { phaseSeq.Store(rand.Uint64()) }
+
+// newPhase returns a fraction of the grid interval in [0, 1).
+func newPhase() float64 {
+	const golden = 0x9E3779B97F4A7C15 // 2^64 / φ
+	v := phaseSeq.Add(golden)
+	return float64(v>>11) / (1 << 53)
+}
+
+// gridEpoch anchors every client's grid in this process.
+var gridEpoch = time.Now()
+
+// gridWait returns the wait until the next grid point of interval at the
+// given phase, at least min from now.
+func gridWait(now time.Time, interval time.Duration, phase float64, min time.Duration) time.Duration {
+	offset := time.Duration(phase * float64(interval))
+	since := now.Sub(gridEpoch) - offset
+	k := since / interval
+	if since < 0 && since%interval != 0 {
+		k-- // floor, not truncation
+	}
+	wait := (k+1)*interval - since
+	for wait < min {
+		wait += interval
+	}
+	return wait
+}
+
+// belowMQTT reports whether err is a failure that never reached MQTT: the
+// dial (TCP, TLS or WebSocket) failed.
+func belowMQTT(err error) bool {
+	var de *dialError
+	return errors.As(err, &de)
+}
+
+// dialError marks a failed dial.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// refused reports a dial the host answered with a refusal (nothing
+// listens), as opposed to one that timed out.
+func refused(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &oe) && errors.Is(oe.Err, syscall.ECONNRESET))
+}
+
+// retryState is the supervisor's reconnect bookkeeping.
+type retryState struct {
+	due      bool    // the next attempt waits
+	below    bool    // the last failure was below MQTT (or a working connection was lost)
+	failures int     // failures at MQTT since the last connection that carried an exchange
+	retries  int     // attempts since then, of any kind (WithBackoffFunc's n)
+	hops     int     // redirects followed since then
+	phase    float64 // this client's place on the retry grid
+	poison   int     // resumed sessions in a row that died of a protocol failure before any exchange
+}
+
+// failed records a failed attempt.
+func (rs *retryState) failed(below bool) {
+	rs.due, rs.below = true, below
+	rs.retries++
+	if !below {
+		rs.failures++
+	}
+}
+
+// lost records a lost connection: one that carried an exchange resets the
+// backoff (and the redirect budget); one that did not counts as a failed
+// attempt at MQTT, and so does a redirect it ended with, so that a server
+// that accepts and then drops or redirects (to itself, or to another
+// such server) cannot make the client loop without backing off.
+func (rs *retryState) lost(healthy bool) {
+	rs.due = true
+	if healthy {
+		rs.below, rs.failures, rs.retries, rs.hops = true, 0, 0, 0
+		return
+	}
+	rs.below = false
+	rs.failures++
+	rs.retries++
+}
+
+// poisoned reports whether l's loss makes limit resumed sessions in a row
+// that ended with a protocol failure before any exchange.
+func (rs *retryState) poisoned(l *link, healthy bool, limit int) bool {
+	bad := l.sessionPresent && !healthy &&
+		(errors.Is(l.cause, ErrMalformedPacket) || errors.Is(l.cause, ErrProtocolViolation) || errors.Is(l.cause, ErrPacketTooLarge))
+	if !bad {
+		rs.poison = 0
+		return false
+	}
+	rs.poison++
+	if limit > 0 && rs.poison >= limit {
+		rs.poison = 0
+		return true
+	}
+	return false
+}
+
+// retryDelay is the wait before the next attempt.
+func (c *Client) retryDelay(rs *retryState) time.Duration {
+	switch {
+	case c.cfg.backoffFunc != nil:
+		return max(c.cfg.backoffFunc(rs.retries), 0)
+	case rs.below:
+		return gridWait(time.Now(), c.cfg.dialRetry, rs.phase, 10*time.Millisecond)
+	}
+	return c.cfg.backoff.Delay(rs.failures)
+}
