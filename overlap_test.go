@@ -23,7 +23,7 @@ import (
 // -partition-runs 5 -partition 8s -v .
 var (
 	partitionRuns   = flag.Int("partition-runs", 1, "TestDialOverlapsAfterPartition: how many partitions")
-	partitionLength = flag.Duration("partition", 3*time.Second, "TestDialOverlapsAfterPartition: how long each partition lasts")
+	partitionLength = flag.Duration("partition", 4*time.Second, "TestDialOverlapsAfterPartition: how long each partition lasts")
 )
 
 // synDropper is a TCP front for a broker on 127.0.0.1 that can drop SYNs,
