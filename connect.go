@@ -15,12 +15,12 @@ import (
 // connectOnce dials server and performs the CONNECT/CONNACK exchange
 // (with enhanced authentication, if configured), bounded by the connect
 // timeout. On success it returns the link, not yet started.
-func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool) (*link, error) {
+func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool, slow int) (*link, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.connectTimeout, ErrConnectTimeout)
 	defer cancel()
 	name := server.Redacted()
 
-	nc, err := c.dialOverlapped(ctx, server)
+	nc, err := c.dialOverlapped(ctx, server, slow)
 	if err != nil {
 		return nil, &dialError{fmt.Errorf("mqttkeep: dial %s: %w", name, dialCause(ctx, err))}
 	}
@@ -233,21 +233,27 @@ const (
 	overlapMax = time.Second
 	// overlapDefault is used before any dial completed.
 	overlapDefault = 500 * time.Millisecond
+	// overlapSlowest is the overlap after many attempts whose dials timed
+	// out.
+	overlapSlowest = 4 * time.Second
 )
 
 // dialOverlapped dials server; a dial that has not completed within the
-// overlap time (four times the last dial's duration, 200 ms to 1 s) is
+// overlap time (four times the last unhurried dial's duration, 200 ms to
+// 1 s) is
 // overlapped by a fresh one, so that a host that comes back from a
 // partition is reached by a new SYN within that time instead of by the
 // kernel's retransmission schedule (+1, +3, +7 s...). The first dial to
 // succeed wins; the others are cancelled and closed before this returns,
 // so at most one socket stays open. A refusal ends the attempt at once
-// (the host answered); another failure ends it once no dial is left.
-func (c *Client) dialOverlapped(ctx context.Context, server *url.URL) (net.Conn, error) {
+// (the host answered); another failure ends it once no dial is left. slow
+// counts the attempts before this one whose dials timed out.
+func (c *Client) dialOverlapped(ctx context.Context, server *url.URL, slow int) (net.Conn, error) {
 	type result struct {
-		nc  net.Conn
-		err error
-		id  int
+		nc   net.Conn
+		err  error
+		id   int
+		took time.Duration
 	}
 	results := make(chan result, 16)
 	cancels := map[int]context.CancelFunc{}
@@ -266,16 +272,21 @@ func (c *Client) dialOverlapped(ctx context.Context, server *url.URL) (net.Conn,
 		started++
 		cancels[id] = cancel
 		go func() {
+			began := time.Now()
 			nc, err := c.cfg.dial(dctx, server)
-			results <- result{nc, err, id}
+			results <- result{nc, err, id, time.Since(began)}
 		}()
 	}
-	began := time.Now()
 	overlap := time.Duration(c.dialTime.Load()) * 4
 	if overlap == 0 {
 		overlap = overlapDefault
 	}
 	overlap = min(max(overlap, overlapMin), overlapMax)
+	// Attempts whose dials all timed out (a long partition) overlap less
+	// and less often: 2x per such attempt, up to overlapSlowest.
+	for range min(slow, 5) {
+		overlap = min(2*overlap, overlapSlowest)
+	}
 	start()
 	timer := time.NewTimer(overlap)
 	defer timer.Stop()
@@ -294,7 +305,12 @@ func (c *Client) dialOverlapped(ctx context.Context, server *url.URL) (net.Conn,
 			switch {
 			case r.err == nil:
 				winner = r.nc
-				c.dialTime.Store(int64(time.Since(began)))
+				if r.took < overlap {
+					// A dial the network answered in its own time: what
+					// the next overlap is based on (0 means "not
+					// measured").
+					c.dialTime.Store(int64(r.took) + 1)
+				}
 			case refused(r.err) || ctx.Err() != nil:
 				lastErr, stop = r.err, true
 			case !errors.Is(r.err, context.Canceled):

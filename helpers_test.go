@@ -56,13 +56,18 @@ type pipeLink struct {
 
 func (p *pipeLink) dialer() mqttkeep.Option {
 	return mqttkeep.WithDialer(func(context.Context, *url.URL) (net.Conn, error) {
-		client, mid := net.Pipe()
-		upstream := p.broker.Pipe()
-		p.wg.Add(2)
-		go p.relay(upstream, mid)
-		go p.relay(mid, upstream)
-		return client, nil
+		return p.connect(), nil
 	})
+}
+
+// connect returns the client end of a new relayed connection.
+func (p *pipeLink) connect() net.Conn {
+	client, mid := net.Pipe()
+	upstream := p.broker.Pipe()
+	p.wg.Add(2)
+	go p.relay(upstream, mid)
+	go p.relay(mid, upstream)
+	return client
 }
 
 // relay copies src to dst until src fails. While blackholed the bytes are

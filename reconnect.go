@@ -45,7 +45,7 @@ func (c *Client) supervise() {
 		if redirect != nil {
 			server, redirect = redirect, nil
 		}
-		l, err := c.connectOnce(c.ctx, server, cleanStart)
+		l, err := c.connectOnce(c.ctx, server, cleanStart, rs.dialTimeouts)
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
@@ -59,13 +59,18 @@ func (c *Client) supervise() {
 				return
 			}
 			rs.failed(belowMQTT(err))
+			if belowMQTT(err) && errors.Is(err, ErrConnectTimeout) {
+				rs.dialTimeouts++
+			} else {
+				rs.dialTimeouts = 0
+			}
 			if redirect = c.redirectTarget(err, server, &rs.hops); redirect == nil {
 				next++ // rotate to the next configured server
 			}
 			c.cfg.logger.Warn("mqttkeep: connect failed", "server", server.Redacted(), "attempt", attempt, "err", err)
 			continue
 		}
-		cleanStart = false
+		cleanStart, rs.dialTimeouts = false, 0
 		if l.sessionPresent {
 			l.prevAliasIn = prevAliases
 		}

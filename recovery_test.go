@@ -313,3 +313,98 @@ func TestPoisonedSessionAbandoned(t *testing.T) {
 		assert.ErrorIs(t, ev.disconnectEvent(t, 0).Err, mqttkeep.ErrProtocolViolation)
 	})
 }
+
+// partitionDialer models a dial through a network partition the way the
+// kernel handles it: while partitioned every SYN is lost; a dial in
+// progress then only completes at its next SYN retransmission after the
+// heal (1, 3, 7, 15 s after it started), and a dial started after the
+// heal completes at once.
+type partitionDialer struct {
+	link   *pipeLink // blackholed while partitioned
+	mu     sync.Mutex
+	healed chan struct{}
+	parted bool
+	dials  atomic.Int32
+}
+
+func (p *partitionDialer) partition() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parted, p.healed = true, make(chan struct{})
+	p.link.blackhole.Store(true)
+}
+
+func (p *partitionDialer) heal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parted = false
+	p.link.blackhole.Store(false)
+	close(p.healed)
+}
+
+func (p *partitionDialer) dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
+	p.dials.Add(1)
+	start := time.Now()
+	p.mu.Lock()
+	parted, healed := p.parted, p.healed
+	p.mu.Unlock()
+	if !parted {
+		return p.link.connect(), nil
+	}
+	select {
+	case <-healed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for _, rt := range []time.Duration{time.Second, 3 * time.Second, 7 * time.Second, 15 * time.Second} {
+		if wait := start.Add(rt).Sub(time.Now()); wait >= 0 {
+			select {
+			case <-time.After(wait):
+				return p.link.connect(), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// After an 8 s partition the client is connected again within one overlap
+// interval of the heal, not at the kernel's next SYN retransmission: a dial
+// that has not completed is overlapped by a fresh one (modelled in
+// synctest by partitionDialer; TestDialOverlapsAfterPartition runs real
+// sockets).
+func TestOverlappingDialsAfterPartition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := testbroker.New()
+		require.NoError(t, err)
+		defer b.Close()
+		pd := &partitionDialer{link: &pipeLink{broker: b}, healed: make(chan struct{})}
+		connected := make(chan time.Time, 16)
+		lost := make(chan struct{}, 16)
+		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), mqttkeep.WithDialer(pd.dial),
+			mqttkeep.WithKeepAlive(2*time.Second), mqttkeep.WithPingTimeout(time.Second),
+			mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { connected <- time.Now() }),
+			mqttkeep.WithOnDisconnect(func(mqttkeep.DisconnectEvent) { lost <- struct{}{} }))
+		require.NoError(t, err)
+		require.NoError(t, c.Connect(context.Background()))
+		<-connected
+		var waits []time.Duration
+		for range 20 {
+			pd.partition()
+			<-lost // the ping timeout
+			time.Sleep(8*time.Second + rand.N(time.Second))
+			pd.heal()
+			healAt := time.Now()
+			waits = append(waits, (<-connected).Sub(healAt))
+			time.Sleep(rand.N(5 * time.Second))
+		}
+		require.NoError(t, c.Close(context.Background()))
+		pd.link.wg.Wait()
+		t.Logf("heal -> connected after 8 s partitions: median %v, max %v (20 runs, %d dials)",
+			percentile(waits, 0.5), slices.Max(waits), pd.dials.Load())
+		assert.LessOrEqual(t, percentile(waits, 0.5), 500*time.Millisecond)
+		assert.LessOrEqual(t, slices.Max(waits), time.Second)
+	})
+}

@@ -143,6 +143,8 @@ type retryState struct {
 	hops     int     // redirects followed since then
 	phase    float64 // this client's place on the retry grid
 	poison   int     // resumed sessions in a row that died of a protocol failure before any exchange
+
+	dialTimeouts int // attempts in a row whose dials timed out (a partition)
 }
 
 // failed records a failed attempt.
