@@ -357,7 +357,7 @@ func (p *partitionDialer) dial(ctx context.Context, _ *url.URL) (net.Conn, error
 		return nil, ctx.Err()
 	}
 	for _, rt := range []time.Duration{time.Second, 3 * time.Second, 7 * time.Second, 15 * time.Second} {
-		if wait := start.Add(rt).Sub(time.Now()); wait >= 0 {
+		if wait := time.Until(start.Add(rt)); wait >= 0 {
 			select {
 			case <-time.After(wait):
 				return p.link.connect(), nil
