@@ -70,3 +70,6 @@ func TestSynctestKeepAliveEnforced(t *testing.T) {
 		}
 	})
 }
+
+// TestExampleSynctest runs Example_synctest's test.
+func TestExampleSynctest(t *testing.T) { testIdleClientPings(t) }
