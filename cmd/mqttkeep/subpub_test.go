@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,8 +14,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -101,7 +101,7 @@ func received(t *testing.T, sub *proc, topic string) ([]int, map[int]int) {
 
 func TestPubSubInOrder(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	sub := startSub(t, "-s", b.URL(), "-t", "test/order", "-q", "1", "-C", "30")
 
 	// One message with -m, then 2..30 from stdin.
@@ -135,8 +135,8 @@ func TestPubSubInOrder(t *testing.T) {
 func TestPubSubBrokerRestart(t *testing.T) {
 	t.Parallel()
 	const topic = "test/restart"
-	b := testbroker.Start(t)
-	proxy := faultproxy.Start(t, b.Addr())
+	b := mqttkeeptest.NewBroker(t)
+	proxy := mqttkeeptest.NewProxy(t, b.Addr())
 	sub := startSub(t, "-s", b.URL(), "-t", topic, "-q", "1", "-i", "restart-sub")
 
 	stdin, write, closeIn := stdinPipe(t)
@@ -183,7 +183,7 @@ func TestPubSubBrokerRestart(t *testing.T) {
 
 func TestSubJSON(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	url := b.URL()
 	// A retained text message, published before sub subscribes.
 	code, _, stderr := runSync(t, nil, "pub", "-s", url, "-t", "test/json/text", "-q", "1", "-r", "-m", `héllo <"world">`)
@@ -263,7 +263,7 @@ func TestPubTimeout(t *testing.T) {
 // message that does not repeat the password.
 func TestBadCredentials(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	b.Refuse(0x86)
 	for _, args := range [][]string{
 		{"sub", "-s", b.URL(), "-t", "a", "-u", "bob", "-P", "hunter2-secret"},
@@ -299,6 +299,11 @@ func TestBroker(t *testing.T) {
 		}
 		return m != nil
 	})
+	// A connection that never sends CONNECT must not hold up Ctrl-C
+	// (mochi's own Close waits for it forever).
+	silent, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer silent.Close()
 	sub := startSub(t, "-p", strings.Split(addr, ":")[1], "-h", "127.0.0.1", "-t", "hello", "-C", "1", "-i", "the-sub")
 	code, _, stderr := runSync(t, nil, "pub", "-s", "mqtt://"+addr, "-t", "hello", "-m", "world", "-q", "1", "-i", "the-pub", "-u", "bob", "-P", "hunter2-secret")
 	require.Equal(t, exitOK, code, stderr)
