@@ -152,9 +152,9 @@ func (b *Broker) Publish(topic string, payload []byte, qos byte) error {
 // published to a topic that matches filter (wildcards allowed), by clients
 // or by [Broker.Publish]. handler runs synchronously on the broker's
 // goroutine that delivers the message, before the message reaches the
-// subscribed clients' queues: it must not block. The payload must not be
-// kept after handler returns. The subscription lasts until the broker is
-// stopped or restarted.
+// subscribed clients' queues: it must not block. The payload is the
+// broker's: copy it to keep it, never modify it. The subscription lasts
+// until the broker is stopped or restarted.
 func (b *Broker) Subscribe(filter string, handler func(topic string, payload []byte)) error {
 	if handler == nil {
 		return errors.New("mqttkeeptest: Subscribe: nil handler")
