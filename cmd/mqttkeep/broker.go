@@ -40,6 +40,7 @@ func runBroker(ctx context.Context, args []string, s stdio) int {
 	b, err := embedbroker.New(
 		embedbroker.WithLogger(slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		embedbroker.WithHooks(func() []mqtt.Hook { return []mqtt.Hook{&logHook{w: s.err}} }),
+		embedbroker.WithSysTopicInterval(1), // mochi's default: $SYS/# stays current
 	)
 	if err != nil {
 		fmt.Fprintf(s.err, "mqttkeep broker: %v\n", err)

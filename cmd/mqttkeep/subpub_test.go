@@ -327,3 +327,22 @@ func TestBroker(t *testing.T) {
 	assert.Equal(t, exitFail, code)
 	assert.Contains(t, stderr, "address already in use")
 }
+
+// The broker keeps $SYS/# current, every second (mochi's default), for
+// "mqttkeep sub -t '$SYS/#'".
+func TestBrokerSysTopics(t *testing.T) {
+	t.Parallel()
+	broker := start(t, nil, "broker", "-l", "127.0.0.1:0")
+	var addr string
+	eventually(t, 5*time.Second, "the broker to listen", func() bool {
+		m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindStringSubmatch(broker.stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	// The retained value, then two updates.
+	sub := startSub(t, "-s", "mqtt://"+addr, "-t", "$SYS/broker/uptime", "-C", "3")
+	require.Equal(t, exitOK, sub.wait(t, 20*time.Second))
+	assert.Len(t, sub.stdout.lines(), 3)
+}

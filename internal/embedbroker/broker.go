@@ -301,11 +301,15 @@ func (b *Broker) newServer() (*mqtt.Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	sysInterval := b.cfg.sysInterval
+	if sysInterval <= 0 {
+		sysInterval = 86400
+	}
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 logger,
-		InlineClient:           true,  // for Publish and Subscribe
-		SysTopicResendInterval: 86400, // $SYS topics are of no use here
+		InlineClient:           true, // for Publish and Subscribe
+		SysTopicResendInterval: sysInterval,
 	})
 	hooks := []mqtt.Hook{&control{b: b, srv: srv}}
 	if b.cfg.hooks != nil {

@@ -18,6 +18,7 @@ type config struct {
 	tls                *tls.Config
 	websocket          bool
 	logger             *slog.Logger
+	sysInterval        int64
 	hooks              func() []mqtt.Hook
 }
 
@@ -69,4 +70,12 @@ func WithLogger(l *slog.Logger) Option {
 // fresh set per server: mochi initialises a hook when it is added.
 func WithHooks(newHooks func() []mqtt.Hook) Option {
 	return func(c *config) { c.hooks = newHooks }
+}
+
+// WithSysTopicInterval makes mochi publish its $SYS topics (broker
+// statistics) every seconds seconds. Without it, or with zero or less, it
+// publishes them once at start and then once a day: tests have no use for
+// them.
+func WithSysTopicInterval(seconds int64) Option {
+	return func(c *config) { c.sysInterval = seconds }
 }
