@@ -53,7 +53,8 @@
 //  1. It strips the user properties from the PUBLISH packets it forwards to
 //     a subscriber that connected with Request Problem Information = 0
 //     (a client that wants user properties must ask for problem
-//     information, the MQTT default).
+//     information, the MQTT default; paho.golang sends 0 whenever it is
+//     given ConnectProperties with RequestProblemInfo false).
 //  2. Its send quota leaks once it has held messages back for a client's
 //     Receive Maximum: a slow QoS 1/2 subscriber stalls for good after
 //     about two windows of messages. Keep Receive Maximum above the
