@@ -75,7 +75,7 @@ func (b *Broker) Addr() string { return b.b.Addr() }
 func (b *Broker) URL() string { return b.b.URL() }
 
 // Pipe returns the client end of a new in-memory connection to the broker
-// (a [net.Pipe]: synchronous, no buffering, no deadlines needed). Any
+// (a [net.Pipe]: synchronous and unbuffered). Any
 // broker serves pipes, a TCP one too. If the broker is stopped or closed,
 // the connection comes back already closed by the broker: reads return
 // io.EOF and writes fail.
