@@ -107,6 +107,9 @@ func TestPubSubInOrder(t *testing.T) {
 	// One message with -m, then 2..30 from stdin.
 	code, _, stderr := runSync(t, nil, "pub", "-s", b.URL(), "-t", "test/order", "-q", "1", "-m", "1")
 	require.Equal(t, exitOK, code, stderr)
+	// mochi sends the PUBACK before it forwards the message, and order
+	// holds only within one connection: let 1 arrive before the next pub.
+	eventually(t, 10*time.Second, "message 1 at the sub", func() bool { return len(sub.stdout.lines()) > 0 })
 	stdin, write, closeIn := stdinPipe(t)
 	pub := start(t, stdin, "pub", "-s", b.URL(), "-t", "test/order", "-q", "1", "--stdin")
 	write(numbered(2, 15)...)
