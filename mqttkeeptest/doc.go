@@ -73,6 +73,17 @@
 //     yet is refused with 0x91 (packet identifier in use); a PUBLISH with
 //     such an identifier silently cancels the broker's own in-flight
 //     message.
+//  7. It can deadlock: Inflight.NextImmediate read-locks a client's
+//     in-flight map twice. When a QoS 1/2 message is queued for a client
+//     (by another client's PUBLISH or by [Broker.Publish]) just while a
+//     packet from that client, which has messages in flight, is being
+//     processed, the two goroutines wait for each other for good. It needs
+//     a preemption between the two read locks, so it is rare, but load and
+//     -race make it happen: the test hangs until go test's -timeout, with
+//     goroutines in Inflight.Set and Inflight.GetAll in the dump. Inside a
+//     testing/synctest bubble nothing reports it earlier, as goroutines
+//     waiting on a mutex are not durably blocked. (mochi issue #488 is the
+//     same pattern in Clients.GetByListener.)
 //
 // For what mochi cannot do (persistence across a process restart, another
 // broker's quirks), test against the real broker your program will use.

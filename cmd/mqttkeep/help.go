@@ -186,6 +186,9 @@ Known limits of mochi-mqtt v2.7.9 (the broker's, not the client's):
     UNSUBSCRIBE reusing the identifier of a QoS 1/2 message the broker sent
     and the client has not acknowledged is refused with 0x91, and a PUBLISH
     reusing it cancels that message;
+  - it can deadlock, rarely: Inflight.NextImmediate read-locks twice, so
+    a QoS 1/2 message queued for a client while a packet from that client
+    is processed can hang both connections for good;
   - its own shutdown waits forever for a connection that never sent
     CONNECT; this command closes such connections itself.
 
