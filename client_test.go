@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -85,7 +85,7 @@ func (c *collector) waitPayload(t *testing.T, p string, bound time.Duration) {
 }
 
 func TestPublishSubscribeRoundTrip(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sub := newClient(t, mqttkeep.WithServer(b.URL()))
@@ -125,7 +125,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 }
 
 func TestRetainedMessageReachesLateSubscriber(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
@@ -139,7 +139,7 @@ func TestRetainedMessageReachesLateSubscriber(t *testing.T) {
 }
 
 func TestPingReturnsRoundTripTime(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithKeepAlive(0))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -166,7 +166,7 @@ func TestPingReturnsRoundTripTime(t *testing.T) {
 func TestFinalRefusalStopsAfterOneAttempt(t *testing.T) {
 	for _, code := range []byte{0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C} {
 		t.Run(mqttkeep.ReasonCodeText(code), func(t *testing.T) {
-			b := testbroker.Start(t)
+			b := mqttkeeptest.NewBroker(t)
 			b.Refuse(code)
 			ev := newEvents()
 			c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
@@ -197,7 +197,7 @@ func TestFinalRefusalStopsAfterOneAttempt(t *testing.T) {
 func TestRetryableRefusalIsRetried(t *testing.T) {
 	for _, code := range []byte{0x88, 0x89, 0x97, 0x9F} {
 		t.Run(mqttkeep.ReasonCodeText(code), func(t *testing.T) {
-			b := testbroker.Start(t)
+			b := mqttkeeptest.NewBroker(t)
 			b.Refuse(code)
 			var waits atomic.Int32
 			c := newClient(t, mqttkeep.WithServer(b.URL()),
@@ -233,7 +233,7 @@ func TestRetryableRefusalIsRetried(t *testing.T) {
 // returns the context's error joined with the last attempt's. The
 // context ends once an attempt has failed (its OnReconnecting event).
 func TestConnectContextEndsWhileUnreachable(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	url := b.URL()
 	b.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -256,7 +256,7 @@ func TestCloseSemantics(t *testing.T) {
 		require.ErrorIs(t, c.Connect(ctx), mqttkeep.ErrClosed)
 	})
 	t.Run("after connect", func(t *testing.T) {
-		b := testbroker.Start(t)
+		b := mqttkeeptest.NewBroker(t)
 		ev := newEvents()
 		c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer(b.URL()))...)
 		require.NoError(t, err)
@@ -291,7 +291,7 @@ func TestCloseSemantics(t *testing.T) {
 }
 
 func TestBadPublishAndSubscribeArgumentsSendNothing(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	ctx := context.Background()
@@ -321,7 +321,7 @@ func TestBadPublishAndSubscribeArgumentsSendNothing(t *testing.T) {
 
 // A panicking message handler is recovered; later messages still arrive.
 func TestPanickingHandlerDoesNotKillClient(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -337,7 +337,7 @@ func TestPanickingHandlerDoesNotKillClient(t *testing.T) {
 // After a broker restart (sessions lost) the client reconnects by itself,
 // restores its subscription, and receives the next message on it.
 func TestBrokerRestartRestoresSubscription(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
 		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}))...)
@@ -372,7 +372,7 @@ func TestBrokerRestartRestoresSubscription(t *testing.T) {
 
 // A server DISCONNECT is reported as a *ReasonCodeError with its code.
 func TestServerDisconnectReportsReasonCode(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("kicked"),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
@@ -392,7 +392,7 @@ func TestServerDisconnectReportsReasonCode(t *testing.T) {
 // A payload larger than the broker's Maximum Packet Size is refused before
 // anything is sent, and the connection stays up.
 func TestPacketLargerThanBrokerMaximum(t *testing.T) {
-	b := testbroker.Start(t, testbroker.WithMaximumPacketSize(1024))
+	b := mqttkeeptest.NewBroker(t, mqttkeeptest.WithMaximumPacketSize(1024))
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -410,7 +410,7 @@ func TestPacketLargerThanBrokerMaximum(t *testing.T) {
 // publisher, so MQTT keeps their order: the big one, had it been sent,
 // would come first.
 func TestMaxPacketSizeAnnounced(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	small := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithMaxPacketSize(1024))
@@ -428,7 +428,7 @@ func TestMaxPacketSizeAnnounced(t *testing.T) {
 
 // Shared subscriptions ($share/group/filter) are accepted and validated.
 func TestSharedSubscription(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -448,7 +448,7 @@ func TestSharedSubscription(t *testing.T) {
 // own allocation would have picked next.
 func TestSubscribeWhileBrokerMessagesUnacknowledged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("ids"))
@@ -486,7 +486,7 @@ func TestSubscribeWhileBrokerMessagesUnacknowledged(t *testing.T) {
 // acknowledged it.
 func TestSubscribeSurvivesLinkDeath(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		link := &pipeLink{broker: b}

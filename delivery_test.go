@@ -13,7 +13,7 @@ import (
 
 	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/internal/mosquitto"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -23,7 +23,7 @@ import (
 func onBrokers(t *testing.T, f func(t *testing.T, url string)) {
 	t.Run("mochi", func(t *testing.T) {
 		t.Parallel()
-		f(t, testbroker.Start(t).URL())
+		f(t, mqttkeeptest.NewBroker(t).URL())
 	})
 	t.Run("mosquitto", func(t *testing.T) {
 		t.Parallel()
@@ -121,7 +121,7 @@ func TestResumedSessionBacklogHandled(t *testing.T) {
 // Without a subscription or fallback for them, backlog messages are
 // counted and logged, not silently acknowledged.
 func TestUnroutableMessagesCounted(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	id := "unroutable"
 	session := []mqttkeep.Option{mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID(id),
 		mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Minute)}
@@ -335,7 +335,7 @@ func TestManualAckWithWorkerPool(t *testing.T) {
 // acknowledged (holding it would hold every later acknowledgement): a
 // later process with the session does not get it again.
 func TestHandlerPanicAcknowledges(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	session := []mqttkeep.Option{mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("panics"),
 		mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Minute)}
 	c, err := mqttkeep.New(append(session, mqttkeep.WithSubscription("panic/t", 1, func(*mqttkeep.Message) { panic("boom") }))...)
@@ -402,7 +402,7 @@ func TestSharedSubscriptionMemberDrains(t *testing.T) {
 // Subscribe while the broker is away waits for the next connection and
 // returns once the broker acknowledged; messages then flow.
 func TestSubscribeWhileReconnecting(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)
@@ -423,7 +423,7 @@ func TestSubscribeWhileReconnecting(t *testing.T) {
 // WithConcurrency lets that many handler calls of one subscription run at
 // once.
 func TestSubscriptionConcurrency(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	var running, peak atomic.Int32
 	release := make(chan struct{})
 	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithSubscription("pool/t", 1, func(*mqttkeep.Message) {

@@ -8,28 +8,20 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 )
 
-// startBroker starts an embedded broker on 127.0.0.1 so that the examples
-// run on their own; a real program connects to its own broker instead.
-func startBroker() (url string, stop func()) {
-	b, err := testbroker.New()
+func ExampleNew() {
+	// An embedded broker on 127.0.0.1, so that the example runs on its own;
+	// a program connects to its real broker (mqtt://broker.lan:1883).
+	broker, err := mqttkeeptest.StartBroker()
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := b.ListenTCP(); err != nil {
-		log.Fatal(err)
-	}
-	return b.URL(), b.Close
-}
-
-func ExampleNew() {
-	url, stop := startBroker()
-	defer stop()
+	defer broker.Close()
 
 	client, err := mqttkeep.New(
-		mqttkeep.WithServer(url),
+		mqttkeep.WithServer(broker.URL()),
 		mqttkeep.WithKeepAlive(10*time.Second), // PINGREQ every 5 s when idle
 		mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
 			if e.Err != nil { // nil: our own Close
@@ -51,9 +43,13 @@ func ExampleNew() {
 }
 
 func ExampleClient_Publish() {
-	url, stop := startBroker()
-	defer stop()
-	client, err := mqttkeep.New(mqttkeep.WithServer(url))
+	// An embedded broker; a program connects to its real one instead.
+	broker, err := mqttkeeptest.StartBroker()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close()
+	client, err := mqttkeep.New(mqttkeep.WithServer(broker.URL()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -78,9 +74,13 @@ func ExampleClient_Publish() {
 }
 
 func ExampleClient_Subscribe() {
-	url, stop := startBroker()
-	defer stop()
-	client, err := mqttkeep.New(mqttkeep.WithServer(url))
+	// An embedded broker; a program connects to its real one instead.
+	broker, err := mqttkeeptest.StartBroker()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close()
+	client, err := mqttkeep.New(mqttkeep.WithServer(broker.URL()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -107,10 +107,14 @@ func ExampleClient_Subscribe() {
 }
 
 func ExampleClient_Ping() {
-	url, stop := startBroker()
-	defer stop()
+	// An embedded broker; a program connects to its real one instead.
+	broker, err := mqttkeeptest.StartBroker()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close()
 	// Keep alive 0 turns automatic pings off; Ping still works on demand.
-	client, err := mqttkeep.New(mqttkeep.WithServer(url), mqttkeep.WithKeepAlive(0))
+	client, err := mqttkeep.New(mqttkeep.WithServer(broker.URL()), mqttkeep.WithKeepAlive(0))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -133,17 +137,14 @@ func ExampleClient_Ping() {
 }
 
 func ExampleReasonCodeError() {
-	b, err := testbroker.New()
+	broker, err := mqttkeeptest.StartBroker()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer b.Close()
-	if err := b.ListenTCP(); err != nil {
-		log.Fatal(err)
-	}
-	b.Refuse(0x86) // the broker rejects every CONNECT: bad user name or password
+	defer broker.Close()
+	broker.Refuse(0x86) // the broker rejects every CONNECT: bad user name or password
 
-	client, err := mqttkeep.New(mqttkeep.WithServer(b.URL()), mqttkeep.WithCredentials("alice", "wrong"))
+	client, err := mqttkeep.New(mqttkeep.WithServer(broker.URL()), mqttkeep.WithCredentials("alice", "wrong"))
 	if err != nil {
 		log.Fatal(err)
 	}

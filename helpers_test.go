@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,7 +38,7 @@ func connect(t *testing.T, c *mqttkeep.Client) {
 
 // pipeDialer dials the broker through an in-memory pipe, for tests inside
 // a synctest bubble.
-func pipeDialer(b *testbroker.Broker) mqttkeep.Option {
+func pipeDialer(b *mqttkeeptest.Broker) mqttkeep.Option {
 	return mqttkeep.WithDialer(func(context.Context, *url.URL) (net.Conn, error) {
 		return b.Pipe(), nil
 	})
@@ -49,7 +49,7 @@ func pipeDialer(b *testbroker.Broker) mqttkeep.Option {
 // either direction is read and dropped, no end of stream is passed on,
 // and the client's socket stays open. It works inside a synctest bubble.
 type pipeLink struct {
-	broker    *testbroker.Broker
+	broker    *mqttkeeptest.Broker
 	blackhole atomic.Bool
 	wg        sync.WaitGroup
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,14 +39,11 @@ func TestCloseDuringQoS2PublishesDoesNotCrash(t *testing.T) {
 // closeDuringQoS2 is the child's scenario: 16 publishers, 40 rounds, each
 // round closed while its QoS 2 publishes are in flight.
 func closeDuringQoS2() {
-	b, err := testbroker.New()
+	b, err := mqttkeeptest.StartBroker()
 	if err != nil {
 		panic(err)
 	}
 	defer b.Close()
-	if err := b.ListenTCP(); err != nil {
-		panic(err)
-	}
 	for round := range 40 {
 		c, err := mqttkeep.New(mqttkeep.WithServer(b.URL()))
 		if err != nil {
@@ -80,7 +77,7 @@ func closeDuringQoS2() {
 // A payload that makes the packet larger than MQTT can encode is refused
 // with ErrPacketTooLarge, connected or queued; paho's encoder panicked.
 func TestPublishLargerThanMQTTCanCarry(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	huge := make([]byte, 268435455) // the payload alone fills the remaining length
@@ -220,7 +217,7 @@ func TestStuckWriteEndsConnection(t *testing.T) {
 // Close from a message handler and from a hook returns instead of waiting
 // for itself.
 func TestCloseFromCallbacks(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	for _, from := range []string{"handler", "OnConnect", "OnDisconnect"} {
 		t.Run(from, func(t *testing.T) {
 			closed := make(chan error, 1)

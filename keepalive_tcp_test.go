@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,8 +29,8 @@ func TestSilentLinkDeathOverTCP(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			b := testbroker.Start(t)
-			p := faultproxy.Start(t, b.Addr())
+			b := mqttkeeptest.NewBroker(t)
+			p := mqttkeeptest.NewProxy(t, b.Addr())
 			ev := newEvents()
 			c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithKeepAlive(k),
 				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
@@ -78,8 +77,8 @@ func TestSilentLinkDeathOverTCP(t *testing.T) {
 func TestBlockedWriteDoesNotDelayDetection(t *testing.T) {
 	t.Parallel()
 	const k = 2 * time.Second
-	b := testbroker.Start(t)
-	p := faultproxy.Start(t, b.Addr())
+	b := mqttkeeptest.NewBroker(t)
+	p := mqttkeeptest.NewProxy(t, b.Addr())
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithKeepAlive(k),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -19,7 +19,7 @@ func TestIdleClientStaysConnected(t *testing.T) {
 	for _, k := range []time.Duration{time.Second, 10 * time.Second, 30 * time.Second} {
 		t.Run(k.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b, err := testbroker.New()
+				b, err := mqttkeeptest.StartPipeBroker()
 				require.NoError(t, err)
 				defer b.Close()
 				ev := newEvents()
@@ -55,7 +55,7 @@ func TestIdleClientStaysConnected(t *testing.T) {
 // broker: "nothing received for K/2" triggers a PINGREQ on its own.
 func TestPublishOnlyClientStillProbes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
@@ -72,7 +72,7 @@ func TestPublishOnlyClientStillProbes(t *testing.T) {
 // The broker's Server Keep Alive wins over the client's.
 func TestServerKeepAliveOverrides(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New(testbroker.WithServerKeepAlive(4))
+		b, err := mqttkeeptest.StartPipeBroker(mqttkeeptest.WithServerKeepAlive(4))
 		require.NoError(t, err)
 		defer b.Close()
 		ev := newEvents()
@@ -96,7 +96,7 @@ func TestServerKeepAliveOverrides(t *testing.T) {
 // K = 0: no automatic PINGREQ ever; Ping still works on demand.
 func TestKeepAliveZeroNeverPings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
@@ -143,7 +143,7 @@ func TestSilentLinkDeathDetectedWithinBound(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b, err := testbroker.New()
+				b, err := mqttkeeptest.StartPipeBroker()
 				require.NoError(t, err)
 				defer b.Close()
 				link := &pipeLink{broker: b}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,7 +18,7 @@ import (
 // named error; nothing is ever shortened to fit.
 func TestOutboundLimits(t *testing.T) {
 	long := strings.Repeat("x", 65536)
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -126,7 +126,7 @@ func TestURLPasswordNeverShown(t *testing.T) {
 
 // A call whose ctx has already ended does nothing and says so.
 func TestEndedCtxIsHonoured(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("ended"))
 	connect(t, c)
 	ctx, cancel := context.WithCancel(context.Background())

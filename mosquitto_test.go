@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
 	"github.com/mqttkeep/mqttkeep/internal/mosquitto"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -187,7 +187,7 @@ func TestMosquittoSilentLinkDeathPublishesWill(t *testing.T) {
 	const k = 2 * time.Second
 	const pingTimeout = k / 2 // the default
 	b := mosquitto.Start(t)
-	p := faultproxy.Start(t, b.Addr())
+	p := mqttkeeptest.NewProxy(t, b.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -330,7 +330,7 @@ func TestMosquittoSessionTakeoverDoesNotFight(t *testing.T) {
 func TestMosquittoWrongPasswordRefusedOnce(t *testing.T) {
 	t.Parallel()
 	b := mosquitto.Start(t, mosquitto.WithPasswordFile("alice", "correct horse"))
-	p := faultproxy.Start(t, b.Addr()) // counts TCP connections
+	p := mqttkeeptest.NewProxy(t, b.Addr()) // counts TCP connections
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 

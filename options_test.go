@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -130,7 +130,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	b.Refuse(0x89)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithLogger(logger),

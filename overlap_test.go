@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -183,7 +183,7 @@ func (d *synDropper) open() int {
 // several seconds. One socket stays open.
 func TestDialOverlapsAfterPartition(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	d := newSynDropper(t, b.Addr())
 	connected := make(chan time.Time, 16)
 	lost := make(chan struct{}, 16)

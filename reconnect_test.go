@@ -11,13 +11,12 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// MQTT packet types, as testbroker.Packets counts them.
+// MQTT packet types, as mqttkeeptest.Broker.Packets counts them.
 const (
 	packetPublish     = 3
 	packetSubscribe   = 8
@@ -49,7 +48,7 @@ func TestBackoffDelayBounds(t *testing.T) {
 // measured at the broker (fake time: five minutes of refusals).
 func TestBusyRefusalsBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		b.Refuse(0x89)
@@ -93,7 +92,7 @@ func TestBusyRefusalsBackOff(t *testing.T) {
 // the backoff keeps growing instead of starting over (flap protection).
 func TestFlappingConnectionBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		var mu sync.Mutex
@@ -125,7 +124,7 @@ func TestFlappingConnectionBacksOff(t *testing.T) {
 // and a panicking hook does not kill the client.
 func TestSlowAndPanickingHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		var order []string
@@ -162,7 +161,7 @@ func TestSlowAndPanickingHooks(t *testing.T) {
 
 // Registered with methods, hooks can be removed again.
 func TestHookUnregister(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	var calls atomic.Int32
 	unregister := c.OnConnect(func(mqttkeep.ConnectEvent) { calls.Add(1) })
@@ -177,8 +176,8 @@ func TestHookUnregister(t *testing.T) {
 // When the broker kept the session (a dropped TCP connection, broker still
 // up), subscriptions are not re-sent; messages still arrive.
 func TestSessionPresentSkipsResubscribe(t *testing.T) {
-	b := testbroker.Start(t)
-	p := faultproxy.Start(t, b.Addr())
+	b := mqttkeeptest.NewBroker(t)
+	p := mqttkeeptest.NewProxy(t, b.Addr())
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID("keeper"),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
@@ -199,7 +198,7 @@ func TestSessionPresentSkipsResubscribe(t *testing.T) {
 // After a broker restart all subscriptions go back in one SUBSCRIBE, and
 // an unsubscribed filter stays forgotten.
 func TestResubscribeInOnePacket(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("many"),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
@@ -227,7 +226,7 @@ func TestResubscribeInOnePacket(t *testing.T) {
 // publisher's connection: MQTT orders deliveries only per topic and QoS.
 func TestOfflineQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		link := &pipeLink{broker: b}
@@ -289,7 +288,7 @@ func numbers(from, to int) []string {
 
 func TestQueueOffReturnsNotConnected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		ev := newEvents()
@@ -308,7 +307,7 @@ func TestQueueOffReturnsNotConnected(t *testing.T) {
 // (the session is resumed), and Publish returns once it is acknowledged.
 func TestInFlightQoS1SurvivesReconnect(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		ctx := context.Background()
@@ -345,7 +344,7 @@ func TestInFlightQoS1SurvivesReconnect(t *testing.T) {
 // (losing every session): every Publish that returned nil reached the
 // broker, and every message is published.
 func TestQoS1AcrossBrokerRestarts(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("steady"),
 		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}))
 	connect(t, c)
@@ -394,7 +393,7 @@ func TestQoS1AcrossBrokerRestarts(t *testing.T) {
 // and sends 0x8E to the older, which stops instead of fighting back.
 func TestSessionTakeoverDoesNotFight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		opts := func(ev *events) []mqttkeep.Option {
@@ -424,8 +423,8 @@ func TestSessionTakeoverDoesNotFight(t *testing.T) {
 
 // With several servers, the client moves on to the next when one dies.
 func TestFailoverToSecondServer(t *testing.T) {
-	b1 := testbroker.Start(t)
-	b2 := testbroker.Start(t)
+	b1 := mqttkeeptest.NewBroker(t)
+	b2 := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServers(b1.URL(), b2.URL()),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
@@ -452,8 +451,8 @@ func TestServerRedirect(t *testing.T) {
 		{"DISCONNECT server moved", false, 0x9D, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			from := testbroker.Start(t)
-			to := testbroker.Start(t)
+			from := mqttkeeptest.NewBroker(t)
+			to := mqttkeeptest.NewBroker(t)
 			ref := to.Addr()
 			if tc.withURL {
 				ref = to.URL()
@@ -483,8 +482,8 @@ func TestServerRedirect(t *testing.T) {
 
 // Close while a CONNECT is unanswered returns promptly and leaves nothing.
 func TestCloseDuringConnect(t *testing.T) {
-	b := testbroker.Start(t)
-	p := faultproxy.Start(t, b.Addr())
+	b := mqttkeeptest.NewBroker(t)
+	p := mqttkeeptest.NewProxy(t, b.Addr())
 	p.Blackhole()
 	c, err := mqttkeep.New(mqttkeep.WithServer(p.URL()))
 	require.NoError(t, err)
@@ -503,7 +502,7 @@ func TestCloseDuringConnect(t *testing.T) {
 // every QoS 1 message is handled in the end.
 func TestSlowHandlerDoesNotStarveKeepalive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		ev := newEvents()
@@ -542,7 +541,7 @@ func TestSlowHandlerDoesNotStarveKeepalive(t *testing.T) {
 // from its restart to the first message received on the old subscription,
 // with no application code. Logged for the README; bounded generously.
 func TestRestartRecoveryWithDefaults(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -579,7 +578,7 @@ func TestRestartRecoveryWithDefaults(t *testing.T) {
 // sent once after the reconnect, not once more because the session was
 // found gone.
 func TestQueuedQoS1SentOnceAcrossSessionLoss(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
 		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}))...)
@@ -605,8 +604,8 @@ func TestQueuedQoS1SentOnceAcrossSessionLoss(t *testing.T) {
 // refuses (here: larger than its Maximum Packet Size) is discarded and
 // counted; it does not hold up the connection or the messages behind it.
 func TestQueuedMessageRefusedByNewBrokerIsDiscarded(t *testing.T) {
-	first := testbroker.Start(t)
-	second := testbroker.Start(t, testbroker.WithMaximumPacketSize(1024))
+	first := mqttkeeptest.NewBroker(t)
+	second := mqttkeeptest.NewBroker(t, mqttkeeptest.WithMaximumPacketSize(1024))
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServers(first.URL(), second.URL()),
 		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,11 +26,11 @@ import (
 // no sessions, as after a restart. It counts dials and CONNECTs.
 type restartable struct {
 	mu       sync.Mutex
-	broker   *testbroker.Broker
+	broker   *mqttkeeptest.Broker
 	down     bool
 	dials    atomic.Int64
 	connects atomic.Int64 // CONNECT packets that reached a broker
-	all      []*testbroker.Broker
+	all      []*mqttkeeptest.Broker
 }
 
 func newRestartable(t *testing.T) *restartable {
@@ -40,7 +40,7 @@ func newRestartable(t *testing.T) *restartable {
 }
 
 func (r *restartable) restart(t *testing.T) {
-	b, err := testbroker.New()
+	b, err := mqttkeeptest.StartPipeBroker()
 	require.NoError(t, err)
 	r.mu.Lock()
 	if r.broker != nil {
@@ -377,7 +377,7 @@ func (p *partitionDialer) dial(ctx context.Context, _ *url.URL) (net.Conn, error
 // sockets).
 func TestOverlappingDialsAfterPartition(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := testbroker.New()
+		b, err := mqttkeeptest.StartPipeBroker()
 		require.NoError(t, err)
 		defer b.Close()
 		pd := &partitionDialer{link: &pipeLink{broker: b}, healed: make(chan struct{})}

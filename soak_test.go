@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
 	"github.com/mqttkeep/mqttkeep/internal/mosquitto"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -48,7 +47,7 @@ func TestSoak(t *testing.T) {
 	// otherwise be most of the heap this test measures.
 	b := mosquitto.Start(t, mosquitto.WithPersistence(), mosquitto.WithConfigLines("max_queued_messages 1000000"),
 		mosquitto.WithLogTypes("error", "warning", "notice"))
-	p := faultproxy.Start(t, b.Addr())
+	p := mqttkeeptest.NewProxy(t, b.Addr())
 	backoff := mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -210,7 +209,7 @@ func TestSoak(t *testing.T) {
 // 1000 connect/Close cycles leave no goroutine behind and do not grow the
 // heap, and each connection is counted by the time Connect returns.
 func TestConnectCloseCycles(t *testing.T) {
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	baseline := runtime.NumGoroutine()
 	var heap0 uint64
 	for i := range 1000 {

@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -71,20 +70,20 @@ func newTestPKI(t *testing.T) *testPKI {
 // options it needs.
 func transports(t *testing.T) []struct {
 	name   string
-	broker []testbroker.Option
+	broker []mqttkeeptest.BrokerOption
 	client []mqttkeep.Option
 } {
 	pki := newTestPKI(t)
 	trust := mqttkeep.WithTLSConfig(&tls.Config{RootCAs: pki.roots})
 	return []struct {
 		name   string
-		broker []testbroker.Option
+		broker []mqttkeeptest.BrokerOption
 		client []mqttkeep.Option
 	}{
 		{"tcp", nil, nil},
-		{"tls", []testbroker.Option{testbroker.WithTLS(pki.server)}, []mqttkeep.Option{trust}},
-		{"ws", []testbroker.Option{testbroker.WithWebSocket()}, nil},
-		{"wss", []testbroker.Option{testbroker.WithTLS(pki.server), testbroker.WithWebSocket()}, []mqttkeep.Option{trust}},
+		{"tls", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server)}, []mqttkeep.Option{trust}},
+		{"ws", []mqttkeeptest.BrokerOption{mqttkeeptest.WithWebSocket()}, nil},
+		{"wss", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server), mqttkeeptest.WithWebSocket()}, []mqttkeep.Option{trust}},
 	}
 }
 
@@ -96,13 +95,13 @@ func TestTransportsBehaveTheSame(t *testing.T) {
 	for _, tr := range transports(t) {
 		t.Run(tr.name, func(t *testing.T) {
 			t.Parallel()
-			b := testbroker.Start(t, tr.broker...)
+			b := mqttkeeptest.NewBroker(t, tr.broker...)
 			scheme, rest, _ := strings.Cut(b.URL(), "://")
 			require.True(t, strings.HasPrefix(scheme, map[string]string{"tcp": "mqtt", "tls": "mqtts", "ws": "ws", "wss": "wss"}[tr.name]))
 			_, path, _ := strings.Cut(rest, "/")
 			// The client goes through the fault proxy; TLS and WebSocket
 			// bytes pass through it like any others.
-			p := faultproxy.Start(t, b.Addr())
+			p := mqttkeeptest.NewProxy(t, b.Addr())
 			url := scheme + "://" + p.Addr()
 			if path != "" {
 				url += "/" + path
@@ -150,16 +149,16 @@ func TestTLSVerificationFailureIsFinal(t *testing.T) {
 	pki := newTestPKI(t)
 	for _, tc := range []struct {
 		name   string
-		broker []testbroker.Option
+		broker []mqttkeeptest.BrokerOption
 		tls    *tls.Config
 	}{
-		{"unknown CA over TLS", []testbroker.Option{testbroker.WithTLS(pki.server)}, nil},
-		{"unknown CA over WSS", []testbroker.Option{testbroker.WithTLS(pki.server), testbroker.WithWebSocket()}, nil},
-		{"wrong host name", []testbroker.Option{testbroker.WithTLS(pki.server)}, &tls.Config{RootCAs: pki.roots, ServerName: "broker.example"}},
+		{"unknown CA over TLS", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server)}, nil},
+		{"unknown CA over WSS", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server), mqttkeeptest.WithWebSocket()}, nil},
+		{"wrong host name", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server)}, &tls.Config{RootCAs: pki.roots, ServerName: "broker.example"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := testbroker.Start(t, tc.broker...)
-			p := faultproxy.Start(t, b.Addr())
+			b := mqttkeeptest.NewBroker(t, tc.broker...)
+			p := mqttkeeptest.NewProxy(t, b.Addr())
 			scheme, rest, _ := strings.Cut(b.URL(), "://")
 			_, path, _ := strings.Cut(rest, "/")
 			ev := newEvents()

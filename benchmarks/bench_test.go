@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/benchmarks/internal/broker"
 	"github.com/mqttkeep/mqttkeep/benchmarks/internal/sink"
 )
 
@@ -33,7 +32,7 @@ func benchPublish(b *testing.B, qos byte) {
 		start func(b *testing.B) string
 	}{
 		{"mochi", func(b *testing.B) string {
-			br, err := broker.Start(broker.Options{})
+			br, err := startBroker()
 			if err != nil {
 				b.Fatal(err)
 			}

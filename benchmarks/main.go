@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/benchmarks/internal/broker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 )
 
 func main() {
@@ -188,7 +188,7 @@ func printHeader(w io.Writer, e *env, seed uint64, cs []Contestant) {
 	fmt.Fprintf(w, "## mqttkeep comparison benchmarks\n\n")
 	fmt.Fprintf(w, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "- GOMAXPROCS %d, NumCPU %d, %s %s/%s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "- broker: mochi-mqtt v%s, in-process on 127.0.0.1 (a fresh broker per run; idle-footprint: in a child process)\n", broker.Version)
+	fmt.Fprintf(w, "- broker: mochi-mqtt %s (mqttkeeptest, recording off), in-process on 127.0.0.1 (a fresh broker per run; idle-footprint: in a child process)\n", deps["github.com/mochi-mqtt/server/v2"])
 	fmt.Fprintf(w, "- keep alive K = %v for every client; %d interleaved runs (run i of every contestant, then run i+1)\n", e.keepAlive, e.runs)
 	fmt.Fprintf(w, "- dead-link phases (idle time before the blackhole, the same for every contestant in a run, stratified over [K, 2K); -seed %d):", seed)
 	for _, p := range e.phases {
@@ -205,6 +205,15 @@ func printHeader(w io.Writer, e *env, seed uint64, cs []Contestant) {
 	fmt.Fprintln(w)
 }
 
+// --- the broker ---
+
+// startBroker starts the test kit's embedded broker on 127.0.0.1 with a
+// free port. It records nothing: the kit would otherwise keep a copy of
+// every payload, which would weigh on the figures.
+func startBroker(opts ...mqttkeeptest.BrokerOption) (*mqttkeeptest.Broker, error) {
+	return mqttkeeptest.StartBroker(append(opts, mqttkeeptest.WithoutRecording())...)
+}
+
 // --- child broker for idle-footprint ---
 
 // childBrokerEnv set to 1 makes this program (or its test binary) serve a
@@ -214,7 +223,7 @@ const childBrokerEnv = "MQTTKEEP_BENCH_CHILD_BROKER"
 // childBrokerMain serves a broker on 127.0.0.1, prints its address and
 // exits when stdin closes.
 func childBrokerMain() {
-	b, err := broker.Start(broker.Options{})
+	b, err := startBroker()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child broker:", err)
 		os.Exit(1)

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/benchmarks/internal/broker"
-	"github.com/mqttkeep/mqttkeep/benchmarks/internal/faultproxy"
 	"github.com/mqttkeep/mqttkeep/benchmarks/internal/sink"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"go.uber.org/goleak"
 )
 
@@ -29,7 +28,7 @@ func TestMain(m *testing.M) {
 func TestContestantsPublishAndReceive(t *testing.T) {
 	for _, c := range contestants() {
 		t.Run(c.Name(), func(t *testing.T) {
-			b, err := broker.Start(broker.Options{})
+			b, err := startBroker()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +84,7 @@ func TestFaultproxyBlackholeAndPass(t *testing.T) {
 		defer c.Close()
 		_, _ = io.Copy(c, c)
 	}()
-	p, err := faultproxy.New(ln.Addr().String())
+	p, err := mqttkeeptest.StartProxy(ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/benchmarks/internal/broker"
-	"github.com/mqttkeep/mqttkeep/benchmarks/internal/faultproxy"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 )
 
 // unit tells how a metric is printed.
@@ -225,12 +224,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // the link; the result is the time from Blackhole to the library
 // reporting the loss.
 func deadLink(ctx context.Context, e *env, c Contestant, run int, publishing bool) ([]float64, error) {
-	b, err := broker.Start(broker.Options{})
+	b, err := startBroker()
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	p, err := faultproxy.New(b.Addr())
+	p, err := mqttkeeptest.StartProxy(b.Addr())
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +293,7 @@ func deadLink(ctx context.Context, e *env, c Contestant, run int, publishing boo
 // message received on the subscription made before the outage while the
 // broker publishes one every 10 ms.
 func restart(ctx context.Context, e *env, c Contestant, fast, firstMessage bool) ([]float64, error) {
-	b, err := broker.Start(broker.Options{})
+	b, err := startBroker()
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +366,7 @@ func restart(ctx context.Context, e *env, c Contestant, fast, firstMessage bool)
 // with one inline (broker-side) subscriber that counts them.
 func qos0Throughput(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
 	n := e.n(200_000)
-	b, err := broker.Start(broker.Options{})
+	b, err := startBroker()
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +407,7 @@ func qos0Throughput(ctx context.Context, e *env, c Contestant, _ int) ([]float64
 // qos1 publishes n QoS 1 messages from workers goroutines, each waiting
 // for its acknowledgement before the next.
 func qos1(ctx context.Context, e *env, c Contestant, n, workers int) ([]float64, error) {
-	b, err := broker.Start(broker.Options{})
+	b, err := startBroker()
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +448,7 @@ func qos1(ctx context.Context, e *env, c Contestant, n, workers int) ([]float64,
 // not counted, and the run is reported as incomplete.
 func inbound(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
 	n := e.n(100_000)
-	b, err := broker.Start(broker.Options{WritesPending: int32(n + 1024)})
+	b, err := startBroker(mqttkeeptest.WithOutboundQueue(n + 1024))
 	if err != nil {
 		return nil, err
 	}

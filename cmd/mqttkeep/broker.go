@@ -9,17 +9,17 @@ import (
 	"strconv"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
 )
 
 // defaultBrokerAddr is -l's default: loopback only, the usual MQTT port.
 const defaultBrokerAddr = "127.0.0.1:1883"
 
 // runBroker is "mqttkeep broker": an in-memory mochi-mqtt broker that lets
-// every client in, logging connects and disconnects, until Ctrl-C.
-// (internal/testbroker only listens on a random port, so this uses mochi
-// directly.)
+// every client in, logging connects and disconnects, until Ctrl-C. It is
+// the test kit's broker core (internal/embedbroker), which links no
+// package testing.
 func runBroker(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("broker")
 	var addr string
@@ -37,36 +37,29 @@ func runBroker(ctx context.Context, args []string, s stdio) int {
 		return usageFail(s, "broker", fmt.Sprintf("-l %q: port %q is not a number from 0 to 65535", addr, port), nil)
 	}
 
-	srv := mqtt.New(&mqtt.Options{
-		InlineClient: false,
-		Logger:       slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err := srv.AddHook(&logHook{w: s.err}, nil); err != nil {
+	b, err := embedbroker.New(
+		embedbroker.WithLogger(slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		embedbroker.WithHooks(func() []mqtt.Hook { return []mqtt.Hook{&logHook{w: s.err}} }),
+		embedbroker.WithSysTopicInterval(1), // mochi's default: $SYS/# stays current
+	)
+	if err != nil {
 		fmt.Fprintf(s.err, "mqttkeep broker: %v\n", err)
 		return exitFail
 	}
-	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr})
-	if err := srv.AddListener(tcp); err != nil { // binds the address
+	if err := b.Listen(addr); err != nil {
 		fmt.Fprintf(s.err, "mqttkeep broker: %v\n", err)
-		_ = srv.Close()
+		b.Close()
 		return exitFail
 	}
-	if err := srv.Serve(); err != nil {
-		fmt.Fprintf(s.err, "mqttkeep broker: %v\n", err)
-		_ = srv.Close()
-		return exitFail
-	}
-	fmt.Fprintf(s.err, "mqttkeep broker: listening on %s (mqtt://%s); Ctrl-C to stop\n", tcp.Address(), tcp.Address())
+	fmt.Fprintf(s.err, "mqttkeep broker: listening on %s (mqtt://%s); Ctrl-C to stop\n", b.Addr(), b.Addr())
 	<-ctx.Done()
-	_ = srv.Close()
+	b.Shutdown() // DISCONNECT 0x8B (server shutting down) to every client
 	fmt.Fprintf(s.err, "mqttkeep broker: stopped\n")
 	return exitOK
 }
 
-// logHook lets every client in (mochi refuses everyone unless a hook
-// allows them; its own auth.AllowHook would pull gopkg.in/yaml.v3 into
-// go.mod) and reports clients connecting and disconnecting. It never logs
-// a password.
+// logHook reports clients connecting and disconnecting (embedbroker's
+// own hook lets every client in). It never logs a password.
 type logHook struct {
 	mqtt.HookBase
 	w io.Writer
@@ -75,18 +68,8 @@ type logHook struct {
 func (h *logHook) ID() string { return "mqttkeep-log" }
 
 func (h *logHook) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
-		return true
-	}
-	return false
+	return b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect
 }
-
-// OnConnectAuthenticate lets every client in.
-func (h *logHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
-
-// OnACLCheck allows every publish and subscription.
-func (h *logHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 func (h *logHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	fmt.Fprintf(h.w, "mqttkeep broker: client %q connected from %s (MQTT %d, clean start %t, keep alive %ds)\n",

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
 	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
 )
 
 // Demo settings that are not flags.
@@ -84,7 +84,7 @@ type demo struct {
 	connectTimeout, publishTimeout       time.Duration
 	out                                  *emitter
 	errw                                 io.Writer
-	broker                               *testbroker.Broker
+	broker                               *embedbroker.Broker
 	proxy                                *faultproxy.Proxy
 	sub, pub                             *mqttkeep.Client
 	pubStop, pubDone, pollStop, pollDone chan struct{}
@@ -149,7 +149,7 @@ func (d *demo) run(ctx context.Context) int {
 // setup starts the broker, the proxy and both clients.
 func (d *demo) setup(ctx context.Context) error {
 	var err error
-	if d.broker, err = testbroker.New(); err != nil {
+	if d.broker, err = embedbroker.New(); err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
 	if err := d.broker.ListenTCP(); err != nil {

@@ -167,10 +167,30 @@ Examples:
 // brokerHelp is "mqttkeep help broker".
 const brokerHelp = `Usage: mqttkeep broker [-l ADDR]
 
-Runs an embedded MQTT v5 broker (mochi-mqtt, in memory, no persistence,
-every client allowed) until Ctrl-C, logging clients connecting and
-disconnecting on stderr. For local experiments only: there is no
-authentication.
+Runs an embedded MQTT v5 broker (mochi-mqtt v2.7.9, in memory, no
+persistence, every client allowed) until Ctrl-C, logging clients connecting
+and disconnecting on stderr; Ctrl-C sends every client a DISCONNECT 0x8B
+(server shutting down). For local experiments only: there is no
+authentication. Go programs get the same broker for their tests from
+package github.com/mqttkeep/mqttkeep/mqttkeeptest.
+
+Known limits of mochi-mqtt v2.7.9 (the broker's, not the client's):
+  - it strips user properties from the messages it forwards to a subscriber
+    that connected with Request Problem Information 0;
+  - its send quota leaks once it held messages back for a client's Receive
+    Maximum: a slow QoS 1/2 subscriber stalls after about two windows;
+  - a session takeover loses the messages published to that client ID
+    during the hand-over;
+  - it announces no Maximum Packet Size;
+  - one packet identifier map serves both directions: a SUBSCRIBE or
+    UNSUBSCRIBE reusing the identifier of a QoS 1/2 message the broker sent
+    and the client has not acknowledged is refused with 0x91, and a PUBLISH
+    reusing it cancels that message;
+  - it can deadlock, rarely: Inflight.NextImmediate read-locks twice, so
+    a QoS 1/2 message queued for a client while a packet from that client
+    is processed can hang both connections for good;
+  - its own shutdown waits forever for a connection that never sent
+    CONNECT; this command closes such connections itself.
 
 Flags:
   -l, --listen ADDR      address to listen on (default 127.0.0.1:1883; :1883 for

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,8 +14,7 @@ import (
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
-	"github.com/mqttkeep/mqttkeep/internal/faultproxy"
-	"github.com/mqttkeep/mqttkeep/internal/testbroker"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -108,12 +108,15 @@ func received(t *testing.T, sub *proc, topic string) ([]int, map[int]int) {
 // (processPublish), so the second publisher may overtake it.
 func TestPubSubInOrder(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	sub := startSub(t, "-s", b.URL(), "-t", "test/order", "-q", "1", "-C", "30")
 
 	// One message with -m, then 2..30 from stdin.
 	code, _, stderr := runSync(t, nil, "pub", "-s", b.URL(), "-t", "test/order", "-q", "1", "-m", "1")
 	require.Equal(t, exitOK, code, stderr)
+	// mochi sends the PUBACK before it forwards the message, and order
+	// holds only within one connection: let 1 arrive before the next pub.
+	eventually(t, 10*time.Second, "message 1 at the sub", func() bool { return len(sub.stdout.lines()) > 0 })
 	stdin, write, closeIn := stdinPipe(t)
 	pub := start(t, stdin, "pub", "-s", b.URL(), "-t", "test/order", "-q", "1", "--stdin")
 	write(numbered(2, 15)...)
@@ -153,8 +156,8 @@ func TestPubSubInOrder(t *testing.T) {
 func TestPubSubBrokerRestart(t *testing.T) {
 	t.Parallel()
 	const topic = "test/restart"
-	b := testbroker.Start(t)
-	proxy := faultproxy.Start(t, b.Addr())
+	b := mqttkeeptest.NewBroker(t)
+	proxy := mqttkeeptest.NewProxy(t, b.Addr())
 	sub := startSub(t, "-s", b.URL(), "-t", topic, "-q", "1", "-i", "restart-sub")
 
 	stdin, write, closeIn := stdinPipe(t)
@@ -203,7 +206,7 @@ func TestPubSubBrokerRestart(t *testing.T) {
 
 func TestSubJSON(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	url := b.URL()
 	// A retained text message, published before sub subscribes. mochi
 	// stores it, writes the PUBACK and only then fans the message out to
@@ -294,7 +297,7 @@ func TestPubTimeout(t *testing.T) {
 // message that does not repeat the password.
 func TestBadCredentials(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Start(t)
+	b := mqttkeeptest.NewBroker(t)
 	b.Refuse(0x86)
 	for _, args := range [][]string{
 		{"sub", "-s", b.URL(), "-t", "a", "-u", "bob", "-P", "hunter2-secret"},
@@ -330,6 +333,11 @@ func TestBroker(t *testing.T) {
 		}
 		return m != nil
 	})
+	// A connection that never sends CONNECT must not hold up Ctrl-C
+	// (mochi's own Close waits for it forever).
+	silent, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer silent.Close()
 	sub := startSub(t, "-p", strings.Split(addr, ":")[1], "-h", "127.0.0.1", "-t", "hello", "-C", "1", "-i", "the-sub")
 	code, _, stderr := runSync(t, nil, "pub", "-s", "mqtt://"+addr, "-t", "hello", "-m", "world", "-q", "1", "-i", "the-pub", "-u", "bob", "-P", "hunter2-secret")
 	require.Equal(t, exitOK, code, stderr)
@@ -352,4 +360,23 @@ func TestBroker(t *testing.T) {
 	code, _, stderr = runSync(t, nil, "broker", "-l", m[1])
 	assert.Equal(t, exitFail, code)
 	assert.Contains(t, stderr, "address already in use")
+}
+
+// The broker keeps $SYS/# current, every second (mochi's default), for
+// "mqttkeep sub -t '$SYS/#'".
+func TestBrokerSysTopics(t *testing.T) {
+	t.Parallel()
+	broker := start(t, nil, "broker", "-l", "127.0.0.1:0")
+	var addr string
+	eventually(t, 5*time.Second, "the broker to listen", func() bool {
+		m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindStringSubmatch(broker.stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	// The retained value, then two updates.
+	sub := startSub(t, "-s", "mqtt://"+addr, "-t", "$SYS/broker/uptime", "-C", "3")
+	require.Equal(t, exitOK, sub.wait(t, 20*time.Second))
+	assert.Len(t, sub.stdout.lines(), 3)
 }

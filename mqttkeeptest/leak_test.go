@@ -1,4 +1,4 @@
-package testbroker
+package mqttkeeptest_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package faultproxy
+package mqttkeeptest_test
 
 import (
 	"bytes"
@@ -12,14 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // silence is how long a test waits to conclude that nothing arrives.
 const silence = 300 * time.Millisecond
@@ -77,7 +74,7 @@ func startEcho(t *testing.T) *echoServer {
 
 func (s *echoServer) addr() string { return s.ln.Addr().String() }
 
-func dial(t *testing.T, p *Proxy) *net.TCPConn {
+func dialProxy(t *testing.T, p *mqttkeeptest.Proxy) *net.TCPConn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", p.Addr(), waitFor)
 	require.NoError(t, err)
@@ -113,7 +110,7 @@ func expectSilence(t *testing.T, c net.Conn) {
 // expectReset dials the proxy and expects the connection to be reset. The
 // reset can race with the end of the client's connect, so it may surface
 // from the dial itself or from the first read.
-func expectReset(t *testing.T, p *Proxy) {
+func expectReset(t *testing.T, p *mqttkeeptest.Proxy) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", p.Addr(), waitFor)
 	if err == nil {
@@ -124,12 +121,12 @@ func expectReset(t *testing.T, p *Proxy) {
 	require.ErrorIs(t, err, syscall.ECONNRESET)
 }
 
-func TestPassEchoes(t *testing.T) {
+func TestProxyPassEchoes(t *testing.T) {
 	echo := startEcho(t)
-	p := Start(t, echo.addr())
+	p := mqttkeeptest.NewProxy(t, echo.addr())
 	assert.Equal(t, "mqtt://"+p.Addr(), p.URL())
 
-	c := dial(t, p)
+	c := dialProxy(t, p)
 	roundTrip(t, c, "hello")
 	roundTrip(t, c, "world")
 
@@ -156,7 +153,7 @@ func TestPassEchoes(t *testing.T) {
 	require.Eventually(t, func() bool { return p.Active() == 0 }, waitFor, 10*time.Millisecond)
 }
 
-func TestBlackhole(t *testing.T) {
+func TestProxyBlackhole(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// newConn dials after Blackhole instead of before.
@@ -167,15 +164,15 @@ func TestBlackhole(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			echo := startEcho(t)
-			p := Start(t, echo.addr())
+			p := mqttkeeptest.NewProxy(t, echo.addr())
 			var c *net.TCPConn
 			if !tc.newConn {
-				c = dial(t, p)
+				c = dialProxy(t, p)
 				roundTrip(t, c, "before")
 			}
 			p.Blackhole()
 			if tc.newConn {
-				c = dial(t, p)
+				c = dialProxy(t, p)
 			}
 
 			// Writes succeed, even far more than socket buffers hold:
@@ -200,10 +197,10 @@ func TestBlackhole(t *testing.T) {
 	}
 }
 
-func TestBlackholeHoldsFIN(t *testing.T) {
+func TestProxyBlackholeHoldsFIN(t *testing.T) {
 	echo := startEcho(t)
-	p := Start(t, echo.addr())
-	c := dial(t, p)
+	p := mqttkeeptest.NewProxy(t, echo.addr())
+	c := dialProxy(t, p)
 	roundTrip(t, c, "x")
 
 	p.Blackhole()
@@ -218,7 +215,7 @@ func TestBlackholeHoldsFIN(t *testing.T) {
 	require.Empty(t, rest)
 }
 
-func TestStall(t *testing.T) {
+func TestProxyStall(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		newConn bool
@@ -228,15 +225,15 @@ func TestStall(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			echo := startEcho(t)
-			p := Start(t, echo.addr())
+			p := mqttkeeptest.NewProxy(t, echo.addr())
 			var c *net.TCPConn
 			if !tc.newConn {
-				c = dial(t, p)
+				c = dialProxy(t, p)
 				roundTrip(t, c, "before")
 			}
 			p.Stall()
 			if tc.newConn {
-				c = dial(t, p)
+				c = dialProxy(t, p)
 			}
 
 			// Drain everything echoed back, so only the stall can make
@@ -286,11 +283,11 @@ func TestStall(t *testing.T) {
 	}
 }
 
-func TestDelay(t *testing.T) {
+func TestProxyDelay(t *testing.T) {
 	const d = 150 * time.Millisecond
 	echo := startEcho(t)
-	p := Start(t, echo.addr())
-	c := dial(t, p)
+	p := mqttkeeptest.NewProxy(t, echo.addr())
+	c := dialProxy(t, p)
 	roundTrip(t, c, "warm up")
 
 	p.Delay(d)
@@ -353,41 +350,41 @@ func TestDelay(t *testing.T) {
 	assert.Less(t, fastest, d)
 }
 
-func TestResetAndCloseAll(t *testing.T) {
+func TestProxyResetAndCloseAll(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		mode    func(*Proxy)
-		act     func(*Proxy)
+		mode    func(*mqttkeeptest.Proxy)
+		act     func(*mqttkeeptest.Proxy)
 		wantErr func(t *testing.T, err error)
 	}{
 		{
 			name: "reset",
-			mode: (*Proxy).Pass,
-			act:  (*Proxy).Reset,
+			mode: (*mqttkeeptest.Proxy).Pass,
+			act:  (*mqttkeeptest.Proxy).Reset,
 			wantErr: func(t *testing.T, err error) {
 				require.ErrorIs(t, err, syscall.ECONNRESET)
 			},
 		},
 		{
 			name: "reset while blackholed",
-			mode: (*Proxy).Blackhole,
-			act:  (*Proxy).Reset,
+			mode: (*mqttkeeptest.Proxy).Blackhole,
+			act:  (*mqttkeeptest.Proxy).Reset,
 			wantErr: func(t *testing.T, err error) {
 				require.ErrorIs(t, err, syscall.ECONNRESET)
 			},
 		},
 		{
 			name: "close all",
-			mode: (*Proxy).Pass,
-			act:  (*Proxy).CloseAll,
+			mode: (*mqttkeeptest.Proxy).Pass,
+			act:  (*mqttkeeptest.Proxy).CloseAll,
 			wantErr: func(t *testing.T, err error) {
 				require.ErrorIs(t, err, io.EOF)
 			},
 		},
 		{
 			name: "close all while stalled",
-			mode: (*Proxy).Stall,
-			act:  (*Proxy).CloseAll,
+			mode: (*mqttkeeptest.Proxy).Stall,
+			act:  (*mqttkeeptest.Proxy).CloseAll,
 			wantErr: func(t *testing.T, err error) {
 				require.ErrorIs(t, err, io.EOF)
 			},
@@ -395,8 +392,8 @@ func TestResetAndCloseAll(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			echo := startEcho(t)
-			p := Start(t, echo.addr())
-			c1, c2 := dial(t, p), dial(t, p)
+			p := mqttkeeptest.NewProxy(t, echo.addr())
+			c1, c2 := dialProxy(t, p), dialProxy(t, p)
 			roundTrip(t, c1, "one")
 			roundTrip(t, c2, "two")
 			tc.mode(p)
@@ -412,16 +409,16 @@ func TestResetAndCloseAll(t *testing.T) {
 
 			// The proxy keeps serving new connections in the same mode.
 			p.Pass()
-			roundTrip(t, dial(t, p), "three")
+			roundTrip(t, dialProxy(t, p), "three")
 			assert.Equal(t, 3, p.Connections())
 		})
 	}
 }
 
-func TestRefuse(t *testing.T) {
+func TestProxyRefuse(t *testing.T) {
 	echo := startEcho(t)
-	p := Start(t, echo.addr())
-	live := dial(t, p)
+	p := mqttkeeptest.NewProxy(t, echo.addr())
+	live := dialProxy(t, p)
 	roundTrip(t, live, "live")
 
 	p.Refuse(true)
@@ -432,27 +429,27 @@ func TestRefuse(t *testing.T) {
 	assert.Equal(t, 1, p.Active())
 
 	p.Refuse(false)
-	roundTrip(t, dial(t, p), "back")
+	roundTrip(t, dialProxy(t, p), "back")
 	assert.Equal(t, 3, p.Connections())
 }
 
-func TestTargetDown(t *testing.T) {
+func TestProxyTargetDown(t *testing.T) {
 	// Reserve a port, then close it so nothing listens there.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	target := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	p := Start(t, target)
+	p := mqttkeeptest.NewProxy(t, target)
 	expectReset(t, p)
 	assert.Equal(t, 1, p.Connections())
 	require.Eventually(t, func() bool { return p.Active() == 0 }, waitFor, 10*time.Millisecond)
 }
 
-func TestModeSwitchingRepeatedly(t *testing.T) {
+func TestProxyModeSwitchingRepeatedly(t *testing.T) {
 	echo := startEcho(t)
-	p := Start(t, echo.addr())
-	c := dial(t, p)
+	p := mqttkeeptest.NewProxy(t, echo.addr())
+	c := dialProxy(t, p)
 	for range 3 {
 		p.Stall()
 		p.Blackhole()
@@ -464,29 +461,29 @@ func TestModeSwitchingRepeatedly(t *testing.T) {
 	}
 }
 
-func TestCloseLeavesNoGoroutines(t *testing.T) {
+func TestProxyCloseLeavesNoGoroutines(t *testing.T) {
 	echo := startEcho(t)
 	ignore := goleak.IgnoreCurrent()
 
-	p, err := New(echo.addr())
+	p, err := mqttkeeptest.StartProxy(echo.addr())
 	require.NoError(t, err)
 
 	// Connections in every state: idle, stalled with full buffers,
 	// delayed with queued data, blackholed, half-closed.
-	idle := dial(t, p)
+	idle := dialProxy(t, p)
 	roundTrip(t, idle, "idle")
 
-	halfClosed := dial(t, p)
+	halfClosed := dialProxy(t, p)
 	roundTrip(t, halfClosed, "half")
 	require.NoError(t, halfClosed.CloseWrite())
 
 	p.Delay(time.Hour)
-	delayed := dial(t, p)
+	delayed := dialProxy(t, p)
 	_, err = delayed.Write(make([]byte, 1<<20))
 	require.NoError(t, err)
 
 	p.Stall()
-	stalled := dial(t, p)
+	stalled := dialProxy(t, p)
 	stallDone := make(chan error, 1)
 	go func() {
 		_ = stalled.SetWriteDeadline(time.Now().Add(waitFor))
@@ -495,7 +492,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}()
 
 	p.Blackhole()
-	_ = dial(t, p)
+	_ = dialProxy(t, p)
 	require.Eventually(t, func() bool { return p.Connections() == 5 }, waitFor, 10*time.Millisecond)
 
 	start := time.Now()
