@@ -327,14 +327,17 @@ func (c *Client) dialOverlapped(ctx context.Context, server *url.URL, slow int) 
 	for _, cancel := range cancels {
 		cancel()
 	}
-	for ; pending > 0; pending-- {
-		if r := <-results; r.nc != nil {
-			if winner == nil {
-				winner = r.nc // completed as the others were cancelled
-				continue
+	if pending > 0 {
+		// The losers end at once with a dialer that honours ctx; their
+		// sockets, if any, are closed as they come, without holding up
+		// this attempt (nor Close, if a dialer does not honour ctx).
+		go func(n int) {
+			for range n {
+				if r := <-results; r.nc != nil {
+					_ = r.nc.Close()
+				}
 			}
-			_ = r.nc.Close()
-		}
+		}(pending)
 	}
 	if winner != nil {
 		return winner, nil

@@ -45,10 +45,14 @@ func (s *scripted) sleep(d time.Duration) bool {
 
 // dialer is the client option that connects to the scripted server.
 func (s *scripted) dialer() mqttkeep.Option {
-	return mqttkeep.WithDialer(func(context.Context, *url.URL) (net.Conn, error) {
+	return mqttkeep.WithDialer(func(ctx context.Context, _ *url.URL) (net.Conn, error) {
 		client, server := net.Pipe()
-		s.conns <- &scriptConn{Conn: server, t: s.t}
-		return client, nil
+		select {
+		case s.conns <- &scriptConn{Conn: server, t: s.t}:
+			return client, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	})
 }
 

@@ -188,7 +188,7 @@ func printHeader(w io.Writer, e *env, seed uint64, cs []Contestant) {
 	fmt.Fprintf(w, "## mqttkeep comparison benchmarks\n\n")
 	fmt.Fprintf(w, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "- GOMAXPROCS %d, NumCPU %d, %s %s/%s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "- broker: mochi-mqtt %s (mqttkeeptest, recording off), in-process on 127.0.0.1 (a fresh broker per run; idle-footprint: in a child process)\n", deps["github.com/mochi-mqtt/server/v2"])
+	fmt.Fprintf(w, "- broker: mochi-mqtt v2.7.9 with the deadlock patches of internal/mochi (mqttkeeptest, recording off), in-process on 127.0.0.1 (a fresh broker per run; idle-footprint: in a child process)\n")
 	fmt.Fprintf(w, "- keep alive K = %v for every client; %d interleaved runs (run i of every contestant, then run i+1)\n", e.keepAlive, e.runs)
 	fmt.Fprintf(w, "- dead-link phases (idle time before the blackhole, the same for every contestant in a run, stratified over [K, 2K); -seed %d):", seed)
 	for _, p := range e.phases {

@@ -6,8 +6,8 @@ import (
 	"net"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
 )
 
 // ErrStopped is returned by Broker methods that need a running broker,

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
+	"github.com/mqttkeep/mqttkeep/internal/mochi/packets"
 )
 
 // The Broker's recorded observations. They cover the broker's whole life:

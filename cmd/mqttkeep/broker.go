@@ -8,9 +8,9 @@ import (
 	"net"
 	"strconv"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
+	"github.com/mqttkeep/mqttkeep/internal/mochi/packets"
 )
 
 // defaultBrokerAddr is -l's default: loopback only, the usual MQTT port.

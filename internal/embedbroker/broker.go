@@ -24,8 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
+	"github.com/mqttkeep/mqttkeep/internal/mochi/packets"
 )
 
 // Listener IDs given to mochi for the two kinds of connections.

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
 )
 
 // The kit's behaviour is tested in package mqttkeeptest; these tests cover

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
+	"github.com/mqttkeep/mqttkeep/internal/mochi/packets"
 )
 
 // Refuse makes the broker refuse every following CONNECT with a CONNACK

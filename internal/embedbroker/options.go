@@ -4,7 +4,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
 )
 
 // Option configures a Broker.
