@@ -37,23 +37,25 @@ type Client struct {
 	draining    bool // Drain runs: no new subscription
 
 	callbacks callbackGroup
+	requests  requests
 	dialTime  atomic.Int64 // how long the last successful dial took, for overlapping dials
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	state    State
-	changed  chan struct{} // closed and replaced on every state change
-	started  bool
-	lastErr  error // why the last attempt or connection failed
-	finalErr error // set when the client stopped for good
-	caps     Capabilities
-	capsSet  bool
-	clientID string // the configured one, or the broker's assigned one
-	stopCh   chan struct{}
-	stopOnce sync.Once
-	supDone  chan struct{}
+	mu          sync.Mutex
+	state       State
+	changed     chan struct{} // closed and replaced on every state change
+	started     bool
+	lastErr     error // why the last attempt or connection failed
+	finalErr    error // set when the client stopped for good
+	caps        Capabilities
+	capsSet     bool
+	clientID    string // the configured one, or the broker's assigned one
+	closeReason byte   // the DISCONNECT reason code Close sends
+	stopCh      chan struct{}
+	stopOnce    sync.Once
+	supDone     chan struct{}
 }
 
 // New returns a Client configured by opts. It validates every option,
@@ -74,6 +76,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.session = newSession(c)
+	c.requests.setup = make(chan struct{}, 1)
 	c.events = newEventQueue(c)
 	for _, h := range cfg.onConnect {
 		c.OnConnect(h)
@@ -343,6 +346,19 @@ func (c *Client) Close(ctx context.Context) error {
 		return fmt.Errorf("mqttkeep: close: %w (handlers or hooks still running)", err)
 	}
 	return nil
+}
+
+// CloseWithWill is Close, but its DISCONNECT carries reason code 0x04
+// (disconnect with will message): the broker publishes the will (see
+// [WithWill]) as if the connection had been lost, for a client that
+// shuts down on purpose but wants its "offline" message sent.
+func (c *Client) CloseWithWill(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != StateClosed {
+		c.closeReason = 0x04
+	}
+	c.mu.Unlock()
+	return c.Close(ctx)
 }
 
 // stopDelivery stops handing messages to handlers and counts what was

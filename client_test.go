@@ -38,6 +38,13 @@ func (c *collector) handle(m *mqttkeep.Message) {
 	}
 }
 
+// snapshot returns the messages so far.
+func (c *collector) snapshot() []*mqttkeep.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*mqttkeep.Message(nil), c.msgs...)
+}
+
 // wait waits until n messages arrived or the bound passes.
 func (c *collector) wait(t *testing.T, n int, bound time.Duration) []*mqttkeep.Message {
 	t.Helper()

@@ -18,9 +18,13 @@ import (
 func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool, slow int) (*link, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.connectTimeout, ErrConnectTimeout)
 	defer cancel()
-	name := server.Redacted()
+	creds, err := c.credentialsFor(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	server, name := creds.server, creds.shown
 
-	nc, err := c.dialOverlapped(ctx, server, slow)
+	nc, err := c.dialOverlapped(withWSHeader(ctx, creds.header), server, slow)
 	if err != nil {
 		return nil, &dialError{fmt.Errorf("mqttkeep: dial %s: %w", name, dialCause(ctx, err))}
 	}
@@ -30,7 +34,7 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 		_ = nc.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	l, err := c.handshake(ctx, server, nc, cleanStart)
+	l, err := c.handshake(ctx, server, nc, cleanStart, &creds)
 	stopped := stop()
 	if err == nil && !stopped {
 		err = context.Cause(ctx)
@@ -69,11 +73,14 @@ func dialCause(ctx context.Context, err error) error {
 }
 
 // handshake writes CONNECT and reads packets until CONNACK.
-func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool) (*link, error) {
+func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool, creds *attemptCredentials) (*link, error) {
 	br := bufio.NewReaderSize(nil, readBufferSize)
 	l := newLink(c, server, nc, br)
 	br.Reset(readRecorder{l})
-	cp := c.connectPacket(cleanStart)
+	cp := c.connectPacket(cleanStart, creds)
+	if err := c.editConnect(&cp, creds.shown); err != nil {
+		return nil, err
+	}
 	auth := c.cfg.auth
 	if auth != nil {
 		method, data, err := auth.Start(ctx)
@@ -178,7 +185,7 @@ func (l *link) accept(ca wire.Connack, ourKeepAlive uint16) {
 }
 
 // connectPacket builds CONNECT from the config.
-func (c *Client) connectPacket(cleanStart bool) wire.Connect {
+func (c *Client) connectPacket(cleanStart bool, creds *attemptCredentials) wire.Connect {
 	c.mu.Lock()
 	id := c.clientID
 	c.mu.Unlock()
@@ -205,11 +212,11 @@ func (c *Client) connectPacket(cleanStart bool) wire.Connect {
 		p.Mark(wire.PropRequestResponseInfo)
 		p.RequestResponseInfo = 1
 	}
-	if c.cfg.username != "" {
-		cp.Username, cp.HasUsername = c.cfg.username, true
+	if creds.username != "" {
+		cp.Username, cp.HasUsername = creds.username, true
 	}
-	if c.cfg.password != nil {
-		cp.Password, cp.HasPassword = []byte(c.cfg.password), true
+	if creds.password != nil {
+		cp.Password, cp.HasPassword = []byte(creds.password), true
 	}
 	if w := c.cfg.will; w != nil {
 		cp.Will = &wire.Will{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain}

@@ -38,7 +38,7 @@ func (d dialer) dial(ctx context.Context, server *url.URL) (net.Conn, error) {
 		if u.Path == "" {
 			u.Path = "/"
 		}
-		ws, resp, err := wd.DialContext(ctx, u.String(), nil)
+		ws, resp, err := wd.DialContext(ctx, u.String(), wsHeader(ctx))
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,7 @@ type DialFunc func(ctx context.Context, server *url.URL) (net.Conn, error)
 type config struct {
 	servers          []*url.URL
 	clientID         string
+	clientIDSet      bool // WithClientID was given (an empty one: the broker assigns)
 	keepAlive        time.Duration
 	pingTimeout      time.Duration // 0: keep alive / 2
 	connectTimeout   time.Duration
@@ -100,7 +102,10 @@ type config struct {
 	topicAliasMaximum   uint16 // inbound aliases we accept
 	requestResponseInfo bool
 	auth                Authenticator
-	disconnectReason    byte
+	willDelay           time.Duration
+	credentials         CredentialsFunc
+	editConnect         func(*ConnectPacket)
+	editDisconnect      func(*DisconnectPacket)
 }
 
 func defaultConfig() *config {
@@ -231,10 +236,13 @@ func RedactURL(raw string) string {
 
 func redactURL(raw string) string { return RedactURL(raw) }
 
-// WithClientID sets the MQTT client identifier. Default: generated once in
-// New as "mqttkeep" followed by 12 random hex digits (20 characters from
-// 0-9a-z, which every MQTT v5 broker must accept), and kept across
-// reconnects so the broker can resume the session.
+// WithClientID sets the MQTT client identifier. An empty id asks the
+// broker to assign one (CONNACK's Assigned Client Identifier), which the
+// client then keeps for every later connection, so that reconnects resume
+// the session; [Client.ClientID] returns it once connected. Default:
+// generated once in New as "mqttkeep" followed by 12 random hex digits (20
+// characters from 0-9a-z, which every MQTT v5 broker must accept), and
+// kept across reconnects so the broker can resume the session.
 func WithClientID(id string) Option {
 	return optionFunc(func(c *config) error {
 		if len(id) > maxTopicLen {
@@ -243,7 +251,7 @@ func WithClientID(id string) Option {
 		if err := validateUTF8(id); id != "" && err != nil {
 			return optionError("WithClientID", "client ID is not a valid MQTT string")
 		}
-		c.clientID = id
+		c.clientID, c.clientIDSet = id, true
 		return nil
 	})
 }
@@ -324,21 +332,51 @@ func WithCredentials(username, password string) Option {
 }
 
 // WithWill sets the will message the broker publishes when this client's
-// connection ends without a DISCONNECT (for example after a silent link
-// death). The topic must be a valid topic name and qos 0, 1 or 2. Default:
-// no will.
-func WithWill(topic string, payload []byte, qos byte, retain bool) Option {
+// connection ends without a normal DISCONNECT (for example after a silent
+// link death). The topic must be a valid topic name, qos 0, 1 or 2, and
+// the payload at most 65,535 bytes. opts set the will's properties as
+// they would a publish's (content type, response topic, correlation
+// data, message expiry, user properties, payload format; QoS and retain
+// are the arguments), with the same checks. See [WithWillDelay] to let a
+// quick reconnect cancel the will, and [Client.CloseWithWill] to have it
+// published on purpose. Default: no will.
+func WithWill(topic string, payload []byte, qos byte, retain bool, opts ...PublishOption) Option {
 	return optionFunc(func(c *config) error {
-		if err := validateTopicName(topic); err != nil {
-			return optionError("WithWill", "%v", err)
+		m := Message{}
+		for _, o := range opts {
+			if o == nil {
+				return optionError("WithWill", "nil option")
+			}
+			o(&m)
 		}
-		if qos > 2 {
-			return optionError("WithWill", "QoS %d, want 0, 1 or 2", qos)
-		}
+		m.Topic, m.Payload, m.QoS, m.Retain = topic, append([]byte(nil), payload...), qos, retain
 		if len(payload) > wire.MaxString {
 			return optionError("WithWill", "payload of %d bytes, longer than MQTT's %d for a will", len(payload), wire.MaxString)
 		}
-		c.will = &willConfig{msg: Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retain: retain}}
+		if _, _, err := m.toPublish(); err != nil {
+			return optionError("WithWill", "%v", err)
+		}
+		m.CorrelationData = slices.Clone(m.CorrelationData)
+		m.UserProperties = slices.Clone(m.UserProperties)
+		c.will = &willConfig{msg: m}
+		return nil
+	})
+}
+
+// WithWillDelay sets the Will Delay Interval: after the connection ends
+// without a normal DISCONNECT, the broker waits d before it publishes the
+// will, and drops it if the client reconnects within d (a brief loss then
+// does not flip a dashboard to "offline" and back). The broker also
+// publishes it when the session ends, if that is sooner: keep the session
+// expiry at least d. Whole seconds, at most 4,294,967,295 s. Needs
+// [WithWill] (in either order). Default: 0, published at once.
+func WithWillDelay(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case d < 0 || d%time.Second != 0 || d > math.MaxUint32*time.Second:
+			return optionError("WithWillDelay", "%v: want whole seconds from 0 to 4294967295s", d)
+		}
+		c.willDelay = d
 		return nil
 	})
 }
@@ -562,7 +600,13 @@ func buildConfig(opts []Option) (*config, error) {
 	if len(c.servers) == 0 {
 		return nil, optionError("WithServer", "no server given")
 	}
-	if c.clientID == "" {
+	if c.willDelay > 0 {
+		if c.will == nil {
+			return nil, optionError("WithWillDelay", "no will: give WithWill too")
+		}
+		c.will.delay = c.willDelay
+	}
+	if c.clientID == "" && !c.clientIDSet {
 		c.clientID = newClientID()
 	}
 	if c.logger == nil {

@@ -11,10 +11,11 @@ import (
 )
 
 // isFinal reports whether err is a refusal that retrying cannot fix: a
-// final CONNACK reason code, or a server certificate that did not verify.
+// final CONNACK reason code, a server certificate that did not verify, or
+// a CONNECT the client cannot build (WithConnectPacket made it invalid).
 func isFinal(err error) bool {
 	var rc *ReasonCodeError
-	return (errors.As(err, &rc) && rc.Final()) || isTLSVerifyError(err)
+	return (errors.As(err, &rc) && rc.Final()) || isTLSVerifyError(err) || errors.Is(err, ErrInvalidOption)
 }
 
 // supervise is the client's supervisor goroutine: it owns every
@@ -303,10 +304,13 @@ func isTakeover(err error) bool {
 // disconnectWait.
 func (c *Client) disconnect(l *link) {
 	c.stopDelivery()
-	d := &wire.Disconnect{Reason: c.cfg.disconnectReason}
+	c.mu.Lock()
+	d := &wire.Disconnect{Reason: c.closeReason}
+	c.mu.Unlock()
 	if !c.cfg.sessionExpirySet && c.cfg.sessionExpiry > 0 {
 		d.Props.Mark(wire.PropSessionExpiry)
 	}
+	c.editDisconnect(d)
 	s := c.session
 	s.mu.Lock()
 	l.closeWithLocked(d, nil)

@@ -1,0 +1,158 @@
+package mqttkeep
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
+)
+
+// ConnectPacket is the part of a CONNECT that [WithConnectPacket] may edit
+// before it is sent. Fields the client relies on for its own state (the
+// client ID, Clean Start, Receive Maximum, Maximum Packet Size, Topic
+// Alias Maximum, authentication) are set by options and not shown here.
+type ConnectPacket struct {
+	// Server is the broker about to be connected to, as a URL without user
+	// information (read only).
+	Server string
+	// KeepAlive is the Keep Alive asked for, whole seconds up to 65,535 s;
+	// the broker's Server Keep Alive still wins.
+	KeepAlive time.Duration
+	// SessionExpiry is the Session Expiry Interval asked for, whole seconds.
+	SessionExpiry time.Duration
+	// RequestProblemInformation asks for reason strings and user
+	// properties on every packet (true by default: mochi strips user
+	// properties from forwarded messages without it).
+	RequestProblemInformation bool
+	// RequestResponseInformation asks for CONNACK's Response Information.
+	RequestResponseInformation bool
+	// UserProperties go in CONNECT's properties (some cloud brokers read
+	// them, e.g. for routing or a model version).
+	UserProperties []UserProperty
+}
+
+// DisconnectPacket is the part of the DISCONNECT Close and Drain send that
+// [WithDisconnectPacket] may edit.
+type DisconnectPacket struct {
+	// ReasonCode is 0x00 (normal) or, from CloseWithWill, 0x04.
+	ReasonCode byte
+	// SessionExpiry, when SessionExpirySet, replaces the session's expiry
+	// (0 ends it at once; MQTT forbids raising it from 0).
+	SessionExpiry    time.Duration
+	SessionExpirySet bool
+	// ReasonString and UserProperties go in DISCONNECT's properties.
+	ReasonString   string
+	UserProperties []UserProperty
+}
+
+// WithConnectPacket registers an advanced hook that may edit every CONNECT
+// just before it is sent, for a property no option covers. It runs on the
+// supervisor goroutine (keep it quick, don't block); the client checks the
+// result as it checks options, and an invalid value fails the attempt
+// with [ErrInvalidOption]. Default: none.
+func WithConnectPacket(edit func(p *ConnectPacket)) Option {
+	return optionFunc(func(c *config) error {
+		if edit == nil {
+			return optionError("WithConnectPacket", "nil function")
+		}
+		c.editConnect = edit
+		return nil
+	})
+}
+
+// WithDisconnectPacket registers an advanced hook that may edit the
+// DISCONNECT that Close, CloseWithWill and Drain send. It runs on the
+// supervisor goroutine. Default: none.
+func WithDisconnectPacket(edit func(p *DisconnectPacket)) Option {
+	return optionFunc(func(c *config) error {
+		if edit == nil {
+			return optionError("WithDisconnectPacket", "nil function")
+		}
+		c.editDisconnect = edit
+		return nil
+	})
+}
+
+// editConnectLocked applies the CONNECT hook to cp.
+func (c *Client) editConnect(cp *wire.Connect, server string) error {
+	edit := c.cfg.editConnect
+	if edit == nil {
+		return nil
+	}
+	p := ConnectPacket{
+		Server:                     server,
+		KeepAlive:                  time.Duration(cp.KeepAlive) * time.Second,
+		SessionExpiry:              time.Duration(cp.Props.SessionExpiry) * time.Second,
+		RequestProblemInformation:  cp.Props.RequestProblemInfo == 1,
+		RequestResponseInformation: cp.Props.RequestResponseInfo == 1,
+	}
+	for _, u := range cp.Props.User {
+		p.UserProperties = append(p.UserProperties, UserProperty(u))
+	}
+	edit(&p)
+	switch {
+	case p.KeepAlive < 0 || p.KeepAlive%time.Second != 0 || p.KeepAlive > maxKeepAlive:
+		return optionError("WithConnectPacket", "keep alive %v: want whole seconds up to 65535s", p.KeepAlive)
+	case p.SessionExpiry < 0 || p.SessionExpiry%time.Second != 0 || p.SessionExpiry > math.MaxUint32*time.Second:
+		return optionError("WithConnectPacket", "session expiry %v: want whole seconds up to 4294967295s", p.SessionExpiry)
+	}
+	cp.KeepAlive = uint16(p.KeepAlive / time.Second)
+	cp.Props.SessionExpiry = uint32(p.SessionExpiry / time.Second)
+	cp.Props.RequestProblemInfo = boolByte(p.RequestProblemInformation)
+	cp.Props.Mark(wire.PropRequestProblemInfo)
+	cp.Props.RequestResponseInfo = boolByte(p.RequestResponseInformation)
+	cp.Props.Mark(wire.PropRequestResponseInfo)
+	cp.Props.User = nil
+	cp.Props.Set &^= 1 << wire.PropUser
+	if len(p.UserProperties) > 0 {
+		cp.Props.Mark(wire.PropUser)
+		for _, u := range p.UserProperties {
+			cp.Props.User = append(cp.Props.User, wire.UserProperty(u))
+		}
+	}
+	if err := cp.Props.Check(); err != nil {
+		return optionError("WithConnectPacket", "%v", err)
+	}
+	return nil
+}
+
+// editDisconnect applies the DISCONNECT hook to d.
+func (c *Client) editDisconnect(d *wire.Disconnect) {
+	edit := c.cfg.editDisconnect
+	if edit == nil {
+		return
+	}
+	p := DisconnectPacket{
+		ReasonCode:       d.Reason,
+		SessionExpiry:    time.Duration(d.Props.SessionExpiry) * time.Second,
+		SessionExpirySet: d.Props.Has(wire.PropSessionExpiry),
+		ReasonString:     d.Props.ReasonString,
+	}
+	edit(&p)
+	nd := wire.Disconnect{Reason: p.ReasonCode}
+	if p.SessionExpirySet && p.SessionExpiry >= 0 && p.SessionExpiry <= math.MaxUint32*time.Second {
+		nd.Props.Mark(wire.PropSessionExpiry)
+		nd.Props.SessionExpiry = uint32(p.SessionExpiry / time.Second)
+	}
+	if p.ReasonString != "" {
+		nd.Props.Mark(wire.PropReasonString)
+		nd.Props.ReasonString = p.ReasonString
+	}
+	for _, u := range p.UserProperties {
+		nd.Props.Mark(wire.PropUser)
+		nd.Props.User = append(nd.Props.User, wire.UserProperty(u))
+	}
+	if err := nd.Props.Check(); err != nil {
+		c.cfg.logger.Warn("mqttkeep: WithDisconnectPacket made an invalid DISCONNECT; sending the original", "err", fmt.Sprint(err))
+		return
+	}
+	*d = nd
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,172 @@
+package mqttkeep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// ErrNoResponders is returned by [Client.Request] when the broker
+// answered the request's PUBACK with 0x10 (no matching subscribers):
+// nobody listens on the topic, so no response can come.
+var ErrNoResponders = errors.New("mqttkeep: no responders")
+
+// requests is the client's request/response state: one response
+// subscription per client, and the requests waiting for an answer by
+// correlation data.
+type requests struct {
+	setup   chan struct{} // a one-slot lock held while the response subscription is made
+	mu      sync.Mutex
+	topic   string // the response topic, once subscribed
+	waiting map[string]chan *Message
+}
+
+// WithRequestResponseInformation asks the broker for Response Information
+// in CONNACK (MQTT v5 Request Response Information = 1): a topic prefix of
+// its own for responses, which [Client.Request] then uses instead of
+// "mqttkeep/responses/". Default: off.
+func WithRequestResponseInformation() Option {
+	return optionFunc(func(c *config) error {
+		c.requestResponseInfo = true
+		return nil
+	})
+}
+
+// Request publishes a request to topic and waits for its response: a
+// message on the client's own response topic carrying the same
+// correlation data (MQTT v5 request/response). The response topic is
+// "mqttkeep/responses/" followed by a random token of this client (or the
+// broker's Response Information prefix, with
+// [WithRequestResponseInformation]); the client subscribes to it on the
+// first Request, and the subscription is restored across reconnects like
+// any other. opts set the request's properties (its QoS defaults to 1, so
+// that a broker with nobody subscribed to topic answers PUBACK 0x10 and
+// Request returns [ErrNoResponders] at once). Request returns the response
+// (a copy the caller owns), or ctx's error when none came in time.
+func (c *Client) Request(ctx context.Context, topic string, payload []byte, opts ...PublishOption) (*Message, error) {
+	m := Message{Topic: topic, Payload: payload, QoS: 1}
+	for _, o := range opts {
+		o(&m)
+	}
+	respTopic, err := c.responseTopic(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mqttkeep: request to %q: %w", topic, err)
+	}
+	var corr [16]byte
+	_, _ = rand.Read(corr[:])
+	key := string(corr[:])
+	m.ResponseTopic, m.CorrelationData = respTopic, corr[:]
+	reply := make(chan *Message, 1)
+	r := &c.requests
+	r.mu.Lock()
+	if r.waiting == nil {
+		r.waiting = make(map[string]chan *Message)
+	}
+	r.waiting[key] = reply
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.waiting, key)
+		r.mu.Unlock()
+	}()
+	reason, err := c.publishReason(ctx, &m)
+	if err != nil {
+		return nil, err
+	}
+	if reason == 0x10 {
+		return nil, fmt.Errorf("mqttkeep: request to %q: %w (PUBACK 0x10 no matching subscribers)", topic, ErrNoResponders)
+	}
+	select {
+	case resp := <-reply:
+		return resp, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("mqttkeep: request to %q: no response: %w", topic, ctx.Err())
+	case <-c.stopCh:
+		return nil, c.stopErr()
+	}
+}
+
+// Respond publishes payload as the response to req, a request received by
+// a handler: to req's Response Topic, with its Correlation Data. opts set
+// further properties (QoS, say). It returns an error matching
+// [ErrInvalidArgument] when req carries no Response Topic.
+func (c *Client) Respond(ctx context.Context, req *Message, payload []byte, opts ...PublishOption) error {
+	if req.ResponseTopic == "" {
+		return fmt.Errorf("%w: the message on %q has no Response Topic: not a request", ErrInvalidArgument, req.Topic)
+	}
+	m := Message{Topic: req.ResponseTopic, Payload: payload}
+	for _, o := range opts {
+		o(&m)
+	}
+	m.CorrelationData = req.CorrelationData
+	return c.PublishMessage(ctx, &m)
+}
+
+// responseTopic returns the client's response topic, subscribing to it
+// the first time.
+func (c *Client) responseTopic(ctx context.Context) (string, error) {
+	r := &c.requests
+	select {
+	case r.setup <- struct{}{}:
+		defer func() { <-r.setup }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	r.mu.Lock()
+	topic := r.topic
+	r.mu.Unlock()
+	if topic != "" {
+		return topic, nil
+	}
+	prefix := "mqttkeep/responses/"
+	if caps, ok := c.Capabilities(); ok && caps.ResponseInformation != "" {
+		prefix = strings.TrimSuffix(caps.ResponseInformation, "/") + "/"
+	}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	topic = prefix + hex.EncodeToString(tok[:])
+	if err := validateTopicName(topic); err != nil {
+		return "", fmt.Errorf("response topic: %w", err)
+	}
+	if err := c.Subscribe(ctx, topic, 1, c.responseReceived); err != nil {
+		return "", fmt.Errorf("subscribing to the response topic: %w", err)
+	}
+	r.mu.Lock()
+	r.topic = topic
+	r.mu.Unlock()
+	return topic, nil
+}
+
+// responseReceived hands a response to the Request waiting for it; a
+// response nobody waits for (late, or duplicated) is dropped.
+func (c *Client) responseReceived(m *Message) {
+	r := &c.requests
+	r.mu.Lock()
+	reply, ok := r.waiting[string(m.CorrelationData)]
+	if ok {
+		delete(r.waiting, string(m.CorrelationData))
+	}
+	r.mu.Unlock()
+	if !ok {
+		c.cfg.logger.Debug("mqttkeep: response without a waiting request", "topic", m.Topic)
+		return
+	}
+	reply <- m.Clone()
+}
+
+// publishReason is PublishMessage that also returns the broker's reason
+// code for a QoS 1/2 message.
+func (c *Client) publishReason(ctx context.Context, m *Message) (byte, error) {
+	res, err := c.PublishAsync(ctx, m.Topic, m.Payload, func(x *Message) { *x = *m })
+	if err != nil {
+		return 0, err
+	}
+	if err := res.Wait(ctx); err != nil {
+		return res.ReasonCode(), fmt.Errorf("mqttkeep: publish to %q: %w", m.Topic, err)
+	}
+	return res.ReasonCode(), nil
+}
