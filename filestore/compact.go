@@ -113,9 +113,11 @@ func (s *Store) compact() error {
 		errs = append(errs, err)
 	}
 
-	// syncMu: a group commit may be syncing a file closed here.
-	s.syncMu.Lock()
 	s.mu.Lock()
+	// A group commit may still be syncing a segment closed here.
+	for s.syncSeg != nil && byNum[s.syncSeg.num] == s.syncSeg {
+		s.cond.Wait()
+	}
 	for i, it := range items {
 		if cur, ok := s.index[it.key]; ok && cur == it.l {
 			s.index[it.key] = newLocs[i]
@@ -133,7 +135,6 @@ func (s *Store) compact() error {
 	s.stats.Compactions++
 	s.stats.Syncs += 3
 	s.mu.Unlock()
-	s.syncMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -20,16 +20,12 @@ type Store struct {
 	lock *os.File
 
 	// compactMu lets one compaction run at a time. Lock order: compactMu,
-	// syncMu, mu.
+	// mu.
 	compactMu sync.Mutex
 
-	// syncMu is held by the goroutine that writes and syncs on behalf of
-	// every durable Apply waiting (group commit); synced is the number of
-	// the last step known to be durable.
-	syncMu sync.Mutex
-	synced uint64
-
 	mu       sync.Mutex
+	cond     sync.Cond // on mu: a sync ended (syncing or syncSeg changed)
+	commit             // group commit state, see commit.go
 	index    map[uint64]loc
 	bytes    int64               // sum of the live values' lengths
 	segs     map[uint64]*segment // every segment, the active one included
@@ -120,6 +116,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		segs:     make(map[uint64]*segment),
 		compactQ: make(chan struct{}, 1),
 	}
+	s.cond.L = &s.mu
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -151,42 +148,69 @@ func (s *Store) Load(fn func(key uint64, value []byte) error) error {
 	const batchBytes = 1 << 20
 	var (
 		buf  []byte
-		ends []int
+		locs []loc
 		got  []uint64
+		offs []int
 	)
 	for len(keys) > 0 {
-		buf, ends, got = buf[:0], ends[:0], got[:0]
+		locs, got = locs[:0], got[:0]
 		s.mu.Lock()
 		if err := s.usableLocked(); err != nil {
 			s.mu.Unlock()
 			return err
 		}
-		i := 0
-		for ; i < len(keys) && (i == 0 || len(buf) < batchBytes); i++ {
-			l, ok := s.index[keys[i]]
-			if !ok {
-				continue
+		i, size := 0, int64(0)
+		for ; i < len(keys) && (i == 0 || size < batchBytes); i++ {
+			if l, ok := s.index[keys[i]]; ok {
+				locs = append(locs, l)
+				got = append(got, keys[i])
+				size += l.n
 			}
-			start := len(buf)
-			buf = slices.Grow(buf, int(l.n))[:start+int(l.n)]
-			if err := s.readLocked(l, buf[start:]); err != nil {
-				s.mu.Unlock()
-				return err
-			}
-			ends = append(ends, len(buf))
-			got = append(got, keys[i])
 		}
+		var err error
+		buf, offs, err = s.readBatchLocked(locs, buf[:0], offs[:0])
 		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		keys = keys[i:]
-		start := 0
 		for j, k := range got {
-			if err := fn(k, buf[start:ends[j]:ends[j]]); err != nil {
+			v := buf[offs[j] : offs[j]+int(locs[j].n) : offs[j]+int(locs[j].n)]
+			if err := fn(k, v); err != nil {
 				return err
 			}
-			start = ends[j]
 		}
 	}
 	return nil
+}
+
+// readBatchLocked reads the values at locs into buf and returns it with
+// each value's offset in it. Values close together in one segment (the
+// usual case: keys grow with the log) are read with one ReadAt per run.
+func (s *Store) readBatchLocked(locs []loc, buf []byte, offs []int) ([]byte, []int, error) {
+	const maxGap = 4 << 10
+	for i := 0; i < len(locs); {
+		first := locs[i]
+		end := first.off + first.n
+		j := i + 1
+		for ; j < len(locs); j++ {
+			l := locs[j]
+			if l.seg != first.seg || l.off < end || l.off-end > maxGap || l.off+l.n-first.off > 1<<20 {
+				break
+			}
+			end = l.off + l.n
+		}
+		start := len(buf)
+		buf = slices.Grow(buf, int(end-first.off))[:start+int(end-first.off)]
+		if err := s.readLocked(loc{seg: first.seg, off: first.off, n: end - first.off}, buf[start:]); err != nil {
+			return nil, nil, err
+		}
+		for k := i; k < j; k++ {
+			offs = append(offs, start+int(locs[k].off-first.off))
+		}
+		i = j
+	}
+	return buf, offs, nil
 }
 
 // Get implements [mqttkeep.Store]: the value under key, in a new slice, or
@@ -239,11 +263,10 @@ func (s *Store) Apply(puts []mqttkeep.Record, deletes []uint64, durable bool) er
 		return err
 	}
 	if len(puts) == 0 && len(deletes) == 0 {
-		seq := s.seq
-		s.mu.Unlock()
 		if durable {
-			return s.syncTo(seq)
+			return s.syncLocked(s.seq)
 		}
+		s.mu.Unlock()
 		return nil
 	}
 	if err := s.checkLimitsLocked(puts, deletes); err != nil {
@@ -270,18 +293,15 @@ func (s *Store) Apply(puts []mqttkeep.Record, deletes []uint64, durable bool) er
 	for _, k := range deletes {
 		s.deleteLocked(k)
 	}
+	if durable {
+		return s.syncLocked(seq)
+	}
 	var err error
 	if len(s.pending) >= flushThreshold {
 		err = s.flushLocked()
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if durable {
-		return s.syncTo(seq)
-	}
-	return nil
+	return err
 }
 
 // checkLimitsLocked returns an error matching ErrQueueFull if the step
@@ -367,38 +387,6 @@ func (s *Store) flushLocked() error {
 	return nil
 }
 
-// syncTo returns once step seq is durable: the first waiter writes and
-// syncs for all who wait behind it (group commit).
-func (s *Store) syncTo(seq uint64) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	s.mu.Lock()
-	if err := s.usableLocked(); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	if s.synced >= seq {
-		s.mu.Unlock()
-		return nil
-	}
-	if err := s.flushLocked(); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	target, f, path := s.seq, s.active.f, s.active.path
-	s.stats.Syncs++
-	s.mu.Unlock()
-	// Earlier segments were synced when they were sealed; syncMu keeps a
-	// compaction from closing f meanwhile.
-	if err := syncData(f); err != nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.failLocked(fmt.Errorf("filestore: sync %s: %w", path, err))
-	}
-	s.synced = target
-	return nil
-}
-
 // rollLocked seals the active segment (written and synced, so that no
 // later step can survive a crash that this one does not) and starts the
 // next one.
@@ -473,10 +461,11 @@ func (s *Store) Close() error {
 	// Compaction has stopped; lock in the usual order for the last sync.
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for s.syncing { // the group commits under way finish (no new ones start)
+		s.cond.Wait()
+	}
 	err := s.err
 	if err == nil && (len(s.pending) > 0 || s.synced < s.seq) {
 		if err = s.flushLocked(); err == nil {
