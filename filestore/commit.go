@@ -3,6 +3,7 @@ package filestore
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // commit is the group commit state of a Store, guarded by Store.mu.
@@ -67,10 +68,14 @@ func (s *Store) syncLocked(seq uint64) error {
 		target, seg := s.seq, s.active
 		s.syncSeg = seg
 		s.stats.Syncs++
+		s.stats.GroupSyncs++
 		s.mu.Unlock()
 		// Earlier segments were synced when they were sealed.
+		t0 := time.Now()
 		err = syncData(seg.f)
+		d := time.Since(t0)
 		s.mu.Lock()
+		s.stats.SyncTime += d
 		s.syncSeg = nil
 		if err != nil {
 			err = s.failLocked(fmt.Errorf("filestore: sync %s: %w", seg.path, err))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mqttkeep/mqttkeep"
 )
@@ -65,6 +66,11 @@ type Stats struct {
 	Steps       uint64
 	Syncs       uint64
 	Compactions uint64
+	// SyncTime is the time the group commits spent in fsync since Open
+	// (SyncTime / GroupSyncs is what one took on average); GroupSyncs
+	// counts them (Syncs less those of new segments, compactions and Open).
+	SyncTime   time.Duration
+	GroupSyncs uint64
 	// CompactionErr is the error of the last background compaction that
 	// failed, nil if none did; the store goes on without it.
 	CompactionErr error

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 
 	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/filestore"
@@ -44,6 +47,8 @@ func contestants() []contestant {
 			note: "bbolt v1.5.0, concurrent Applies grouped into one Update (2 fdatasyncs per commit)"},
 		{name: "bbolt-Batch", store: boltBatch, sink: storeSink(boltBatch),
 			note: "bbolt v1.5.0 DB.Batch, default MaxBatchDelay 10 ms, MaxBatchSize 1000"},
+		{name: "raw-fsync", sink: openRaw,
+			note: "the disk's unit: append 64 bytes to one file and fdatasync, one message at a time (no grouping)"},
 		{name: "paho-store", sink: openPahoStore,
 			note: "paho.golang paho/store/file: a temp file per message, fsync (error ignored), rename; the directory is never synced"},
 		{name: "autopaho-queue", sink: openAutopahoQueue,
@@ -70,6 +75,43 @@ func (a storeAdapter) put(key uint64, v []byte) error {
 	return a.s.Apply([]mqttkeep.Record{{Key: key, Value: v}}, nil, true)
 }
 func (a storeAdapter) close() error { return a.s.Close() }
+
+// meanSync is the mean time of one group fsync, in µs, for the file store.
+func (a storeAdapter) meanSync() float64 {
+	fs, ok := a.s.(*filestore.Store)
+	if !ok {
+		return -1
+	}
+	st := fs.Stats()
+	if st.GroupSyncs == 0 {
+		return -1
+	}
+	return float64(st.SyncTime.Microseconds()) / float64(st.GroupSyncs)
+}
+
+// raw appends to one file and fdatasyncs after every message.
+type raw struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openRaw(dir string) (sink, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "raw"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &raw{f: f}, nil
+}
+
+func (r *raw) put(_ uint64, v []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.f.Write(v); err != nil {
+		return err
+	}
+	return syscall.Fdatasync(int(r.f.Fd()))
+}
+func (r *raw) close() error { return r.f.Close() }
 
 // paho.golang paho/store/file (the session store): keys are packet
 // identifiers, so they wrap at 65535.
