@@ -8,29 +8,27 @@ import (
 
 // commit is the group commit state of a Store, guarded by Store.mu.
 //
-// A durable Apply that finds no sync under way becomes the leader: it
-// writes the pending frames, takes the waiters so far and syncs the file
-// without the lock. Durable Applies arriving meanwhile queue as waiters.
-// When the sync returns, the leader wakes the waiters it took (their steps
-// were written before the sync began) and hands the lead to the first of
-// the new ones, which syncs for all of them. So each durable Apply waits
-// for at most the sync under way when it arrived plus its own, every
-// waiter is woken directly (no convoy on a lock), and no goroutine runs
-// syncs for others after its own step is durable.
+// One goroutine per Store, the syncer, does every sync for durable
+// Applies. A durable Apply queues itself as a waiter and wakes the syncer.
+// The syncer takes the waiters queued so far, writes the pending frames
+// and syncs the file without the lock; Applies arriving meanwhile queue
+// for the next round, which starts as soon as this one ends. So each
+// durable Apply waits for at most the sync under way when it arrived plus
+// its own, every waiter is woken directly (no convoy on a lock), and the
+// disk is never idle while someone waits.
 type commit struct {
-	synced  uint64    // number of the last step known to be durable
-	syncing bool      // a leader exists
-	syncSeg *segment  // the segment being synced, nil between syncs
-	waiters []*waiter // durable Applies waiting for the next sync
-	spare   []*waiter // the previous batch, reused
-	pool    sync.Pool // of *waiter
+	synced  uint64        // number of the last step known to be durable
+	syncSeg *segment      // the segment being synced, nil between syncs
+	waiters []*waiter     // durable Applies waiting for the next sync
+	spare   []*waiter     // the previous round's, reused
+	kick    chan struct{} // wakes the syncer; closed by Close
+	pool    sync.Pool     // of *waiter
 }
 
-// waiter is one durable Apply waiting for a sync: lead or done arrives on
-// ch; with done, err is the sync's outcome.
+// waiter is one durable Apply waiting for a sync; done carries the sync's
+// outcome.
 type waiter struct {
-	ch  chan bool // true: you lead the next sync; false: done
-	err error
+	done chan error
 }
 
 // syncLocked returns once step seq is durable. s.mu is held on entry and
@@ -40,30 +38,51 @@ func (s *Store) syncLocked(seq uint64) error {
 		s.mu.Unlock()
 		return nil
 	}
-	if s.syncing {
-		w, _ := s.pool.Get().(*waiter)
-		if w == nil {
-			w = &waiter{ch: make(chan bool, 1)}
-		}
-		s.waiters = append(s.waiters, w)
-		s.mu.Unlock()
-		lead := <-w.ch
-		if !lead {
-			err := w.err
-			w.err = nil
-			s.pool.Put(w)
-			return err
-		}
-		s.pool.Put(w)
-		s.mu.Lock()
+	w, _ := s.pool.Get().(*waiter)
+	if w == nil {
+		w = &waiter{done: make(chan error, 1)}
 	}
-	s.syncing = true
-	err := s.err // the lead passes on after Close too: Close waits for it
+	s.waiters = append(s.waiters, w)
+	if len(s.waiters) == 1 {
+		select {
+		case s.kick <- struct{}{}:
+		default: // already kicked
+		}
+	}
+	s.mu.Unlock()
+	err := <-w.done
+	s.pool.Put(w)
+	return err
+}
+
+// syncer runs the rounds of group commit until Close.
+func (s *Store) syncer() {
+	defer s.wg.Done()
+	for range s.kick {
+		s.mu.Lock()
+		for len(s.waiters) > 0 {
+			s.syncRoundLocked()
+		}
+		s.mu.Unlock()
+	}
+	// Close queues nothing after closing kick, but a waiter may have
+	// queued just before.
+	s.mu.Lock()
+	for len(s.waiters) > 0 {
+		s.syncRoundLocked()
+	}
+	s.mu.Unlock()
+}
+
+// syncRoundLocked writes the pending frames, syncs them and wakes the
+// waiters queued before the write. s.mu is held, and released meanwhile.
+func (s *Store) syncRoundLocked() {
+	batch := s.waiters
+	s.waiters = s.spare[:0]
+	err := s.err
 	if err == nil {
 		err = s.flushLocked()
 	}
-	batch := s.waiters
-	s.waiters = s.spare[:0]
 	if err == nil {
 		target, seg := s.seq, s.active
 		s.syncSeg = seg
@@ -77,6 +96,7 @@ func (s *Store) syncLocked(seq uint64) error {
 		s.mu.Lock()
 		s.stats.SyncTime += d
 		s.syncSeg = nil
+		s.cond.Broadcast() // a compaction may wait to close seg
 		if err != nil {
 			err = s.failLocked(fmt.Errorf("filestore: sync %s: %w", seg.path, err))
 		} else {
@@ -84,19 +104,8 @@ func (s *Store) syncLocked(seq uint64) error {
 		}
 	}
 	for _, w := range batch {
-		w.err = err
-		w.ch <- false
+		w.done <- err
 	}
 	clear(batch)
 	s.spare = batch[:0]
-	if len(s.waiters) > 0 {
-		next := s.waiters[0]
-		s.waiters = append(s.waiters[:0], s.waiters[1:]...)
-		next.ch <- true
-	} else {
-		s.syncing = false
-	}
-	s.cond.Broadcast()
-	s.mu.Unlock()
-	return err
 }

@@ -25,7 +25,7 @@ type Store struct {
 	compactMu sync.Mutex
 
 	mu       sync.Mutex
-	cond     sync.Cond // on mu: a sync ended (syncing or syncSeg changed)
+	cond     sync.Cond // on mu: a group sync ended (syncSeg changed)
 	commit             // group commit state, see commit.go
 	index    map[uint64]loc
 	bytes    int64               // sum of the live values' lengths
@@ -123,10 +123,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 		compactQ: make(chan struct{}, 1),
 	}
 	s.cond.L = &s.mu
+	s.kick = make(chan struct{}, 1)
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
+	s.wg.Add(1)
+	go s.syncer()
 	if o.autoCompact {
 		s.wg.Add(1)
 		go s.compactor()
@@ -462,16 +465,14 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.compactQ)
+	close(s.kick)
 	s.mu.Unlock()
-	s.wg.Wait()
+	s.wg.Wait() // the syncer has answered every durable Apply
 	// Compaction has stopped; lock in the usual order for the last sync.
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.syncing { // the group commits under way finish (no new ones start)
-		s.cond.Wait()
-	}
 	err := s.err
 	if err == nil && (len(s.pending) > 0 || s.synced < s.seq) {
 		if err = s.flushLocked(); err == nil {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,8 +36,20 @@ func main() {
 		root         = flag.String("dir", os.TempDir(), "where the stores go (the disk being measured)")
 		syncs        = flag.Bool("syncs", false, "also run seq and par64 once per contestant under strace and count fsync/fdatasync calls per message")
 		child        = flag.Bool("child", false, "internal: run one scenario for -syncs and print the message count")
+		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	)
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "storebench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	o := runOpts{dur: *dur, records: *records}
 	if *child {
 		if err := childMain(*scenarioFlag, *only, *root, o); err != nil {
@@ -47,6 +60,7 @@ func main() {
 	}
 	if err := run(*scenarioFlag, *only, *runs, *root, *syncs, o); err != nil {
 		fmt.Fprintln(os.Stderr, "storebench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
