@@ -133,6 +133,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if o.autoCompact {
 		s.wg.Add(1)
 		go s.compactor()
+		s.mu.Lock()
+		if s.worthCompactingLocked() { // a compaction the last process did not get to
+			s.compactQ <- struct{}{}
+		}
+		s.mu.Unlock()
 	}
 	return s, nil
 }
