@@ -364,7 +364,12 @@ func (s *Store) checkLimitsLocked(puts []mqttkeep.Record, deletes []uint64) erro
 
 // setLocked makes l the location of key.
 func (s *Store) setLocked(key uint64, l loc) {
-	s.deleteLocked(key)
+	if old, ok := s.index[key]; ok {
+		s.bytes -= old.n
+		if seg := s.segs[old.seg]; seg != nil {
+			seg.live -= old.rec
+		}
+	}
 	s.index[key] = l
 	s.bytes += l.n
 	s.segs[l.seg].live += l.rec
