@@ -18,6 +18,7 @@ import (
 // disk is never idle while someone waits.
 type commit struct {
 	synced  uint64        // number of the last step known to be durable
+	rounds  uint64        // rounds finished
 	syncSeg *segment      // the segment being synced, nil between syncs
 	waiters []*waiter     // durable Applies waiting for the next sync
 	spare   []*waiter     // the previous round's, reused
@@ -28,7 +29,8 @@ type commit struct {
 // waiter is one durable Apply waiting for a sync; done carries the sync's
 // outcome.
 type waiter struct {
-	done chan error
+	done  chan error
+	start uint64 // rounds when it queued
 }
 
 // syncLocked returns once step seq is durable. s.mu is held on entry and
@@ -42,6 +44,7 @@ func (s *Store) syncLocked(seq uint64) error {
 	if w == nil {
 		w = &waiter{done: make(chan error, 1)}
 	}
+	w.start = s.rounds
 	s.waiters = append(s.waiters, w)
 	if len(s.waiters) == 1 {
 		select {
@@ -103,7 +106,9 @@ func (s *Store) syncRoundLocked() {
 			s.synced = max(s.synced, target)
 		}
 	}
+	s.rounds++
 	for _, w := range batch {
+		s.stats.MaxWaitRounds = max(s.stats.MaxWaitRounds, s.rounds-w.start)
 		w.done <- err
 	}
 	clear(batch)

@@ -33,7 +33,7 @@
 // and a CRC-32C of length and payload, then the payload (uvarint counts of
 // puts and deletes, each put a uvarint key, a uvarint length and the
 // value, each delete a uvarint key). Records live where the log put them;
-// the store keeps an index of every live key in memory (about 50 bytes a
+// the store keeps an index of every live key in memory (about 80 bytes a
 // record) and reads values from the files for Get and Load.
 //
 // New steps go to the last segment. When it would grow past

@@ -71,6 +71,10 @@ type Stats struct {
 	// counts them (Syncs less those of new segments, compactions and Open).
 	SyncTime   time.Duration
 	GroupSyncs uint64
+	// MaxWaitRounds is the most group-commit rounds (a write and an
+	// fsync each) that one durable Apply has waited for: the round under
+	// way when it arrived and its own, so at most 2.
+	MaxWaitRounds uint64
 	// CompactionErr is the error of the last background compaction that
 	// failed, nil if none did; the store goes on without it.
 	CompactionErr error

@@ -228,7 +228,10 @@ func TestGroupCommit(t *testing.T) {
 	if st.Syncs >= uint64(writers*each)/2 {
 		t.Errorf("%d fsyncs for %d durable steps: no group commit", st.Syncs, writers*each)
 	}
-	t.Logf("%d durable steps, %d fsyncs", writers*each, st.Syncs)
+	if st.MaxWaitRounds > 2 || st.MaxWaitRounds == 0 {
+		t.Errorf("a durable Apply waited for %d rounds of group commit, want 1 or 2", st.MaxWaitRounds)
+	}
+	t.Logf("%d durable steps, %d fsyncs, at most %d rounds waited", writers*each, st.Syncs, st.MaxWaitRounds)
 }
 
 // TestCompactionUnderConcurrentApply: writers keep applying (and

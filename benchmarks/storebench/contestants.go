@@ -89,6 +89,16 @@ func (a storeAdapter) meanSync() float64 {
 	return float64(st.SyncTime.Microseconds()) / float64(st.GroupSyncs)
 }
 
+// maxRounds is the most group-commit rounds one durable Apply waited for
+// (the file store only).
+func (a storeAdapter) maxRounds() float64 {
+	fs, ok := a.s.(*filestore.Store)
+	if !ok {
+		return -1
+	}
+	return float64(fs.Stats().MaxWaitRounds)
+}
+
 // raw appends to one file and fdatasyncs after every message.
 type raw struct {
 	mu sync.Mutex

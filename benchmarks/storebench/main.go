@@ -212,6 +212,8 @@ func format(unit string, v float64) string {
 		return "–"
 	case unit == "ops/s" || unit == "µs":
 		return strconv.FormatFloat(v, 'f', 0, 64)
+	case unit == "x" && v == float64(int64(v)):
+		return strconv.FormatFloat(v, 'f', 0, 64)
 	case unit == "x":
 		return strconv.FormatFloat(v, 'f', 3, 64)
 	}

@@ -42,12 +42,12 @@ func scenarios() []scenario {
 	isStore := func(c contestant) bool { return c.store != nil }
 	return []scenario{
 		{name: "seq", applies: always,
-			metrics: []metric{{"1 caller: durable puts/s", "ops/s"}, {"1 caller: p50 latency", "µs"}, {"1 caller: p99 latency", "µs"}, {"1 caller: mean group fsync", "µs"}},
+			metrics: []metric{{"1 caller: durable puts/s", "ops/s"}, {"1 caller: p50 latency", "µs"}, {"1 caller: p99 latency", "µs"}, {"1 caller: mean group fsync", "µs"}, {"1 caller: most fsync rounds one put waited", "x"}},
 			run: func(c contestant, dir string, o runOpts) ([]float64, error) {
 				return putLoop(c, dir, 1, o.dur)
 			}},
 		{name: "par64", applies: always,
-			metrics: []metric{{"64 callers: durable puts/s", "ops/s"}, {"64 callers: p50 latency", "µs"}, {"64 callers: p99 latency", "µs"}, {"64 callers: mean group fsync", "µs"}},
+			metrics: []metric{{"64 callers: durable puts/s", "ops/s"}, {"64 callers: p50 latency", "µs"}, {"64 callers: p99 latency", "µs"}, {"64 callers: mean group fsync", "µs"}, {"64 callers: most fsync rounds one put waited", "x"}},
 			run: func(c contestant, dir string, o runOpts) ([]float64, error) {
 				return putLoop(c, dir, 64, o.dur)
 			}},
@@ -62,7 +62,8 @@ func scenarios() []scenario {
 
 // putLoop has callers goroutines put 64-byte messages, each after the
 // previous one returned, for dur; it returns the rate, the p50 and p99
-// latencies and the mean time of one group fsync (-1 where unknown).
+// latencies, the mean time of one group fsync and the most rounds of group
+// commit one put waited for (-1 where unknown).
 func putLoop(c contestant, dir string, callers int, dur time.Duration) ([]float64, error) {
 	s, err := c.sink(dir)
 	if err != nil {
@@ -103,9 +104,12 @@ func putLoop(c contestant, dir string, callers int, dur time.Duration) ([]float6
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	meanSync := -1.0
+	meanSync, maxRounds := -1.0, -1.0
 	if m, ok := s.(interface{ meanSync() float64 }); ok {
 		meanSync = m.meanSync()
+	}
+	if m, ok := s.(interface{ maxRounds() float64 }); ok {
+		maxRounds = m.maxRounds()
 	}
 	if err := s.close(); err != nil {
 		firstErr = cmpOr(firstErr, err)
@@ -119,7 +123,7 @@ func putLoop(c contestant, dir string, callers int, dur time.Duration) ([]float6
 	slices.Sort(lats)
 	q := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))].Microseconds()) }
 	ops.Add(uint64(len(lats)))
-	return []float64{float64(len(lats)) / elapsed.Seconds(), q(0.50), q(0.99), meanSync}, nil
+	return []float64{float64(len(lats)) / elapsed.Seconds(), q(0.50), q(0.99), meanSync, maxRounds}, nil
 }
 
 // ops counts the messages put in this process (for -syncs).
