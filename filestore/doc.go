@@ -74,9 +74,10 @@
 // # One process
 //
 // A directory may be open in one Store at a time: Open takes an exclusive
-// flock on its LOCK file (on Unix; elsewhere that is the caller's job) and
-// returns an error matching [ErrLocked] if another Store, in this process
-// or another, holds it. The kernel releases the lock when the process
-// dies. Network file systems may not honour flock or fsync; use a local
-// disk.
+// flock on its LOCK file (on Linux, macOS and the BSDs; elsewhere that is
+// the caller's job) and returns an error matching [ErrLocked] if another
+// Store, in this process or another, holds it. The kernel releases the
+// lock when the process dies. Network file systems may not honour flock or fsync; use a local
+// disk. The store is built and tested on Linux; on Windows, where an open
+// file cannot be replaced, compaction fails (see [Stats].CompactionErr).
 package filestore

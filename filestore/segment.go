@@ -95,23 +95,6 @@ func writeHeader(f *os.File, num uint64, flags byte) error {
 	return nil
 }
 
-// syncDir fsyncs the directory dir, which makes file creations, renames
-// and removals in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("filestore: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("filestore: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // scanResult is what scanning a segment found.
 type scanResult struct {
 	flags byte
