@@ -166,6 +166,7 @@ func run(scenarioFlag, only string, runs int, root string, syncs bool, o runOpts
 	fmt.Fprintf(os.Stderr, "total %.0fs\n", time.Since(start).Seconds())
 	printHeader(root, runs, o, cs, loads)
 	printTable(rows, cs, res, o)
+	printRatios(rows, cs, res, o)
 	return nil
 }
 
@@ -308,4 +309,59 @@ func childMain(sc, name, root string, o runOpts) error {
 	}
 	fmt.Println(ops.Load())
 	return nil
+}
+
+// printRatios prints, for the throughput and latency rows, the file store's
+// value divided by each other contestant's in the same run (run i of both
+// ran back to back, so the machine's load drifts less between them): the
+// median of those ratios with their range.
+func printRatios(rows []metric, cs []contestant, res map[string]map[string][]float64, o runOpts) {
+	const base = "filestore"
+	var others []contestant
+	for _, c := range cs {
+		if c.name != base {
+			others = append(others, c)
+		}
+	}
+	if len(others) == 0 || len(others) == len(cs) {
+		return
+	}
+	fmt.Printf("\n%s ÷ each contestant, run by run (median [min–max] of the per-run ratios; rates: above 1 is better for %s, latencies: below 1):\n\n| metric |", base, base)
+	for _, c := range others {
+		fmt.Printf(" %s |", c.name)
+	}
+	fmt.Print("\n|---|")
+	for range others {
+		fmt.Print("---|")
+	}
+	fmt.Println()
+	for _, m := range rows {
+		if m.unit != "ops/s" && m.unit != "µs" || strings.Contains(m.name, "fsync") {
+			continue
+		}
+		fmt.Printf("| %s |", strings.ReplaceAll(m.name, "N", strconv.Itoa(o.records)))
+		b := res[m.name][base]
+		for _, c := range others {
+			v := res[m.name][c.name]
+			var r []float64
+			for i := range min(len(b), len(v)) {
+				if b[i] > 0 && v[i] > 0 {
+					r = append(r, b[i]/v[i])
+				}
+			}
+			if len(r) == 0 {
+				fmt.Print(" – |")
+				continue
+			}
+			fmt.Printf(" %s [%s–%s] |", ratio(median(r)), ratio(slices.Min(r)), ratio(slices.Max(r)))
+		}
+		fmt.Println()
+	}
+}
+
+func ratio(v float64) string {
+	if v >= 10 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
