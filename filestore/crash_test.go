@@ -35,9 +35,14 @@ func crashOpts() []filestore.Option {
 // crashKey is writer w's key for step i, half h (0 or 1).
 func crashKey(w, i uint64, h uint64) uint64 { return w<<40 | i<<1 | h }
 
-// crashValue is the value of step i of writer w, both halves.
+// crashValue is the value of step i of writer w, both halves. Every 16th
+// step is large (a write of many pages, which a kill can cut short).
 func crashValue(w, i uint64) []byte {
-	return fmt.Appendf(nil, "w%d step %d %s", w, i, strings.Repeat("·", int(i%50)))
+	pad := int(i % 50)
+	if i%16 == 0 {
+		pad = 64 << 10
+	}
+	return fmt.Appendf(nil, "w%d step %d %s", w, i, strings.Repeat("·", pad))
 }
 
 // crashState finds, for each writer, the last step whose records the store
@@ -135,6 +140,7 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	var acked [crashWriters]uint64
 	var totalAcked, totalFound uint64
+	var torn int
 	for kill := range *crashKills {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
@@ -197,7 +203,10 @@ func TestCrash(t *testing.T) {
 			totalFound += last[w] - acked[w] // durable but not yet reported when killed
 			acked[w] = last[w]
 		}
-		t.Logf("kill %d: steps per writer %v, %d segments, %d bytes", kill, last, st.Segments, st.FileBytes)
+		if st.TornBytes > 0 {
+			torn++
+		}
+		t.Logf("kill %d: steps per writer %v, %d segments, %d bytes, %d torn bytes cut", kill, last, st.Segments, st.FileBytes, st.TornBytes)
 	}
-	t.Logf("%d kills, %d durable steps reported, %d more found that the kill kept from being reported", *crashKills, totalAcked, totalFound)
+	t.Logf("%d kills, %d durable steps reported, %d more found that the kill kept from being reported; %d reopens cut a torn tail", *crashKills, totalAcked, totalFound, torn)
 }

@@ -106,6 +106,7 @@ func (s *Store) replay(seg *segment, tail bool) error {
 	}
 	switch {
 	case res.end == 0: // the header itself was torn: the segment is new
+		s.stats.TornBytes = fi.Size()
 		if err := seg.f.Truncate(0); err != nil {
 			return fmt.Errorf("filestore: %w", err)
 		}
@@ -114,6 +115,7 @@ func (s *Store) replay(seg *segment, tail bool) error {
 		}
 		res.end = headerSize
 	case res.torn:
+		s.stats.TornBytes = fi.Size() - res.end
 		if err := seg.f.Truncate(res.end); err != nil {
 			return fmt.Errorf("filestore: truncate torn tail of %s at %d: %w", seg.path, res.end, err)
 		}

@@ -75,6 +75,9 @@ type Stats struct {
 	// fsync each) that one durable Apply has waited for: the round under
 	// way when it arrived and its own, so at most 2.
 	MaxWaitRounds uint64
+	// TornBytes is how many bytes of a torn last write (a crash in the
+	// middle of one) Open cut off the end of the log; 0 after a clean stop.
+	TornBytes int64
 	// CompactionErr is the error of the last background compaction that
 	// failed, nil if none did; the store goes on without it.
 	CompactionErr error
