@@ -36,8 +36,14 @@ var bucket = []byte("store")
 
 var _ mqttkeep.Store = (*boltStore)(nil)
 
-func openBolt(path string, batch bool) (*boltStore, error) {
-	db, err := bolt.Open(path, 0o600, nil)
+// openBolt opens the bbolt candidate; tuned sets what etcd sets for speed
+// (no freelist on disk, the hashmap freelist).
+func openBolt(path string, batch, tuned bool) (*boltStore, error) {
+	var opts *bolt.Options
+	if tuned {
+		opts = &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	}
+	db, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -38,13 +38,16 @@ type contestant struct {
 
 func contestants() []contestant {
 	fileStore := func(dir string) (mqttkeep.Store, error) { return filestore.Open(dir) }
-	bolt := func(dir string) (mqttkeep.Store, error) { return openBolt(filepath.Join(dir, "bolt.db"), false) }
-	boltBatch := func(dir string) (mqttkeep.Store, error) { return openBolt(filepath.Join(dir, "bolt.db"), true) }
+	bolt := func(dir string) (mqttkeep.Store, error) { return openBolt(filepath.Join(dir, "bolt.db"), false, false) }
+	boltTuned := func(dir string) (mqttkeep.Store, error) { return openBolt(filepath.Join(dir, "bolt.db"), false, true) }
+	boltBatch := func(dir string) (mqttkeep.Store, error) { return openBolt(filepath.Join(dir, "bolt.db"), true, false) }
 	return []contestant{
 		{name: "filestore", store: fileStore, sink: storeSink(fileStore),
 			note: "this module's log: write + fdatasync per group of concurrent Applies"},
 		{name: "bbolt", store: bolt, sink: storeSink(bolt),
 			note: "bbolt v1.5.0, concurrent Applies grouped into one Update (2 fdatasyncs per commit)"},
+		{name: "bbolt-tuned", store: boltTuned, sink: storeSink(boltTuned),
+			note: "as bbolt, with etcd's settings: NoFreelistSync, hashmap freelist"},
 		{name: "bbolt-Batch", store: boltBatch, sink: storeSink(boltBatch),
 			note: "bbolt v1.5.0 DB.Batch, default MaxBatchDelay 10 ms, MaxBatchSize 1000"},
 		{name: "raw-fsync", sink: openRaw,
