@@ -151,8 +151,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 
 // Load implements [mqttkeep.Store]: fn gets every record in ascending key
 // order. It reads the values in batches of about 1 MiB and calls fn
-// without holding the store's lock; a record changed by a concurrent
-// Apply is seen as it is when its batch is read.
+// without holding the store's lock, so fn may call the store. With Applies
+// running meanwhile, Load gives the keys present when it began, each as it
+// is when its batch is read (a key deleted by then is skipped).
 func (s *Store) Load(fn func(key uint64, value []byte) error) error {
 	s.mu.Lock()
 	if err := s.usableLocked(); err != nil {
