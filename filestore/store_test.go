@@ -364,3 +364,29 @@ func TestOSErrorsAreNotPanics(t *testing.T) {
 		t.Fatal("Open on a regular file succeeded")
 	}
 }
+
+// TestLoadCallbackMayUseStore: fn runs without the store's lock, so it may
+// call the store (here: delete what it loads, then sync).
+func TestLoadCallbackMayUseStore(t *testing.T) {
+	s := open(t, t.TempDir())
+	var puts []mqttkeep.Record
+	for i := range uint64(5000) {
+		puts = append(puts, mqttkeep.Record{Key: i, Value: make([]byte, 300)}) // more than one batch
+	}
+	if err := s.Apply(puts, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := s.Load(func(k uint64, _ []byte) error {
+		n++
+		return s.Apply(nil, []uint64{k}, false)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(nil, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); n != 5000 || st.Records != 0 {
+		t.Fatalf("Load gave %d records, %d left; want 5000, 0", n, st.Records)
+	}
+}
