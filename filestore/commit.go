@@ -101,7 +101,7 @@ func (s *Store) syncRoundLocked() {
 		s.syncSeg = nil
 		s.cond.Broadcast() // a compaction may wait to close seg
 		if err != nil {
-			err = s.failLocked(fmt.Errorf("filestore: sync %s: %w", seg.path, err))
+			err = s.failLocked(fmt.Errorf("filestore: %w", err))
 		} else {
 			s.synced = max(s.synced, target)
 		}

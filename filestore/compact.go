@@ -192,7 +192,7 @@ func (s *Store) writeCompacted(num uint64, items []item, sealed map[uint64]*segm
 		}
 		if len(out) >= batchBytes {
 			if _, err := f.Write(out); err != nil {
-				return fail(fmt.Errorf("filestore: write %s: %w", tmp, err))
+				return fail(fmt.Errorf("filestore: %w", err))
 			}
 			written += int64(len(out))
 			out = out[:0]
@@ -200,11 +200,11 @@ func (s *Store) writeCompacted(num uint64, items []item, sealed map[uint64]*segm
 		i = j
 	}
 	if _, err := f.Write(out); err != nil {
-		return fail(fmt.Errorf("filestore: write %s: %w", tmp, err))
+		return fail(fmt.Errorf("filestore: %w", err))
 	}
 	written += int64(len(out))
 	if err := syncData(f); err != nil {
-		return fail(fmt.Errorf("filestore: sync %s: %w", tmp, err))
+		return fail(fmt.Errorf("filestore: %w", err))
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return fail(fmt.Errorf("filestore: %w", err))

@@ -124,7 +124,7 @@ func (s *Store) replay(seg *segment, tail bool) error {
 		// What a killed process left in the page cache is now the
 		// store's state: make it durable before anything follows it.
 		if err := syncData(seg.f); err != nil {
-			return fmt.Errorf("filestore: sync %s: %w", seg.path, err)
+			return fmt.Errorf("filestore: %w", err)
 		}
 	}
 	s.stats.Syncs++

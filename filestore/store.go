@@ -404,7 +404,7 @@ func (s *Store) flushLocked() error {
 	n, err := s.active.f.WriteAt(s.pending, s.written)
 	s.written += int64(n)
 	if err != nil {
-		return s.failLocked(fmt.Errorf("filestore: write %s: %w", s.active.path, err))
+		return s.failLocked(fmt.Errorf("filestore: %w", err))
 	}
 	if cap(s.pending) > 4*flushThreshold {
 		s.pending = nil
@@ -423,7 +423,7 @@ func (s *Store) rollLocked() error {
 	}
 	old := s.active
 	if err := syncData(old.f); err != nil {
-		return s.failLocked(fmt.Errorf("filestore: sync %s: %w", old.path, err))
+		return s.failLocked(fmt.Errorf("filestore: %w", err))
 	}
 	seg, err := createSegment(s.dir, old.num+1, 0)
 	s.stats.Syncs += 3
@@ -495,7 +495,7 @@ func (s *Store) Close() error {
 	if err == nil && (len(s.pending) > 0 || s.synced < s.seq) {
 		if err = s.flushLocked(); err == nil {
 			if err = syncData(s.active.f); err != nil {
-				err = fmt.Errorf("filestore: sync %s: %w", s.active.path, err)
+				err = fmt.Errorf("filestore: %w", err)
 			}
 		}
 	}

@@ -19,7 +19,7 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("filestore: sync %s: %w", dir, err)
+		return fmt.Errorf("filestore: %w", err)
 	}
 	return nil
 }
