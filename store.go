@@ -34,18 +34,23 @@ type Store interface {
 	Get(key uint64) ([]byte, error)
 
 	// Apply stores every record in puts (replacing the value of a key
-	// already present) and removes every key in deletes (a missing key is
-	// not an error), as one step: after a crash either all of it is there
-	// or none of it. Steps take effect in the order their Apply calls
-	// returned. With durable set, Apply returns only once this step and
-	// every earlier one would survive a crash of the process and of the
-	// machine (for a file: after fsync). Without it, the step may be lost
-	// in a crash, together with the steps after it, but never before an
-	// earlier one; a later durable step makes it durable too. A store
-	// whose limits the step would exceed returns an error matching
-	// [ErrQueueFull] and applies nothing. puts and their values must not
-	// be modified by the Store, and may be reused by the caller once Apply
-	// returns.
+	// already present) and then removes every key in deletes (a missing
+	// key is not an error), as one step: after a crash either all of it
+	// is there or none of it. The Store puts concurrent steps in one
+	// order, and a step whose Apply returned before another Apply began
+	// comes first; "earlier" and "later" below mean that order. With
+	// durable set, Apply returns only once this step and every earlier
+	// one would survive a crash of the process and of the machine (for a
+	// file: after fsync); Apply(nil, nil, true) only does that. Without
+	// it, the step may be lost in a crash, together with the steps after
+	// it, but never while a later one is kept; a later durable step makes
+	// it durable too. A store whose limits the step would exceed returns
+	// an error matching [ErrQueueFull] and applies nothing; a step that
+	// only deletes always fits. Any other error (the disk failed) leaves
+	// the step's fate unknown until the Store is opened again, and the
+	// Store may refuse every call after it. puts and their values must
+	// not be modified by the Store, and may be reused by the caller once
+	// Apply returns.
 	Apply(puts []Record, deletes []uint64, durable bool) error
 
 	// Close releases the store's resources. Calls after Close return an
