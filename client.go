@@ -38,6 +38,9 @@ type Client struct {
 
 	callbacks callbackGroup
 	requests  requests
+	loadOnce  sync.Once // the store is read by the first Connect
+	loadErr   error
+	metaSaved bool         // the store's meta record was written (supervisor only)
 	dialTime  atomic.Int64 // how long the last successful dial took, for overlapping dials
 
 	ctx    context.Context // ends when Close is called
@@ -113,6 +116,8 @@ func (c *Client) ClientID() string {
 }
 
 // Connect starts the client and waits until the first connection is up.
+// With [WithStore], the first Connect reads the store first and returns
+// its error if it cannot.
 // It returns nil once connected; the broker's refusal as a
 // [*ReasonCodeError] when retrying cannot fix it (bad credentials, not
 // authorized, ...); or, when ctx ends first, ctx's error joined with the
@@ -122,6 +127,12 @@ func (c *Client) ClientID() string {
 func (c *Client) Connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err // not started
+	}
+	if c.cfg.store != nil {
+		c.loadOnce.Do(func() { c.loadErr = c.load() })
+		if c.loadErr != nil {
+			return c.loadErr
+		}
 	}
 	c.mu.Lock()
 	switch {

@@ -17,11 +17,13 @@ var (
 // given to is done with it, in the order the messages arrived
 // ([MQTT-4.6.0-2]).
 type inMsg struct {
-	id      uint16
-	qos     byte
-	pending int   // deliveries not yet done
-	link    *link // the link whose acknowledgement order holds it
-	ready   bool  // every delivery done: acknowledge when its turn comes
+	id         uint16
+	qos        byte
+	pending    int   // deliveries not yet done
+	link       *link // the link whose acknowledgement order holds it
+	ready      bool  // every delivery done: acknowledge when its turn comes
+	persisting bool  // QoS 2: being recorded in the store before its PUBREC
+	persisted  bool  // QoS 2: recorded (or no store)
 }
 
 // ackQueue is a link's inbound QoS 1/2 messages in arrival order.
@@ -39,6 +41,25 @@ func (s *session) flushAcksLocked(l *link) {
 	a := &l.acks
 	for a.head < len(a.q) && a.q[a.head].ready {
 		m := a.q[a.head]
+		if m.qos == 2 && !m.persisted {
+			if s.c.cfg.store == nil {
+				m.persisted = true
+			} else {
+				// Recorded on disk before its PUBREC, so that a restarted
+				// process does not hand it out again; later
+				// acknowledgements wait their turn meanwhile.
+				if !m.persisting {
+					m.persisting = true
+					s.persistLocked(persistOp{puts: []Record{{Key: keyInbound | uint64(m.id)}}, durable: true, done: func(error) {
+						m.persisted = true
+						if cur := s.link; cur != nil && m.link == cur {
+							s.flushAcksLocked(cur)
+						}
+					}})
+				}
+				break
+			}
+		}
 		a.q[a.head] = nil
 		a.head++
 		s.acknowledgeLocked(l, m)
@@ -94,6 +115,9 @@ func (s *session) releaseReceived(l *link, a wire.Ack) {
 	reason := byte(0)
 	if _, ok := s.released[a.PacketID]; ok {
 		delete(s.released, a.PacketID)
+		if s.c.cfg.store != nil {
+			s.persistLocked(persistOp{deletes: []uint64{keyInbound | uint64(a.PacketID)}})
+		}
 	} else if _, handling := s.inbound[a.PacketID]; !handling {
 		reason = 0x92 // packet identifier not found
 	}
@@ -209,6 +233,13 @@ func (s *session) forgetInboundLocked() {
 	for id, m := range s.inbound {
 		m.link = nil // its handlers may still finish; nothing is sent
 		delete(s.inbound, id)
+	}
+	if s.c.cfg.store != nil && len(s.released) > 0 {
+		var dels []uint64
+		for id := range s.released {
+			dels = append(dels, keyInbound|uint64(id))
+		}
+		s.persistLocked(persistOp{deletes: dels})
 	}
 	clear(s.released)
 }

@@ -104,6 +104,8 @@ type config struct {
 	auth                Authenticator
 	willDelay           time.Duration
 	credentials         CredentialsFunc
+	store               Store
+	storeQoS0           bool
 	editConnect         func(*ConnectPacket)
 	editDisconnect      func(*DisconnectPacket)
 }

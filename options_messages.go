@@ -216,3 +216,36 @@ func WithTopicAliases() Option {
 		return nil
 	})
 }
+
+// WithStore keeps what must survive the process in s (see [Store]): every
+// accepted QoS 1/2 message until the broker completed it, its packet
+// identifier and QoS 2 state, and the identifiers of inbound QoS 2
+// messages handled and awaiting PUBREL. Publish and PublishAsync return
+// only once the message is stored (for the file store: on disk, after
+// fsync), and a later process that opens the same store, with the same
+// client ID and WithCleanStart(false), sends what this one had not
+// completed and resumes its QoS 2 exchanges with the broker's session:
+// nothing accepted is lost when the process dies, and no QoS 2 message is
+// delivered twice. The client reads the store in its first Connect and
+// never closes it: close it after the client's Close returned. A store
+// belongs to one client ID. Default: nothing kept beyond the process.
+func WithStore(s Store) Option {
+	return optionFunc(func(c *config) error {
+		if s == nil {
+			return optionError("WithStore", "nil store")
+		}
+		c.store = s
+		return nil
+	})
+}
+
+// WithStoreQoS0 makes queued QoS 0 messages go through the store too (see
+// [WithStore]), so that those accepted while disconnected survive the
+// process. A QoS 0 message is removed once written to a connection. Needs
+// WithStore. Default: off (QoS 0 messages live in memory only).
+func WithStoreQoS0() Option {
+	return optionFunc(func(c *config) error {
+		c.storeQoS0 = true
+		return nil
+	})
+}

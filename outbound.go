@@ -2,6 +2,7 @@ package mqttkeep
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -10,22 +11,25 @@ import (
 
 // States of an outbound message.
 const (
-	outQueued   = iota // in the fifo, not yet written on the live link
-	outSent            // QoS 1/2 written, awaiting PUBACK or PUBREC
-	outReleased        // QoS 2 PUBREC received, PUBREL sent, awaiting PUBCOMP
-	outDone            // completed (acknowledged, refused, discarded)
+	outQueued    = iota // in the fifo, not yet written on the live link
+	outSent             // QoS 1/2 written, awaiting PUBACK or PUBREC
+	outReleasing        // QoS 2 PUBREC received, being stored before PUBREL
+	outReleased         // QoS 2 PUBREC received, PUBREL sent, awaiting PUBCOMP
+	outDone             // completed (acknowledged, refused, discarded)
 )
 
 // outMsg is one accepted outbound message.
 type outMsg struct {
-	seq    uint64
-	pub    wire.Publish // PacketID set at acceptance for QoS 1/2
-	size   int          // what counts against the queue's byte limit
-	wsize  int          // its PUBLISH packet's size
-	state  int
-	sent   bool // written at least once (a re-send carries DUP)
-	owned  bool // pub's payload and properties are copies of our own
-	caller bool // a Publish call waits for the outcome
+	seq       uint64
+	pub       wire.Publish // PacketID set at acceptance for QoS 1/2
+	size      int          // what counts against the queue's byte limit
+	wsize     int          // its PUBLISH packet's size
+	state     int
+	sent      bool // written at least once (a re-send carries DUP)
+	persisted bool // in the store, or no store step needed: may be written
+	stored    bool // has a record in the store, to remove once complete
+	owned     bool // pub's payload and properties are copies of our own
+	caller    bool // a Publish call waits for the outcome
 
 	prev, next *outMsg // fifo links
 
@@ -102,6 +106,10 @@ func (s *session) completeLocked(o *outMsg, reason byte, err error) {
 	o.state, o.reason, o.err = outDone, reason, err
 	o.pub.Payload = nil // free it; the result keeps what it needs
 	s.releaseIDLocked(o)
+	if o.stored && !errors.Is(err, errKeepStored) {
+		o.stored = false
+		s.persistLocked(persistOp{deletes: []uint64{keyOut | o.seq, keyReleased | o.seq}})
+	}
 	if s.completed != nil {
 		close(s.completed)
 		s.completed = nil
@@ -149,7 +157,7 @@ func (s *session) wakeSpaceLocked() {
 // QoS 1/2 message, and the send buffer has room. s.mu held.
 func (s *session) canSendLocked(o *outMsg) bool {
 	l := s.link
-	if l == nil || !s.pumping || !l.hasRoom() {
+	if l == nil || !s.pumping || !l.hasRoom() || !o.persisted {
 		return false
 	}
 	if o.pub.QoS == 0 {
@@ -239,16 +247,42 @@ func (s *session) ackReceived(l *link, a wire.Ack) {
 			l.writeAck(wire.PUBREL, a.PacketID, 0x92)
 			return
 		}
+		if a.Reason == 0x91 && o.pub.Dup {
+			// mochi v2.7.9 answers a re-sent PUBLISH whose identifier it
+			// holds past PUBREC with 0x91 "packet identifier in use"
+			// instead of 0x00: it has the message; release it.
+			s.c.cfg.logger.Debug("mqttkeep: PUBREC 0x91 for a re-sent QoS 2 message: the broker has it", "id", a.PacketID)
+			a.Reason = 0
+		}
 		if a.Reason >= 0x80 {
 			s.finishInflightLocked(o, a.Reason, ackError("PUBREC", a))
 			return
 		}
+		if o.state == outReleasing {
+			return // a PUBREC again while the first one's step is stored
+		}
 		if o.state == outSent {
-			o.state = outReleased
 			o.reason = a.Reason
 			o.pub.Payload = nil // the broker has it; only the identifier is left
 			s.inflightBytes -= o.wsize - wire.AckSize
 			o.wsize = wire.AckSize
+			if o.stored {
+				// PUBREL only once "past PUBREC" is on disk: a restarted
+				// process must not send this message again as a PUBLISH.
+				o.state = outReleasing
+				s.persistLocked(persistOp{puts: []Record{{Key: keyReleased | o.seq}}, durable: true, done: func(err error) {
+					if o.state != outReleasing {
+						return
+					}
+					o.state = outReleased
+					if cur := s.link; err == nil && cur != nil && !cur.isLost() {
+						cur.writeAck(wire.PUBREL, o.pub.PacketID, 0)
+						cur.probe()
+					}
+				}})
+				return
+			}
+			o.state = outReleased
 		}
 		l.writeAck(wire.PUBREL, a.PacketID, 0)
 		l.probe()
@@ -294,7 +328,7 @@ func (s *session) resumeLocked(l *link, sessionPresent bool) {
 			o := ordered[i]
 			delete(s.inflight, o.pub.PacketID)
 			s.inflightBytes -= o.wsize
-			if o.state == outReleased {
+			if o.state == outReleased || o.state == outReleasing {
 				s.completeLocked(o, o.reason, nil)
 				continue
 			}
@@ -306,7 +340,10 @@ func (s *session) resumeLocked(l *link, sessionPresent bool) {
 		return
 	}
 	for _, o := range ordered {
-		if o.state == outReleased {
+		if o.state == outReleased || o.state == outReleasing {
+			if o.state == outReleasing {
+				continue // its PUBREL goes once stored, on the link then live
+			}
 			l.writeAck(wire.PUBREL, o.pub.PacketID, 0)
 		} else {
 			o.pub.Dup = true
@@ -330,16 +367,28 @@ func sortBySeq(os []*outMsg) {
 func (s *session) discardAllLocked(err error) {
 	for o := s.fifo.head; o != nil; o = s.fifo.head {
 		s.dequeueLocked(o)
-		if !o.caller && o.result == nil {
+		if !o.caller && o.result == nil && !o.stored {
 			s.c.stats.messagesDiscarded.Add(1)
 		}
-		s.completeLocked(o, 0, err)
+		s.completeLocked(o, 0, keepStored(o, err))
 	}
 	for id, o := range s.inflight {
 		delete(s.inflight, id)
-		s.completeLocked(o, 0, err)
+		s.completeLocked(o, 0, keepStored(o, err))
 	}
 	s.inflightBytes = 0
+}
+
+// errKeepStored marks a completion that leaves the message in the store:
+// the client stopped, and a later process with the store sends it.
+var errKeepStored = errors.New("it stays in the store and is sent by the next process that opens it")
+
+// keepStored returns err, marked so that a stored message stays stored.
+func keepStored(o *outMsg, err error) error {
+	if o.stored {
+		return fmt.Errorf("%w (%w)", err, errKeepStored)
+	}
+	return err
 }
 
 // errNoPacketID is returned when all 65,535 packet identifiers are in use.

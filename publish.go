@@ -59,8 +59,9 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: Connect has not been called", ErrNotConnected)
 	}
+	stores := c.storesMessage(o)
 	// The fast path: nothing queued ahead, the link takes it now.
-	if s.fifo.n == 0 && s.canSendLocked(o) {
+	if !stores && s.fifo.n == 0 && s.canSendLocked(o) {
 		if err := s.assignLocked(o); err != nil {
 			s.mu.Unlock()
 			return err
@@ -102,16 +103,82 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	if queuedOffline && o.pub.QoS == 0 {
 		o.own() // the caller returns now and may reuse its buffers
 		o.caller = false
+		stored, err := s.storeLocked(o, stores)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
 		s.enqueueLocked(o)
 		s.mu.Unlock()
+		if stored != nil {
+			return c.awaitStored(ctx, o, stored)
+		}
 		return nil
 	}
 	done := make(chan struct{})
 	o.done = done
+	if stores {
+		o.own() // a stored message outlives a caller that gives up
+	}
+	if _, err := s.storeLocked(o, stores); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	s.enqueueLocked(o)
 	s.pumpLocked()
 	s.mu.Unlock()
 	return c.awaitOut(ctx, o, done)
+}
+
+// storesMessage reports whether o goes through the store.
+func (c *Client) storesMessage(o *outMsg) bool {
+	return c.cfg.store != nil && (o.pub.QoS > 0 || c.cfg.storeQoS0)
+}
+
+// storeLocked queues the durable step that stores o when stores is set,
+// and returns a channel closed once it is applied (o.err then says how).
+// Until then o waits at its place in the queue. s.mu held.
+func (s *session) storeLocked(o *outMsg, stores bool) (<-chan struct{}, error) {
+	if !stores {
+		o.persisted = true
+		return nil, nil
+	}
+	rec, err := outRecord(o)
+	if err != nil {
+		s.releaseIDLocked(o)
+		return nil, fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, err)
+	}
+	o.stored = true
+	stored := make(chan struct{})
+	s.persistLocked(persistOp{puts: []Record{rec}, durable: true, done: func(err error) {
+		defer close(stored)
+		if err != nil {
+			o.stored = false // nothing was stored (or its fate is unknown: the store failed)
+			if o.state == outQueued {
+				s.dequeueLocked(o)
+			}
+			s.completeLocked(o, 0, fmt.Errorf("not stored: %w", err))
+			return
+		}
+		o.persisted = true
+		s.pumpLocked()
+	}})
+	return stored, nil
+}
+
+// awaitStored waits for o's store step; o.err says whether it failed.
+func (c *Client) awaitStored(ctx context.Context, o *outMsg, stored <-chan struct{}) error {
+	select {
+	case <-stored:
+	case <-ctx.Done():
+		return fmt.Errorf("mqttkeep: publish to %q: %w (it may still be stored and sent)", o.pub.Topic, ctx.Err())
+	}
+	c.session.mu.Lock()
+	defer c.session.mu.Unlock()
+	if o.err != nil {
+		return fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, o.err)
+	}
+	return nil
 }
 
 // notStartedLocked reports whether Connect was never called. s.mu held.
@@ -127,7 +194,7 @@ func (c *Client) newOut(m *Message) (*outMsg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outMsg{pub: p, wsize: size, size: messageSize(&p)}, nil
+	return &outMsg{pub: p, wsize: size, size: messageSize(&p), persisted: true}, nil
 }
 
 // assignLocked gives o its sequence number and, for QoS 1/2, a packet
@@ -190,9 +257,10 @@ func (c *Client) awaitOut(ctx context.Context, o *outMsg, done <-chan struct{}) 
 		return c.outResult(o)
 	case o.state == outQueued:
 		s.dequeueLocked(o)
-		s.releaseIDLocked(o)
-		o.state = outDone
-		return fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", o.pub.Topic, ctx.Err())
+		o.done, o.caller = nil, false
+		err := fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", o.pub.Topic, ctx.Err())
+		s.completeLocked(o, 0, err) // frees its identifier and its record, if stored
+		return err
 	}
 	o.own() // still in the session, which re-sends it if needed
 	o.done, o.caller = nil, false
@@ -303,8 +371,21 @@ func (c *Client) PublishAsync(ctx context.Context, topic string, payload []byte,
 	if err := s.assignLocked(o); err != nil {
 		return nil, err
 	}
+	stored, err := s.storeLocked(o, c.storesMessage(o))
+	if err != nil {
+		return nil, err
+	}
 	s.enqueueLocked(o)
 	s.pumpLocked()
+	if stored == nil {
+		return o.result, nil
+	}
+	s.mu.Unlock()
+	err = c.awaitStored(ctx, o, stored)
+	s.mu.Lock() // for the deferred Unlock
+	if err != nil {
+		return nil, err
+	}
 	return o.result, nil
 }
 

@@ -159,6 +159,10 @@ func (c *Client) open(l *link) (int, error) {
 	s := c.session
 	s.mu.Lock()
 	s.link = l
+	if c.cfg.store != nil && !c.metaSaved {
+		c.metaSaved = true
+		s.persistLocked(persistOp{puts: []Record{metaRecord(c.ClientID())}})
+	}
 	if !l.sessionPresent {
 		s.forgetInboundLocked()
 	}
@@ -245,6 +249,14 @@ func (c *Client) stopped() {
 	s.mu.Lock()
 	s.discardAllLocked(err)
 	n := c.stats.messagesDiscarded.Load()
+	// The store's pending steps (removals of completed messages) are
+	// applied before Close returns, so that the store can be closed then.
+	for s.persist.running {
+		idle := s.persist.idle
+		s.mu.Unlock()
+		<-idle
+		s.mu.Lock()
+	}
 	s.mu.Unlock()
 	if n > 0 {
 		c.cfg.logger.Warn("mqttkeep: queued QoS 0 messages discarded", "count", n)

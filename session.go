@@ -46,6 +46,8 @@ type session struct {
 	// sent (awaiting PUBREL): both are session state.
 	inbound  map[uint16]*inMsg
 	released map[uint16]struct{}
+
+	persist persister // the store's steps (WithStore)
 }
 
 func newSession(c *Client) *session {

@@ -67,6 +67,10 @@ type Stats struct {
 	// refusal, and queued messages a new broker's limits refuse.
 	MessagesDiscarded uint64
 
+	// MessagesRestored counts the accepted messages a Connect found in the
+	// store (WithStore), left by an earlier process, and sends.
+	MessagesRestored uint64
+
 	// SessionsAbandoned counts resumed sessions the client gave up for a
 	// new one because they failed every connection (WithMaxFailedResumes).
 	SessionsAbandoned uint64
@@ -85,6 +89,7 @@ type counters struct {
 	messagesDropped, messagesUnroutable               atomic.Uint64
 	messagesAbandoned, handlerPanics                  atomic.Uint64
 	messagesDiscarded, sessionsAbandoned              atomic.Uint64
+	messagesRestored                                  atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -125,6 +130,7 @@ func (c *counters) snapshot(state State) Stats {
 		HandlerPanics:       c.handlerPanics.Load(),
 		MessagesDiscarded:   c.messagesDiscarded.Load(),
 		SessionsAbandoned:   c.sessionsAbandoned.Load(),
+		MessagesRestored:    c.messagesRestored.Load(),
 	}
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN

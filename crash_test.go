@@ -1,0 +1,194 @@
+package mqttkeep_test
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/filestore"
+	"github.com/mqttkeep/mqttkeep/internal/mosquitto"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// crashKills sets how many times the crash test kills its publisher:
+//
+//	go test -run TestDurablePublishSurvivesKill -crashkills 25 -v .
+var crashKills = flag.Int("crashkills", 4, "TestDurablePublishSurvivesKill: SIGKILLs of the publisher")
+
+// The crash test: a child process publishes QoS 1 and QoS 2 through the
+// durable path (PublishAsync on a file store) and is killed with SIGKILL
+// at random moments, then started again on the same store, client ID and
+// session; a subscriber in this process records everything. Every message
+// whose PublishAsync returned nil (the child prints it once it did) must
+// arrive: QoS 1 at least once, QoS 2 exactly once. On the embedded broker
+// and on Mosquitto (persistence on).
+func TestDurablePublishSurvivesKill(t *testing.T) {
+	if os.Getenv("MQTTKEEP_CHILD") == "crash-publisher" {
+		crashPublisher()
+		return
+	}
+	t.Run("mochi", func(t *testing.T) {
+		t.Parallel()
+		b := mqttkeeptest.NewBroker(t)
+		// mochi v2.7.9 loses a session's in-flight QoS 2 state when a new
+		// connection takes the client ID over while it still processes
+		// the old one (its takeover race): a restarted publisher then
+		// gets duplicates no client can prevent. Wait until mochi is done
+		// with the killed process's connection.
+		runCrashTest(t, b.URL(), func(runs int) {
+			eventuallyTrue(t, "mochi done with the killed connection", func() bool { return b.Disconnects("crash-pub") >= runs })
+		})
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		t.Parallel()
+		runCrashTest(t, mosquitto.Start(t, mosquitto.WithPersistence()).URL(), func(int) {})
+	})
+}
+
+func runCrashTest(t *testing.T, url string, afterKill func(runs int)) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	sub := newClient(t, mqttkeep.WithServer(url), mqttkeep.WithClientID("crash-sub"),
+		mqttkeep.WithSubscription("crash/#", 2, func(m *mqttkeep.Message) {
+			mu.Lock()
+			got[m.Topic+" "+string(m.Payload)]++
+			mu.Unlock()
+		}))
+	connect(t, sub)
+	eventuallyTrue(t, "subscribed", func() bool { return sub.Stats().PacketsIn >= 2 })
+
+	dir := t.TempDir()
+	accepted := map[string]bool{}
+	kills := 0
+	for run := 0; run <= *crashKills; run++ {
+		last := run == *crashKills
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDurablePublishSurvivesKill$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "MQTTKEEP_CHILD=crash-publisher", "CRASH_URL="+url, "CRASH_DIR="+dir,
+			"CRASH_RUN="+strconv.Itoa(run), "CRASH_LAST="+strconv.FormatBool(last))
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		cmd.Stderr = os.Stderr
+		require.NoError(t, cmd.Start())
+		lines := make(chan string, 1024)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		var timer <-chan time.Time
+		if !last {
+			timer = time.After(100*time.Millisecond + rand.N(400*time.Millisecond))
+		}
+	read:
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					break read
+				}
+				if k, ok := strings.CutPrefix(l, "accepted "); ok {
+					accepted[k] = true
+				}
+			case <-timer:
+				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+				kills++
+				timer = nil
+			}
+		}
+		err = cmd.Wait()
+		if last {
+			require.NoError(t, err, "the last run ends by itself")
+		} else {
+			afterKill(run + 1)
+		}
+	}
+	// Everything accepted arrives.
+	missing := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for k := range accepted {
+			if got[k] == 0 {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(missing()) == 0 }, 30*time.Second, 10*time.Millisecond,
+		"accepted messages that never arrived: %v", missing())
+	mu.Lock()
+	defer mu.Unlock()
+	dups1, dups2 := 0, 0
+	for k, n := range got {
+		if n > 1 {
+			if strings.HasPrefix(k, "crash/q2 ") {
+				dups2++
+				t.Logf("QoS 2 duplicate: %s (%d times)", k, n)
+			} else {
+				dups1++
+			}
+		}
+	}
+	t.Logf("%d kills, %d messages accepted, %d received, QoS 1 duplicates %d, QoS 2 duplicates %d",
+		kills, len(accepted), len(got), dups1, dups2)
+	assert.Zero(t, dups2, "a QoS 2 message arrived twice")
+	assert.Positive(t, len(accepted))
+}
+
+// crashPublisher is the child: it publishes until it is killed, printing
+// each message PublishAsync accepted; the last run only sends what the
+// store holds and exits.
+func crashPublisher() {
+	fail := func(err error) { fmt.Fprintln(os.Stderr, "crash publisher:", err); os.Exit(3) }
+	store, err := filestore.Open(os.Getenv("CRASH_DIR"))
+	if err != nil {
+		fail(err)
+	}
+	c, err := mqttkeep.New(mqttkeep.WithServer(os.Getenv("CRASH_URL")), mqttkeep.WithClientID("crash-pub"),
+		mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Hour), mqttkeep.WithStore(store))
+	if err != nil {
+		fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		fail(err)
+	}
+	if os.Getenv("CRASH_LAST") == "true" {
+		if err := c.Flush(ctx); err != nil {
+			fail(err)
+		}
+		_ = c.Close(ctx)
+		_ = store.Close()
+		return
+	}
+	run := os.Getenv("CRASH_RUN")
+	w := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		topic, qos := "crash/q1", byte(1)
+		if i%2 == 1 {
+			topic, qos = "crash/q2", 2
+		}
+		payload := run + "-" + strconv.Itoa(i)
+		if _, err := c.PublishAsync(ctx, topic, []byte(payload), mqttkeep.WithQoS(qos)); err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(w, "accepted %s %s\n", topic, payload)
+		w.Flush()
+	}
+}
