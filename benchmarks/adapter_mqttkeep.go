@@ -8,13 +8,13 @@ import (
 )
 
 // mqttkeepContestant is the library under test, with its defaults except
-// the keep alive (and, for FastRetry, a 100 ms backoff).
+// the keep alive (and, for FastRetry, a 100 ms retry grid and backoff).
 type mqttkeepContestant struct{}
 
 func (mqttkeepContestant) Name() string { return "mqttkeep" }
 
 func (mqttkeepContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true}
 }
 
 type mqttkeepClient struct {
@@ -29,8 +29,12 @@ func (mqttkeepContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 		mqttkeep.WithKeepAlive(cfg.KeepAlive),
 	}
 	if cfg.FastRetry {
-		// Full jitter over [0, 100 ms] before every retry.
-		opts = append(opts, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 1}))
+		// A refused dial (the broker is down) retries on the dial grid,
+		// every 100 ms; an attempt the broker refused waits the backoff,
+		// full jitter over [0, 100 ms].
+		opts = append(opts,
+			mqttkeep.WithDialRetry(100*time.Millisecond),
+			mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 1}))
 	}
 	if cfg.OnLost != nil {
 		opts = append(opts, mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
@@ -66,6 +70,20 @@ func (m *mqttkeepClient) Publish(ctx context.Context, topic string, payload []by
 		return m.c.Publish(ctx, topic, payload)
 	}
 	return m.c.Publish(ctx, topic, payload, m.qos1...)
+}
+
+// PublishAsync accepts the message and returns; wait reports its outcome
+// (QoS 1: the PUBACK).
+func (m *mqttkeepClient) PublishAsync(ctx context.Context, topic string, payload []byte, qos byte) (func(context.Context) error, error) {
+	opts := m.qos1
+	if qos == 0 {
+		opts = nil
+	}
+	r, err := m.c.PublishAsync(ctx, topic, payload, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return r.Wait, nil
 }
 
 func (m *mqttkeepClient) Close() { closeWithTimeout(m.c.Close) }

@@ -18,7 +18,7 @@ type pahoMQTTContestant struct{}
 func (pahoMQTTContestant) Name() string { return "paho.mqtt.golang" }
 
 func (pahoMQTTContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true}
 }
 
 type pahoMQTTClient struct{ c mqtt.Client }
@@ -85,6 +85,13 @@ func wait(ctx context.Context, t mqtt.Token) error {
 
 func (p *pahoMQTTClient) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
 	return wait(ctx, p.c.Publish(topic, qos, false, payload))
+}
+
+// PublishAsync hands the message to the library and returns its token:
+// Publish writes to an internal channel and returns at once.
+func (p *pahoMQTTClient) PublishAsync(_ context.Context, topic string, payload []byte, qos byte) (func(context.Context) error, error) {
+	t := p.c.Publish(topic, qos, false, payload)
+	return func(ctx context.Context) error { return wait(ctx, t) }, nil
 }
 
 func (p *pahoMQTTClient) Close() {

@@ -24,6 +24,7 @@ type Caps struct {
 	FastRetry bool // has a setting for the delay between reconnect attempts
 	QoS1      bool // publishes QoS 1
 	Footprint bool // is a client whose idle footprint means something
+	Async     bool // its Client is an AsyncPublisher
 }
 
 // ClientConfig is what every adapter understands.
@@ -60,6 +61,14 @@ type Client interface {
 	// Close disconnects and releases the client; it returns within
 	// closeTimeout.
 	Close()
+}
+
+// AsyncPublisher is a Client that can accept a message and report its
+// outcome later, so that one goroutine keeps several in flight.
+type AsyncPublisher interface {
+	// PublishAsync returns once the library accepted the message; wait
+	// returns when it is done with it (QoS 1: acknowledged).
+	PublishAsync(ctx context.Context, topic string, payload []byte, qos byte) (wait func(context.Context) error, err error)
 }
 
 // closeTimeout bounds every Close.
