@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
@@ -14,7 +17,7 @@ type mqttkeepContestant struct{}
 func (mqttkeepContestant) Name() string { return "mqttkeep" }
 
 func (mqttkeepContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true, Routing: true, SubIDs: true}
 }
 
 type mqttkeepClient struct {
@@ -62,7 +65,36 @@ func (mqttkeepContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 			return nil, err
 		}
 	}
+	if err := subscribeAll(ctx, c, cfg.Subs); err != nil {
+		closeWithTimeout(c.Close)
+		return nil, err
+	}
 	return &mqttkeepClient{c: c, qos1: []mqttkeep.PublishOption{mqttkeep.WithQoS(1)}}, nil
+}
+
+// subscribeAll makes every subscription with Subscribe, from up to 64
+// goroutines at once: the API has no call for several filters, and each
+// Subscribe waits for its SUBACK (with Subscription Identifiers, one
+// SUBSCRIBE packet per filter anyway).
+func subscribeAll(ctx context.Context, c *mqttkeep.Client, subs []Subscription) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(subs), 64) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(subs) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				h := subs[i].Handler
+				if err := c.Subscribe(ctx, subs[i].Topic, subs[i].QoS, func(m *mqttkeep.Message) { h(m.Payload) }); err != nil {
+					cancel(fmt.Errorf("subscribe %q: %w", subs[i].Topic, err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 func (m *mqttkeepClient) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
@@ -85,6 +117,10 @@ func (m *mqttkeepClient) PublishAsync(ctx context.Context, topic string, payload
 	}
 	return r.Wait, nil
 }
+
+// Dropped is Stats.MessagesDropped: QoS 0 messages dropped because
+// WithMessageBuffer messages already waited for their handlers.
+func (m *mqttkeepClient) Dropped() int64 { return int64(m.c.Stats().MessagesDropped) }
 
 func (m *mqttkeepClient) Close() { closeWithTimeout(m.c.Close) }
 

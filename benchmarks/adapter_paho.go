@@ -15,7 +15,7 @@ type pahoContestant struct{}
 func (pahoContestant) Name() string { return "paho.golang" }
 
 func (pahoContestant) Caps() Caps {
-	return Caps{DeadLink: true, QoS1: true, Footprint: true}
+	return Caps{DeadLink: true, QoS1: true, Footprint: true, Routing: true}
 }
 
 type pahoClient struct{ c *paho.Client }
@@ -35,6 +35,20 @@ func (pahoContestant) Connect(ctx context.Context, cfg ClientConfig) (Client, er
 	if cfg.OnLost != nil {
 		pc.OnClientError = cfg.OnLost
 		pc.OnServerDisconnect = func(d *paho.Disconnect) { cfg.OnLost(errors.New("server DISCONNECT")) }
+	}
+	if len(cfg.Subs) > 0 {
+		// paho's own router: a handler per filter, matched by topic.
+		router := paho.NewStandardRouter()
+		for _, s := range cfg.Subs {
+			h := s.Handler
+			router.RegisterHandler(s.Topic, func(p *paho.Publish) { h(p.Payload) })
+		}
+		pc.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
+			func(pr paho.PublishReceived) (bool, error) {
+				router.Route(pr.Packet.Packet())
+				return true, nil
+			},
+		}
 	}
 	if s := cfg.Sub; s != nil {
 		topic, h := s.Topic, s.Handler
@@ -65,8 +79,21 @@ func (pahoContestant) Connect(ctx context.Context, cfg ClientConfig) (Client, er
 			return nil, err
 		}
 	}
+	for i := 0; i < len(cfg.Subs); i += subscribeBatch {
+		var opts []paho.SubscribeOptions
+		for _, s := range cfg.Subs[i:min(i+subscribeBatch, len(cfg.Subs))] {
+			opts = append(opts, paho.SubscribeOptions{Topic: s.Topic, QoS: s.QoS})
+		}
+		if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: opts}); err != nil {
+			_ = c.Disconnect(&paho.Disconnect{})
+			return nil, err
+		}
+	}
 	return &pahoClient{c: c}, nil
 }
+
+// subscribeBatch is how many filters the peers put in one SUBSCRIBE.
+const subscribeBatch = 100
 
 func (p *pahoClient) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
 	_, err := p.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Payload: payload})

@@ -18,7 +18,7 @@ type pahoMQTTContestant struct{}
 func (pahoMQTTContestant) Name() string { return "paho.mqtt.golang" }
 
 func (pahoMQTTContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true, Routing: true}
 }
 
 type pahoMQTTClient struct{ c mqtt.Client }
@@ -53,6 +53,12 @@ func (pahoMQTTContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 		}
 	})
 	c := mqtt.NewClient(o)
+	for _, s := range cfg.Subs {
+		// A route per filter with its own handler; SubscribeMultiple
+		// below, with a nil callback, then adds none of its own.
+		h := s.Handler
+		c.AddRoute(s.Topic, func(_ mqtt.Client, m mqtt.Message) { h(m.Payload()) })
+	}
 	p := &pahoMQTTClient{c: c}
 	if err := wait(ctx, c.Connect()); err != nil {
 		p.Close()
@@ -68,6 +74,16 @@ func (pahoMQTTContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 		case <-ctx.Done():
 			p.Close()
 			return nil, ctx.Err()
+		}
+	}
+	for i := 0; i < len(cfg.Subs); i += subscribeBatch {
+		batch := map[string]byte{}
+		for _, s := range cfg.Subs[i:min(i+subscribeBatch, len(cfg.Subs))] {
+			batch[s.Topic] = s.QoS
+		}
+		if err := wait(ctx, c.SubscribeMultiple(batch, nil)); err != nil {
+			p.Close()
+			return nil, err
 		}
 	}
 	return p, nil

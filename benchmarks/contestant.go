@@ -25,6 +25,8 @@ type Caps struct {
 	QoS1      bool // publishes QoS 1
 	Footprint bool // is a client whose idle footprint means something
 	Async     bool // its Client is an AsyncPublisher
+	Routing   bool // takes many subscriptions (ClientConfig.Subs)
+	SubIDs    bool // sends Subscription Identifiers when the broker supports them
 }
 
 // ClientConfig is what every adapter understands.
@@ -44,6 +46,10 @@ type ClientConfig struct {
 	// restore subscriptions re-subscribe in their on-connect callback
 	// (application code); mqttkeep restores them itself.
 	Sub *Subscription
+	// Subs, if set, are subscribed (all acknowledged) before Connect
+	// returns, each with its own handler, in as few SUBSCRIBE packets as
+	// the library's public API allows (contestants with Caps().Routing).
+	Subs []Subscription
 }
 
 // Subscription is one topic filter and its handler.
@@ -70,6 +76,10 @@ type AsyncPublisher interface {
 	// returns when it is done with it (QoS 1: acknowledged).
 	PublishAsync(ctx context.Context, topic string, payload []byte, qos byte) (wait func(context.Context) error, err error)
 }
+
+// dropCounter is a Client that counts the QoS 0 messages it dropped
+// because its handlers were behind.
+type dropCounter interface{ Dropped() int64 }
 
 // closeTimeout bounds every Close.
 const closeTimeout = 5 * time.Second

@@ -155,7 +155,8 @@ func TestScenariosSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &env{keepAlive: 2 * time.Second, runs: 1, scale: 0.02, exe: exe, phases: []time.Duration{2500 * time.Millisecond}}
-	slow := map[string]bool{"dead-link-idle": true, "dead-link-publishing": true, "restart-connected": true, "restart-connected-100ms": true, "restart-first-message": true}
+	slow := map[string]bool{"dead-link-idle": true, "dead-link-publishing": true, "restart-connected": true, "restart-connected-100ms": true, "restart-first-message": true,
+		"routing-mochi": true, "routing-feeder": true, "routing-feeder-ids": true}
 	cs := contestants()
 	res := newResults(scenarios(), cs)
 	for si, s := range scenarios() {

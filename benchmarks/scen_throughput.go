@@ -209,8 +209,14 @@ func inbound(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error
 }
 
 // incomplete marks a result that is kept but did not deliver everything.
-type incomplete struct{ got, want, brokerDropped int64 }
+type incomplete struct {
+	got, want, brokerDropped int64
+	note                     string // replaces the default text when set
+}
 
 func (i *incomplete) Error() string {
+	if i.note != "" {
+		return i.note
+	}
 	return fmt.Sprintf("delivered %d of %d (%d lost, %d of them dropped by the broker)", i.got, i.want, i.want-i.got, i.brokerDropped)
 }

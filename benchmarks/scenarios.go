@@ -168,6 +168,33 @@ func scenarios() []scenario {
 			run:     inbound,
 		},
 		{
+			name:    "routing-mochi",
+			metrics: routingMetrics("mochi (sends Subscription Identifiers to clients that set them)"),
+			applies: func(c Caps) bool { return c.Routing },
+			timeout: func(*env) time.Duration { return 3 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return routing(ctx, e, c, "mochi")
+			},
+		},
+		{
+			name:    "routing-feeder",
+			metrics: routingMetrics("feeder without Subscription Identifiers (routed by topic)"),
+			applies: func(c Caps) bool { return c.Routing },
+			timeout: func(*env) time.Duration { return 3 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return routing(ctx, e, c, "feeder")
+			},
+		},
+		{
+			name:    "routing-feeder-ids",
+			metrics: routingMetrics("feeder echoing Subscription Identifiers"),
+			applies: func(c Caps) bool { return c.Routing && c.SubIDs },
+			timeout: func(*env) time.Duration { return 3 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return routing(ctx, e, c, "feeder-ids")
+			},
+		},
+		{
 			name: "idle-footprint",
 			metrics: []metric{
 				{row: "9a. idle-footprint: heap per client (500 clients)", unit: unitBytes},
