@@ -20,7 +20,7 @@ type autopahoContestant struct{}
 func (autopahoContestant) Name() string { return "autopaho" }
 
 func (autopahoContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Acks: true, Footprint: true, Durable: true}
 }
 
 type autopahoClient struct{ cm *autopaho.ConnectionManager }
@@ -51,6 +51,9 @@ func (autopahoContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 			}
 		},
 		ClientConfig: paho.ClientConfig{ClientID: cfg.ClientID},
+	}
+	if cfg.OnFailedAttempt != nil {
+		ac.OnConnectError = func(error) { cfg.OnFailedAttempt() }
 	}
 	if cfg.FastRetry {
 		ac.ReconnectBackoff = autopaho.NewConstantBackoff(100 * time.Millisecond)

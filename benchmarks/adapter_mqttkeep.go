@@ -17,7 +17,7 @@ type mqttkeepContestant struct{}
 func (mqttkeepContestant) Name() string { return "mqttkeep" }
 
 func (mqttkeepContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true, Routing: true, SubIDs: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Acks: true, Footprint: true, Durable: true, Async: true, Routing: true, SubIDs: true, StorePublish: true}
 }
 
 type mqttkeepClient struct {
@@ -48,6 +48,13 @@ func (mqttkeepContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 	}
 	if cfg.OnUp != nil {
 		opts = append(opts, mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { cfg.OnUp() }))
+	}
+	if cfg.OnFailedAttempt != nil {
+		opts = append(opts, mqttkeep.WithOnConnect(func(e mqttkeep.ConnectEvent) {
+			for range e.Attempt - 1 { // attempts since the client was last connected
+				cfg.OnFailedAttempt()
+			}
+		}))
 	}
 	c, err := mqttkeep.New(opts...)
 	if err != nil {

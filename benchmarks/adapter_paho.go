@@ -15,7 +15,7 @@ type pahoContestant struct{}
 func (pahoContestant) Name() string { return "paho.golang" }
 
 func (pahoContestant) Caps() Caps {
-	return Caps{DeadLink: true, QoS1: true, Footprint: true, Routing: true}
+	return Caps{DeadLink: true, QoS1: true, Acks: true, Footprint: true, Routing: true}
 }
 
 type pahoClient struct{ c *paho.Client }

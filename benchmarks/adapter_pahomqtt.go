@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -18,7 +21,7 @@ type pahoMQTTContestant struct{}
 func (pahoMQTTContestant) Name() string { return "paho.mqtt.golang" }
 
 func (pahoMQTTContestant) Caps() Caps {
-	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Footprint: true, Async: true, Routing: true}
+	return Caps{DeadLink: true, Reconnect: true, FastRetry: true, QoS1: true, Acks: true, Footprint: true, Durable: true, Async: true, Routing: true}
 }
 
 type pahoMQTTClient struct{ c mqtt.Client }
@@ -36,7 +39,19 @@ func (pahoMQTTContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 	if cfg.OnLost != nil {
 		o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { cfg.OnLost(err) })
 	}
+	var attempts atomic.Int64
+	if cfg.OnFailedAttempt != nil {
+		o.SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
+			attempts.Add(1)
+			return tc
+		})
+	}
 	o.SetOnConnectHandler(func(c mqtt.Client) {
+		if cfg.OnFailedAttempt != nil {
+			for range attempts.Swap(0) - 1 {
+				cfg.OnFailedAttempt()
+			}
+		}
 		if s := cfg.Sub; s != nil {
 			// Application code: with CleanSession the subscription is
 			// gone after a reconnect, so make it again.

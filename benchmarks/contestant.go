@@ -27,6 +27,10 @@ type Caps struct {
 	Async     bool // its Client is an AsyncPublisher
 	Routing   bool // takes many subscriptions (ClientConfig.Subs)
 	SubIDs    bool // sends Subscription Identifiers when the broker supports them
+	Durable   bool // has an on-disk outbound path (see scen_durable.go)
+	Acks      bool // subscribes with QoS 1 and acknowledges what it receives
+	// StorePublish: its blocking Publish goes through that path too.
+	StorePublish bool
 }
 
 // ClientConfig is what every adapter understands.
@@ -42,6 +46,12 @@ type ClientConfig struct {
 	OnLost func(error)
 	// OnUp is called each time the library reports a (re)connection.
 	OnUp func()
+	// OnFailedAttempt is called once per connection attempt that did not
+	// end connected, as far as the library tells: mqttkeep's
+	// ConnectEvent.Attempt − 1 at each connect, autopaho's OnConnectError,
+	// paho.mqtt.golang's ConnectionAttemptHandler calls before each
+	// connect, less one.
+	OnFailedAttempt func()
 	// Sub, if set, is subscribed before Connect returns. Peers that do not
 	// restore subscriptions re-subscribe in their on-connect callback
 	// (application code); mqttkeep restores them itself.

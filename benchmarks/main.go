@@ -40,11 +40,25 @@ func main() {
 		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		memProfile   = flag.String("memprofile", "", "write an allocation profile (allocs) at the end to this file")
 		heapProfile  = flag.String("heapprofile", "", "idle-footprint: write a heap profile (in use, 500 idle clients) to FILE-CONTESTANT")
+		broker       = flag.String("broker", "embedded", "broker of the throughput and idle scenarios: embedded (in this process; idle: in a child), mosquitto or mqttkeep-broker (in a process of their own)")
+		idleK        = flag.Duration("idle-k", 30*time.Second, "keep alive of idle-10k (whole seconds), which holds its clients 2 × this")
+		repo         = flag.String("repo", "..", "the repository root, where cmd/mqttkeep is built for -broker mqttkeep-broker and the storm scenarios")
 	)
 	if os.Getenv(childBrokerEnv) == "1" {
 		childBrokerMain()
 	}
+	if spec := os.Getenv(durableChildEnv); spec != "" {
+		durableChildMain(spec)
+	}
+	if spec := os.Getenv(idleChildEnv); spec != "" {
+		idleChildMain(spec)
+	}
 	flag.Parse()
+	repoRoot = *repo
+	if *broker != "embedded" && !slices.Contains(brokerKinds, *broker) {
+		fmt.Fprintf(os.Stderr, "benchmarks: -broker %q: want embedded, %s\n", *broker, strings.Join(brokerKinds, " or "))
+		os.Exit(2)
+	}
 	if *heapProfile != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact attribution
 	}
@@ -58,13 +72,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*scenarioFlag, *only, *runs, *keepAlive, *scale, *seed, *cpuProfile, *memProfile, *heapProfile); err != nil {
+	if err := run(*scenarioFlag, *only, *runs, *keepAlive, *scale, *seed, *cpuProfile, *memProfile, *heapProfile, *broker, *idleK); err != nil {
 		fmt.Fprintln(os.Stderr, "benchmarks:", err)
 		os.Exit(1)
 	}
 }
 
-func run(scenarioFlag, only string, runs int, keepAlive time.Duration, scale float64, seed uint64, cpuProfile, memProfile, heapProfile string) error {
+func run(scenarioFlag, only string, runs int, keepAlive time.Duration, scale float64, seed uint64, cpuProfile, memProfile, heapProfile, broker string, idleK time.Duration) error {
 	switch {
 	case runs < 1 || runs > 100:
 		return fmt.Errorf("-runs %d: want 1 to 100", runs)
@@ -72,6 +86,8 @@ func run(scenarioFlag, only string, runs int, keepAlive time.Duration, scale flo
 		// mochi drops a client after 1.5 × K rounded down to whole
 		// seconds: with K = 1 s that is 1 s, which races a ping every K.
 		return fmt.Errorf("-keepalive %v: want whole seconds, 2s to 1h", keepAlive)
+	case idleK < 2*time.Second || idleK%time.Second != 0 || idleK > time.Hour:
+		return fmt.Errorf("-idle-k %v: want whole seconds, 2s to 1h", idleK)
 	case !(scale > 0 && scale <= 10):
 		return fmt.Errorf("-scale %v: want (0, 10]", scale)
 	}
@@ -108,7 +124,7 @@ func run(scenarioFlag, only string, runs int, keepAlive time.Duration, scale flo
 		seed = uint64(time.Now().UnixNano())
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6d71747400))
-	e := &env{keepAlive: keepAlive, runs: runs, scale: scale, exe: exe, heapProfile: heapProfile}
+	e := &env{keepAlive: keepAlive, runs: runs, scale: scale, exe: exe, heapProfile: heapProfile, broker: broker, idleK: idleK}
 	// Dead-link phases: one per run, uniform in [K, 2K), stratified so
 	// that N runs cover the interval evenly (run i draws from one of N
 	// equal slices, the slices in shuffled order). Every contestant gets
@@ -188,7 +204,12 @@ func printHeader(w io.Writer, e *env, seed uint64, cs []Contestant) {
 	fmt.Fprintf(w, "## mqttkeep comparison benchmarks\n\n")
 	fmt.Fprintf(w, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "- GOMAXPROCS %d, NumCPU %d, %s %s/%s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "- broker: mochi-mqtt v2.7.9 with the deadlock patches of internal/mochi (mqttkeeptest, recording off), in-process on 127.0.0.1 (a fresh broker per run; idle-footprint: in a child process)\n")
+	if e.broker == "embedded" {
+		fmt.Fprintf(w, "- broker (-broker embedded): mochi-mqtt v2.7.9 with the deadlock patches of internal/mochi (mqttkeeptest, recording off), in-process on 127.0.0.1, sharing the cores with the client (a fresh broker per run; idle scenarios: in a child process, the clients in another child)\n")
+	} else {
+		fmt.Fprintf(w, "- broker (-broker %s): in its own process on 127.0.0.1, a fresh one per run; broker-side subscriber and publisher are raw TCP clients in this process\n", e.broker)
+	}
+	fmt.Fprintf(w, "- routing: mochi in-process and internal/feeder; durable: mochi in-process, stores under %s; storm: Mosquitto and `mqttkeep broker` in their own processes\n", os.TempDir())
 	fmt.Fprintf(w, "- keep alive K = %v for every client; %d interleaved runs (run i of every contestant, then run i+1)\n", e.keepAlive, e.runs)
 	fmt.Fprintf(w, "- dead-link phases (idle time before the blackhole, the same for every contestant in a run, stratified over [K, 2K); -seed %d):", seed)
 	for _, p := range e.phases {

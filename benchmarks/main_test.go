@@ -20,6 +20,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childBrokerEnv) == "1" {
 		childBrokerMain() // idle-footprint re-executes the test binary
 	}
+	if spec := os.Getenv(durableChildEnv); spec != "" {
+		durableChildMain(spec) // so does durable, under strace
+	}
+	if spec := os.Getenv(idleChildEnv); spec != "" {
+		idleChildMain(spec) // and the idle scenarios
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -154,9 +160,11 @@ func TestScenariosSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{keepAlive: 2 * time.Second, runs: 1, scale: 0.02, exe: exe, phases: []time.Duration{2500 * time.Millisecond}}
+	e := &env{keepAlive: 2 * time.Second, runs: 1, scale: 0.02, exe: exe, phases: []time.Duration{2500 * time.Millisecond},
+		broker: "embedded", idleK: 2 * time.Second}
 	slow := map[string]bool{"dead-link-idle": true, "dead-link-publishing": true, "restart-connected": true, "restart-connected-100ms": true, "restart-first-message": true,
-		"routing-mochi": true, "routing-feeder": true, "routing-feeder-ids": true}
+		"routing-mochi": true, "routing-feeder": true, "routing-feeder-ids": true,
+		"storm-mosquitto": true, "storm-mqttkeep-broker": true, "idle-10k": true}
 	cs := contestants()
 	res := newResults(scenarios(), cs)
 	for si, s := range scenarios() {

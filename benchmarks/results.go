@@ -176,6 +176,8 @@ func formatValue(u unit, v float64, e *env) string {
 		return formatBare(u, v) + " msg/s"
 	case unitBytes:
 		return formatBare(u, v) + " KiB"
+	case unitMicros:
+		return formatBare(u, v) + " µs"
 	default:
 		return formatBare(u, v)
 	}
@@ -193,6 +195,11 @@ func formatBare(u unit, v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	case unitBytes:
 		return fmt.Sprintf("%.1f", v/1024)
+	case unitMicros:
+		if v >= 100 {
+			return fmt.Sprintf("%.0f", v)
+		}
+		return fmt.Sprintf("%.1f", v)
 	default:
 		return fmt.Sprintf("%.2f", v)
 	}

@@ -6,15 +6,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 )
 
 // qos0Throughput publishes 200k × 64 B QoS 0 from one goroutine to a topic
 // with one inline (broker-side) subscriber that counts them.
 func qos0Throughput(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
 	n := e.n(200_000)
-	b, err := startBroker()
+	b, err := startTarget(ctx, e, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -22,14 +20,14 @@ func qos0Throughput(ctx context.Context, e *env, c Contestant, _ int) ([]float64
 	const topic = "bench/qos0"
 	var got atomic.Int64
 	all := make(chan struct{})
-	if err := b.Subscribe(topic, func(string, []byte) {
+	if err := b.count(ctx, topic, func() {
 		if got.Add(1) == int64(n) {
 			close(all)
 		}
 	}); err != nil {
 		return nil, err
 	}
-	cl, err := c.Connect(ctx, ClientConfig{Addr: b.Addr(), ClientID: e.clientID(c), KeepAlive: e.keepAlive})
+	cl, err := c.Connect(ctx, ClientConfig{Addr: b.addr, ClientID: e.clientID(c), KeepAlive: e.keepAlive})
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -55,12 +53,12 @@ func qos0Throughput(ctx context.Context, e *env, c Contestant, _ int) ([]float64
 // qos1 publishes n QoS 1 messages from workers goroutines, each waiting
 // for its acknowledgement before the next.
 func qos1(ctx context.Context, e *env, c Contestant, n, workers int) ([]float64, error) {
-	b, err := startBroker()
+	b, err := startTarget(ctx, e, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	cl, err := c.Connect(ctx, ClientConfig{Addr: b.Addr(), ClientID: e.clientID(c), KeepAlive: e.keepAlive})
+	cl, err := c.Connect(ctx, ClientConfig{Addr: b.addr, ClientID: e.clientID(c), KeepAlive: e.keepAlive})
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -94,12 +92,12 @@ func qos1(ctx context.Context, e *env, c Contestant, n, workers int) ([]float64,
 // library's asynchronous call, keeping at most window of them unacknowledged:
 // before accepting message i it waits for message i − window.
 func qos1Pipelined(ctx context.Context, e *env, c Contestant, n, window int) ([]float64, error) {
-	b, err := startBroker()
+	b, err := startTarget(ctx, e, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	cl, err := c.Connect(ctx, ClientConfig{Addr: b.Addr(), ClientID: e.clientID(c), KeepAlive: e.keepAlive})
+	cl, err := c.Connect(ctx, ClientConfig{Addr: b.addr, ClientID: e.clientID(c), KeepAlive: e.keepAlive})
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -132,13 +130,13 @@ func qos1Pipelined(ctx context.Context, e *env, c Contestant, n, window int) ([]
 	return []float64{float64(n) / time.Since(t0).Seconds()}, nil
 }
 
-// inbound: the broker publishes 100k × 64 B QoS 0 to one subscriber as fast
-// as it can (mochi may queue all of them: it never drops); the result is
+// inbound: the broker publishes 100k × 64 B with qos (0 or 1) to one
+// subscriber (subscribed with the same QoS) as fast as it can (mochi may queue all of them: it never drops); the result is
 // the rate at which they reach the handler. Messages the client drops are
 // not counted, and the run is reported as incomplete.
-func inbound(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+func inbound(ctx context.Context, e *env, c Contestant, qos byte) ([]float64, error) {
 	n := e.n(100_000)
-	b, err := startBroker(mqttkeeptest.WithOutboundQueue(n + 1024))
+	b, err := startTarget(ctx, e, n+1024)
 	if err != nil {
 		return nil, err
 	}
@@ -148,8 +146,8 @@ func inbound(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error
 	var lastAt atomic.Int64 // UnixNano of the latest message, sampled every 256
 	all := make(chan struct{})
 	cl, err := c.Connect(ctx, ClientConfig{
-		Addr: b.Addr(), ClientID: e.clientID(c), KeepAlive: e.keepAlive,
-		Sub: &Subscription{Topic: topic, QoS: 0, Handler: func([]byte) {
+		Addr: b.addr, ClientID: e.clientID(c), KeepAlive: e.keepAlive,
+		Sub: &Subscription{Topic: topic, QoS: qos, Handler: func([]byte) {
 			k := got.Add(1)
 			if k%256 == 0 {
 				lastAt.Store(time.Now().UnixNano())
@@ -165,19 +163,7 @@ func inbound(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error
 	defer closeBounded(cl)
 	t0 := time.Now()
 	pubDone := make(chan error, 1)
-	go func() {
-		for i := range n {
-			if err := b.Publish(topic, payload64, 0); err != nil {
-				pubDone <- fmt.Errorf("broker publish %d: %w", i, err)
-				return
-			}
-			if i%1024 == 0 && ctx.Err() != nil {
-				pubDone <- ctx.Err()
-				return
-			}
-		}
-		pubDone <- nil
-	}()
+	go func() { pubDone <- b.inject(ctx, topic, qos, n) }()
 	if err := <-pubDone; err != nil {
 		return nil, err
 	}
@@ -203,7 +189,7 @@ func inbound(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error
 			if cur == 0 || !end.After(t0) {
 				return nil, fmt.Errorf("delivered %d of %d", cur, n)
 			}
-			return []float64{float64(cur) / end.Sub(t0).Seconds()}, &incomplete{got: cur, want: int64(n), brokerDropped: b.Dropped()}
+			return []float64{float64(cur) / end.Sub(t0).Seconds()}, &incomplete{got: cur, want: int64(n), brokerDropped: b.dropped()}
 		}
 	}
 }

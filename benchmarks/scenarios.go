@@ -19,6 +19,7 @@ const (
 	unitRate          // messages per second
 	unitBytes
 	unitCount
+	unitMicros // microseconds
 )
 
 // metric is one row of the table.
@@ -47,7 +48,12 @@ type env struct {
 	// heapProfile, if set, is where idle-footprint writes a heap profile
 	// of the idle clients (suffixed with the contestant's name).
 	heapProfile string
-	seq         atomic.Int64 // client ID sequence
+	// broker is where the throughput and idle scenarios connect:
+	// "embedded" or one of brokerKinds (see target).
+	broker string
+	// idleK is the keep alive of idle-10k, which holds its clients 2 × idleK.
+	idleK time.Duration
+	seq   atomic.Int64 // client ID sequence
 }
 
 // clientID returns a client ID unique in this process.
@@ -165,7 +171,18 @@ func scenarios() []scenario {
 			metrics: []metric{{row: "8. inbound: broker → handler, 100k QoS 0", unit: unitRate, higherBetter: true}},
 			applies: always,
 			timeout: func(*env) time.Duration { return 2 * time.Minute },
-			run:     inbound,
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return inbound(ctx, e, c, 0)
+			},
+		},
+		{
+			name:    "inbound-qos1",
+			metrics: []metric{{row: "8b. inbound-qos1: broker → handler, 100k QoS 1 (acknowledged by the library after the handler)", unit: unitRate, higherBetter: true}},
+			applies: func(c Caps) bool { return c.Acks },
+			timeout: func(*env) time.Duration { return 2 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return inbound(ctx, e, c, 1)
+			},
 		},
 		{
 			name:    "routing-mochi",
@@ -195,14 +212,66 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name:    "durable",
+			metrics: durableMetrics("mqttkeep PublishAsync → stored; autopaho PublishViaQueue → file written; paho.mqtt.golang Publish → FileStore written + queued"),
+			applies: func(c Caps) bool { return c.Durable },
+			timeout: func(*env) time.Duration { return 4 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return durable(ctx, e, c, false)
+			},
+		},
+		{
+			name:    "durable-publish",
+			metrics: durableMetrics("mqttkeep Publish → stored + PUBACK"),
+			applies: func(c Caps) bool { return c.StorePublish },
+			timeout: func(*env) time.Duration { return 4 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return durable(ctx, e, c, true)
+			},
+		},
+		{
+			name:    "storm-mosquitto",
+			metrics: stormMetrics("Mosquitto"),
+			applies: func(c Caps) bool { return c.Reconnect },
+			timeout: func(*env) time.Duration { return 2 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return storm(ctx, e, c, "mosquitto")
+			},
+		},
+		{
+			name:    "storm-mqttkeep-broker",
+			metrics: stormMetrics("mqttkeep broker (mochi)"),
+			applies: func(c Caps) bool { return c.Reconnect },
+			timeout: func(*env) time.Duration { return 2 * time.Minute },
+			run: func(ctx context.Context, e *env, c Contestant, _ int) ([]float64, error) {
+				return storm(ctx, e, c, "mqttkeep-broker")
+			},
+		},
+		{
 			name: "idle-footprint",
 			metrics: []metric{
-				{row: "9a. idle-footprint: heap per client (500 clients)", unit: unitBytes},
+				{row: "9a. idle-footprint (500 clients in a child process): HeapInuse per client", unit: unitBytes},
+				{row: "9a'. idle-footprint: HeapAlloc (live objects) per client", unit: unitBytes},
+				{row: "9c. idle-footprint: StackInuse per client", unit: unitBytes},
 				{row: "9b. idle-footprint: goroutines per client", unit: unitCount},
 			},
 			applies: func(c Caps) bool { return c.Footprint },
 			timeout: func(*env) time.Duration { return 2 * time.Minute },
 			run:     idleFootprint,
+		},
+		{
+			name: "idle-10k",
+			metrics: []metric{
+				{row: "10a. idle-10k: 10,000 clients (child process), K = -idle-k (30 s), held 2 K: connection losses", unit: unitCount},
+				{row: "10b. idle-10k: HeapInuse per client", unit: unitBytes},
+				{row: "10c. idle-10k: StackInuse per client", unit: unitBytes},
+				{row: "10d. idle-10k: goroutines per client", unit: unitCount},
+				{row: "10e. idle-10k: CPU of the client process while idle, % of one core", unit: unitCount},
+				{row: "10f. idle-10k: time to connect all (32 at a time)", unit: unitSeconds},
+			},
+			applies: func(c Caps) bool { return c.Footprint },
+			timeout: func(e *env) time.Duration { return 2*e.idleK + 4*time.Minute },
+			run:     idleMany,
 		},
 	}
 }
