@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttkeep/mqttkeep/internal/wire"
@@ -76,6 +77,7 @@ type config struct {
 	sessionExpirySet bool
 	cleanStart       bool
 	logger           *slog.Logger
+	logClientID      *atomic.Pointer[string] // the client ID the logger adds to every record
 	onConnect        []func(ConnectEvent)
 	onDisconnect     []func(DisconnectEvent)
 	onReconnecting   []func(ReconnectingEvent)
@@ -419,8 +421,9 @@ func WithCleanStart(clean bool) Option {
 }
 
 // WithLogger sets the logger. Pings are logged at Debug, connects and
-// reconnects at Info, refusals and lost connections at Warn. The password
-// is never logged. Default: nil, which discards everything.
+// reconnects at Info, refusals and lost connections at Warn. Every record
+// carries the client identifier as "client_id" (from the broker's
+// assignment on, when it assigns one). The password is never logged. Default: nil, which discards everything.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		c.logger = l
@@ -611,8 +614,13 @@ func buildConfig(opts []Option) (*config, error) {
 	if c.clientID == "" && !c.clientIDSet {
 		c.clientID = newClientID()
 	}
+	c.logClientID = new(atomic.Pointer[string])
+	id := c.clientID
+	c.logClientID.Store(&id)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
+	} else {
+		c.logger = slog.New(&clientIDHandler{h: c.logger.Handler(), id: c.logClientID})
 	}
 	if c.dial == nil {
 		c.dial = dialer{tls: c.tlsConfig}.dial
