@@ -95,6 +95,9 @@ func TestLogRecordsCarryClientID(t *testing.T) {
 			require.NoError(t, err)
 			id := c.ClientID()
 			require.NotEmpty(t, id)
+			// Connect may return before the supervisor has logged the
+			// connection; after Close every record is written.
+			require.NoError(t, c.Close(context.Background()))
 
 			mu.Lock()
 			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

@@ -85,7 +85,8 @@ type config struct {
 	backoffFunc      func(retry int) time.Duration // nil: the policy of retry.go
 	dialRetry        time.Duration
 	poisonLimit      int
-	dial             DialFunc
+	dial             DialFunc // WithDialer's; nil: builtinDial
+	builtinDial      dialer
 	tlsConfig        *tls.Config
 	receiveMaximum   uint16
 	messageBuffer    int
@@ -622,8 +623,6 @@ func buildConfig(opts []Option) (*config, error) {
 	} else {
 		c.logger = slog.New(&clientIDHandler{h: c.logger.Handler(), id: c.logClientID})
 	}
-	if c.dial == nil {
-		c.dial = dialer{tls: c.tlsConfig}.dial
-	}
+	c.builtinDial = dialer{tls: c.tlsConfig} // used when dial is nil
 	return c, nil
 }
