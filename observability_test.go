@@ -116,3 +116,20 @@ func TestLogRecordsCarryClientID(t *testing.T) {
 		})
 	}
 }
+
+// A received QoS 1/2 message carries the broker's packet identifier (what
+// mosquitto_sub prints as %m); a QoS 0 message has none.
+func TestReceivedPacketID(t *testing.T) {
+	b := mqttkeeptest.NewBroker(t)
+	got := make(chan *mqttkeep.Message, 2)
+	c := newClient(t, mqttkeep.WithServer(b.URL()),
+		mqttkeep.WithSubscription("ids/#", 2, func(m *mqttkeep.Message) { got <- m }))
+	connect(t, c)
+	eventuallyTrue(t, "subscribed", func() bool { return c.Stats().PacketsIn >= 2 })
+	require.NoError(t, b.Publish("ids/q1", []byte("x"), 1))
+	m := <-got
+	assert.NotZero(t, m.PacketID, "QoS %d", m.QoS)
+	require.NoError(t, b.Publish("ids/q0", []byte("y"), 0))
+	m = <-got
+	assert.Zero(t, m.PacketID, "QoS %d", m.QoS)
+}

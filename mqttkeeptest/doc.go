@@ -85,6 +85,10 @@
 //     the delay and user properties; it announces no Topic Alias Maximum
 //     (so no client may send it aliases), and a resumed session re-sends
 //     queued messages with the topic aliases of an earlier connection.
+//  9. It re-sends a resumed session's messages, and sends the messages it
+//     held back for a client's Receive Maximum, in no reliable order: it
+//     sorts them by the low 16 bits of their creation time in seconds,
+//     with an unstable sort, against [MQTT-4.6.0-1].
 //
 // The kit runs a copy of mochi v2.7.9 (internal/mochi) with three fixes
 // of its own, so these do not happen here: two read locks taken twice
