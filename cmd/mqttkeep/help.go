@@ -110,7 +110,7 @@ port 8883):
       --insecure         do not check that the certificate names the host (the chain
                          is still checked)
   Not supported (refused with the reason): --ciphers, --psk, --psk-identity,
-  --tls-engine, --keyform, --tls-engine-kpass-sha1, --proxy, -S.
+  --tls-engine, --keyform, --tls-engine-kpass-sha1, --proxy, -S (SRV lookups).
 `
 
 // brokerHelp is "mqttkeep help broker".

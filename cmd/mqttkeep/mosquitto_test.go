@@ -33,7 +33,7 @@ func mosquittoClient(t *testing.T, name string) string {
 func TestMosquittoPubToMqttkeepSub(t *testing.T) {
 	b := mosquitto.Start(t)
 	host, port, _ := strings.Cut(b.Addr(), ":")
-	sub := start(t, nil, "sub", "-s", b.URL(), "-t", "cross/#", "-q", "1", "-C", "3")
+	sub := start(t, nil, "sub", "-L", b.URL(), "-t", "cross/#", "-q", "1", "-C", "3", "-v")
 	eventually(t, 10*time.Second, "sub subscribed", func() bool { return b.Count("Received SUBSCRIBE") > 0 })
 	pub := exec.Command(mosquittoClient(t, "mosquitto_pub"), "-V", "mqttv5", "-h", host, "-p", port,
 		"-t", "cross/x", "-l", "-q", "1")
@@ -57,7 +57,7 @@ func TestMqttkeepPubToMosquittoSub(t *testing.T) {
 	require.NoError(t, subCmd.Start())
 	eventually(t, 10*time.Second, "mosquitto_sub subscribed", func() bool { return b.Count("Received SUBSCRIBE") > 0 })
 	code, _, stderr := runSync(t, strings.NewReader("first line\nsecond line\n"),
-		"pub", "-s", b.URL(), "-t", "cross/x", "-q", "1", "--stdin")
+		"pub", "-L", b.URL(), "-t", "cross/x", "-q", "1", "-l")
 	require.Equal(t, exitOK, code, "stderr: %s", stderr)
 	require.NoError(t, subCmd.Wait(), "mosquitto_sub: %s", out.String())
 	assert.Equal(t, "cross/x first line\ncross/x second line\n", out.String())
