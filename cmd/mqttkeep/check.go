@@ -32,21 +32,21 @@ type checkReport struct {
 	DeadLinkWithinS float64 `json:"dead_link_reported_within_s"`
 	// BrokerDropsAfterS is when the broker gives up on a silent client:
 	// 1.5 K (MQTT 3.1.2-22).
-	BrokerDropsAfterS   float64          `json:"broker_drops_silent_client_after_s"`
-	MaximumQoS          byte             `json:"maximum_qos"`
-	RetainAvailable     bool             `json:"retain_available"`
-	MaximumPacketSize   int              `json:"maximum_packet_size"`
-	ReceiveMaximum      int              `json:"receive_maximum"`
-	TopicAliasMaximum   int              `json:"topic_alias_maximum"`
-	WildcardSubs        bool             `json:"wildcard_subscriptions_available"`
-	SubscriptionIDs     bool             `json:"subscription_ids_available"`
-	SharedSubs          bool             `json:"shared_subscriptions_available"`
-	ResponseInformation string           `json:"response_information"`
-	ServerReference     string           `json:"server_reference"`
-	AuthMethod          string           `json:"auth_method"`
-	TLS                 *checkTLS        `json:"tls"`
-	RTT                 *checkRTT        `json:"rtt_ms"`
-	Notes               []string         `json:"notes"`
+	BrokerDropsAfterS   float64   `json:"broker_drops_silent_client_after_s"`
+	MaximumQoS          byte      `json:"maximum_qos"`
+	RetainAvailable     bool      `json:"retain_available"`
+	MaximumPacketSize   int       `json:"maximum_packet_size"`
+	ReceiveMaximum      int       `json:"receive_maximum"`
+	TopicAliasMaximum   int       `json:"topic_alias_maximum"`
+	WildcardSubs        bool      `json:"wildcard_subscriptions_available"`
+	SubscriptionIDs     bool      `json:"subscription_ids_available"`
+	SharedSubs          bool      `json:"shared_subscriptions_available"`
+	ResponseInformation string    `json:"response_information"`
+	ServerReference     string    `json:"server_reference"`
+	AuthMethod          string    `json:"auth_method"`
+	TLS                 *checkTLS `json:"tls"`
+	RTT                 *checkRTT `json:"rtt_ms"`
+	Notes               []string  `json:"notes"`
 	caps                mqttkeep.Capabilities
 }
 

@@ -45,7 +45,7 @@ type connFlags struct {
 	hasURLTopic bool
 	server      string // the URL the client connects to (no user information)
 	dialer      *netDialer
-	skip map[string]bool // short names the command uses for its own flags
+	skip        map[string]bool // short names the command uses for its own flags
 	// needDialer makes options install the command's own dialer even
 	// without -A or --unix ("mqttkeep check" reads the TLS state).
 	needDialer bool

@@ -105,4 +105,3 @@ func (d *demo) waitGate(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
-

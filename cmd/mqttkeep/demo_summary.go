@@ -128,4 +128,3 @@ func (d *demo) summary(completed bool) int {
 	_, _ = d.out.w.Write(b.Bytes())
 	return code
 }
-

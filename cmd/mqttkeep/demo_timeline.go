@@ -239,4 +239,3 @@ func (d *demo) missingLocked() []uint64 {
 	slices.Sort(missing)
 	return missing
 }
-

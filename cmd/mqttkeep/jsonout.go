@@ -25,10 +25,10 @@ type jnode struct {
 	vals []*jnode
 }
 
-func jstr(s string) *jnode     { return &jnode{kind: 's', text: s} }
-func jint(n int64) *jnode      { return &jnode{kind: 'n', text: strconv.FormatInt(n, 10)} }
-func jlit(s string) *jnode     { return &jnode{kind: 'l', text: s} }
-func jobj() *jnode             { return &jnode{kind: 'o'} }
+func jstr(s string) *jnode { return &jnode{kind: 's', text: s} }
+func jint(n int64) *jnode  { return &jnode{kind: 'n', text: strconv.FormatInt(n, 10)} }
+func jlit(s string) *jnode { return &jnode{kind: 'l', text: s} }
+func jobj() *jnode         { return &jnode{kind: 'o'} }
 func (j *jnode) set(k string, v *jnode) *jnode {
 	j.keys, j.vals = append(j.keys, k), append(j.vals, v)
 	return j

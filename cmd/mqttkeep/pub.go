@@ -24,14 +24,14 @@ const maxPayload = 268435455 - 65535 - 16
 
 // pubFlags are pub's own flags, mosquitto_pub's, plus --timeout.
 type pubFlags struct {
-	topic, message, file         string
-	lines, wholeStdin, null      bool
-	qos                          qosFlag
-	retain                       bool
-	repeat                       countFlag
-	repeatDelay                  durationFlag
-	maxInflight                  countFlag
-	timeout                      durationFlag
+	topic, message, file    string
+	lines, wholeStdin, null bool
+	qos                     qosFlag
+	retain                  bool
+	repeat                  countFlag
+	repeatDelay             durationFlag
+	maxInflight             countFlag
+	timeout                 durationFlag
 }
 
 func (f *pubFlags) register(fs *flag.FlagSet) {

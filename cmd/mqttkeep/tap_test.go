@@ -138,11 +138,11 @@ func (tp *tap) first(t *testing.T, conn int, typ byte) *packets.ControlPacket {
 // testPKI is a CA and a server certificate for 127.0.0.1 and localhost,
 // and a client certificate, written as PEM files.
 type testPKI struct {
-	dir                 string
-	caFile              string
-	serverCert          tls.Certificate
+	dir                   string
+	caFile                string
+	serverCert            tls.Certificate
 	clientCert, clientKey string
-	pool                *x509.CertPool
+	pool                  *x509.CertPool
 }
 
 func newPKI(t *testing.T) *testPKI {
