@@ -102,9 +102,10 @@ Message:
 
 ` + connHelp + `
 Exit status: 0 when every message was delivered (also after Ctrl-C while
-waiting for the next line of stdin); 1 when one was not (--timeout,
-refused with a PUBACK/PUBREC reason code, Ctrl-C before its
-acknowledgement), when the broker cannot be reached, or when a TLS
+waiting for the next line of stdin: Ctrl-C waits up to 2 s for the
+acknowledgements of the messages already sent); 1 when one was not
+(--timeout, refused with a PUBACK/PUBREC reason code, not acknowledged
+within those 2 s after Ctrl-C), when the broker cannot be reached, or when a TLS
 certificate does not verify; the CONNACK reason code when the broker
 refuses the connection (134 bad user name or password, 135 not
 authorized, ...); 2 for a bad command line.

@@ -99,7 +99,7 @@ func runPub(ctx context.Context, args []string, s stdio) int {
 	snd := &sender{client: client, topic: topic, opts: pubOpts, timeout: f.timeout.d}
 	fail := func(err error) int {
 		if errors.Is(err, errInterrupted) {
-			if n := snd.undelivered(); n > 0 {
+			if n := snd.undelivered(interruptGrace); n > 0 {
 				rep.printf("interrupted with %d message(s) not yet delivered", n)
 				return exitFail
 			}
@@ -327,9 +327,20 @@ func (s *sender) waitOldest(ctx context.Context) error {
 	return fmt.Errorf("%s not delivered: %w", p.what, err)
 }
 
-// undelivered counts the accepted messages not known to be delivered.
-func (s *sender) undelivered() int {
-	_ = s.reap()
+// interruptGrace is how long Ctrl-C waits for the messages already sent
+// to be acknowledged.
+const interruptGrace = 2 * time.Second
+
+// undelivered counts the accepted messages not delivered within grace.
+func (s *sender) undelivered(grace time.Duration) int {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	for len(s.pending) > 0 {
+		if err := s.pending[0].res.Wait(ctx); err != nil {
+			break
+		}
+		s.pending = s.pending[1:]
+	}
 	return len(s.pending)
 }
 
@@ -393,14 +404,43 @@ func (s *sender) lines(ctx context.Context, in io.Reader, stopped <-chan error) 
 	quit := make(chan struct{})
 	defer close(quit)
 	go readLines(in, lines, quit)
-	for lineNo := 1; ; lineNo++ {
+	for lineNo := 1; ; {
+		// While waiting for a line, follow the oldest message too: its
+		// --timeout runs from its acceptance, not from the next line.
+		var done <-chan struct{}
+		var expired <-chan time.Time
+		var timer *time.Timer
+		if len(s.pending) > 0 {
+			p := s.pending[0]
+			done = p.res.Done()
+			if s.timeout > 0 {
+				timer = time.NewTimer(time.Until(p.at.Add(s.timeout)))
+				expired = timer.C
+			}
+		}
 		var l lineOrErr
+		var got bool
+		var err error
 		select {
 		case <-ctx.Done():
-			return errInterrupted
-		case err := <-stopped:
-			return fmt.Errorf("the broker refused the connection, giving up: %w", err)
+			err = errInterrupted
+		case e := <-stopped:
+			err = fmt.Errorf("the broker refused the connection, giving up: %w", e)
+		case <-done:
+			err = s.reap()
+		case <-expired:
+			err = fmt.Errorf("%s not delivered within --timeout %v", s.pending[0].what, s.timeout)
 		case l = <-lines:
+			got = true
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err != nil || !got {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if l.err == io.EOF {
 			return nil
@@ -411,6 +451,7 @@ func (s *sender) lines(ctx context.Context, in io.Reader, stopped <-chan error) 
 		if err := s.send(ctx, l.line, fmt.Sprintf("line %d", lineNo)); err != nil {
 			return err
 		}
+		lineNo++
 	}
 }
 
