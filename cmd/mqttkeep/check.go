@@ -51,10 +51,11 @@ type checkReport struct {
 }
 
 type checkTLS struct {
-	Version      string      `json:"version"`
-	CipherSuite  string      `json:"cipher_suite"`
-	ALPN         string      `json:"alpn"`
-	ServerName   string      `json:"server_name"`
+	Version     string `json:"version"`
+	CipherSuite string `json:"cipher_suite"`
+	ALPN        string `json:"alpn"`
+	ServerName  string `json:"server_name"` // the name the certificate was checked against
+
 	Certificates []checkCert `json:"certificates"`
 }
 
@@ -130,8 +131,12 @@ func runCheck(ctx context.Context, args []string, s stdio) int {
 	}
 	r := &checkReport{Broker: cf.server, ConnectMS: msf(connectTime), ClientID: client.ClientID()}
 	r.fill(ev, cf.keepAlive.d, askedExpiry(&cf, set))
-	if st, ok := cf.dialer.tlsState(); ok {
-		r.TLS = tlsReport(st)
+	if st, name, ok := cf.dialer.tlsState(); ok {
+		r.TLS = tlsReport(st, name)
+		if cf.tls.insecure {
+			r.TLS.ServerName = ""
+			r.Notes = append(r.Notes, "--insecure: the certificate's host name was not checked (its chain was)")
+		}
 	}
 	if pings.n > 0 {
 		var st pingStats
@@ -203,9 +208,9 @@ func (r *checkReport) fill(ev mqttkeep.ConnectEvent, askedK, askedExpiry time.Du
 }
 
 // tlsReport describes a TLS handshake.
-func tlsReport(st tls.ConnectionState) *checkTLS {
+func tlsReport(st tls.ConnectionState, serverName string) *checkTLS {
 	t := &checkTLS{Version: tlsVersionName(st.Version), CipherSuite: tls.CipherSuiteName(st.CipherSuite),
-		ALPN: st.NegotiatedProtocol, ServerName: st.ServerName}
+		ALPN: st.NegotiatedProtocol, ServerName: serverName}
 	for _, c := range st.PeerCertificates {
 		cc := checkCert{Subject: c.Subject.String(), Issuer: c.Issuer.String(), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), DNSNames: c.DNSNames}
 		for _, ip := range c.IPAddresses {
@@ -283,7 +288,7 @@ func (r *checkReport) text() []byte {
 	if r.TLS == nil {
 		row("TLS", "none (plain connection)")
 	} else {
-		row("TLS", "%s, %s, ALPN %s, server name %s", r.TLS.Version, r.TLS.CipherSuite, orDash(r.TLS.ALPN), orDash(r.TLS.ServerName))
+		row("TLS", "%s, %s, ALPN %s, certificate checked for %s", r.TLS.Version, r.TLS.CipherSuite, orDash(r.TLS.ALPN), orDash(r.TLS.ServerName))
 		for i, c := range r.TLS.Certificates {
 			names := append(append([]string(nil), c.DNSNames...), c.IPs...)
 			row(fmt.Sprintf("certificate %d", i), "subject %s; issuer %s", c.Subject, c.Issuer)
@@ -292,7 +297,7 @@ func (r *checkReport) text() []byte {
 		}
 	}
 	if r.RTT != nil {
-		row("round trip", "%d PINGREQs: min/avg/max = %.3f/%.3f/%.3f ms", r.RTT.Count, r.RTT.Min, r.RTT.Avg, r.RTT.Max)
+		row("round trip", "%d PINGREQ(s): min/avg/max = %.3f/%.3f/%.3f ms", r.RTT.Count, r.RTT.Min, r.RTT.Avg, r.RTT.Max)
 	}
 	for _, n := range r.Notes {
 		row("note", "%s", n)

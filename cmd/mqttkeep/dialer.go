@@ -21,8 +21,9 @@ type netDialer struct {
 	unix string      // --unix: socket path instead of the URL's host and port
 	tls  *tls.Config // for TLS schemes; nil: Go's defaults
 
-	mu    sync.Mutex
-	state *tls.ConnectionState // the last TLS handshake's
+	mu         sync.Mutex
+	state      *tls.ConnectionState // the last TLS handshake's
+	serverName string               // the name its certificate was checked against
 }
 
 // dial is an mqttkeep.DialFunc.
@@ -72,14 +73,15 @@ func (d *netDialer) tlsDial(ctx context.Context, server *url.URL) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, d.tlsConfig(server))
+	cfg := d.tlsConfig(server)
+	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, err
 	}
 	st := tc.ConnectionState()
 	d.mu.Lock()
-	d.state = &st
+	d.state, d.serverName = &st, cfg.ServerName
 	d.mu.Unlock()
 	return tc, nil
 }
@@ -113,12 +115,13 @@ func (d *netDialer) wsDial(ctx context.Context, server *url.URL) (net.Conn, erro
 	return wsconn.New(ws), nil
 }
 
-// tlsState returns the last TLS handshake's state, if there was one.
-func (d *netDialer) tlsState() (tls.ConnectionState, bool) {
+// tlsState returns the last TLS handshake's state and the server name
+// its certificate was checked against, if there was one.
+func (d *netDialer) tlsState() (tls.ConnectionState, string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.state == nil {
-		return tls.ConnectionState{}, false
+		return tls.ConnectionState{}, "", false
 	}
-	return *d.state, true
+	return *d.state, d.serverName, true
 }

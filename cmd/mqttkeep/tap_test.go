@@ -31,13 +31,20 @@ type tap struct {
 	target string
 	mu     sync.Mutex
 	sent   [][]byte // per accepted connection, what the client sent
+	remote []net.Addr
 	wg     sync.WaitGroup
 	conns  []net.Conn
 }
 
 func newTap(t *testing.T, target string) *tap {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newTapOn(t, "tcp", "127.0.0.1:0", target)
+}
+
+// newTapOn listens on network and address ("unix" and a socket path).
+func newTapOn(t *testing.T, network, addr, target string) *tap {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
 	require.NoError(t, err)
 	tp := &tap{ln: ln, target: target}
 	tp.wg.Add(1)
@@ -63,6 +70,7 @@ func (tp *tap) accept() {
 		tp.mu.Lock()
 		idx := len(tp.sent)
 		tp.sent = append(tp.sent, nil)
+		tp.remote = append(tp.remote, c.RemoteAddr())
 		tp.conns = append(tp.conns, c, up)
 		tp.mu.Unlock()
 		tp.wg.Add(2)
