@@ -8,7 +8,11 @@ every message on stdout until Ctrl-C (or -C messages, -W, -E,
 --retained-only), reconnecting for ever and restoring the subscriptions
 after a reconnect. Connection changes go to stderr, each with its cause.
 A message is acknowledged once printed: those that arrive after the end
-stay with the broker (for a session kept with -c).
+stay with the broker (for a session kept with -c). A message matching
+several -t filters is printed once. Unlike mosquitto_sub, with several -t
+the messages of different subscriptions may print in another order than
+they arrived: the library hands each subscription's messages to it on a
+delivery lane of its own (each lane keeps its order).
 
 Subscription:
   -t, --topic FILTER     topic filter, + and # allowed; repeat for several
