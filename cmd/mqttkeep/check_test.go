@@ -35,9 +35,10 @@ func TestCheck(t *testing.T) {
 	assert.LessOrEqual(t, r.RTT.Min, r.RTT.Avg)
 	assert.LessOrEqual(t, r.RTT.Avg, r.RTT.Max)
 	assert.Equal(t, 3, b.Packets("checker", 12), "the PINGREQs counted")
+	eventually(t, 10*time.Second, "the broker done with check", func() bool { return b.Disconnects("checker") == 1 })
 	assert.Equal(t, 1, b.Packets("checker", 14), "and a DISCONNECT")
 
-	code, stdout, stderr = runSync(t, nil, "check", "-L", b.URL(), "-k", "60", "-i", "", "--pings", "1")
+	code, _, stderr = runSync(t, nil, "check", "-L", b.URL(), "-k", "60", "-i", "", "--pings", "1")
 	require.Equal(t, exitUsage, code, stderr) // -i "" is refused: leave -i out for a generated ID
 	code, stdout, _ = runSync(t, nil, "check", "-L", b.URL(), "-k", "60")
 	require.Equal(t, exitOK, code)

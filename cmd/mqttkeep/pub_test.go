@@ -33,8 +33,12 @@ func TestPubMessageSources(t *testing.T) {
 		{"l1\n\nl3\r\nl4", []string{"-t", "src/l", "-l"}},
 		{"", []string{"-t", "src/r", "-m", "again", "--repeat", "3"}},
 	} {
-		code, _, stderr := runSync(t, strings.NewReader(tc.stdin), append([]string{"pub", "-L", b.URL(), "-q", "2"}, tc.args...)...)
+		id := "src-" + tc.args[1]
+		code, _, stderr := runSync(t, strings.NewReader(tc.stdin), append([]string{"pub", "-L", b.URL(), "-q", "2", "-i", id}, tc.args...)...)
 		require.Equal(t, exitOK, code, "%v: %s", tc.args, stderr)
+		// Order holds per publisher connection only, and mochi forwards
+		// after its acknowledgement: let it finish with this one first.
+		eventually(t, 10*time.Second, "the broker done with "+id, func() bool { return b.Disconnects(id) == 1 })
 	}
 	require.Equal(t, exitOK, sub.wait(t, 10*time.Second), sub.stderr.String())
 	assert.Equal(t, "src/m [dash m]\nsrc/n []\nsrc/f [from\na file\n]\nsrc/s [whole\nstdin]\n"+

@@ -16,11 +16,16 @@ import (
 )
 
 // publish sends messages with the library itself, each acknowledged (QoS
-// 1 unless opts say otherwise) before the next.
-func publish(t *testing.T, url, topic string, payloads []string, opts ...mqttkeep.PublishOption) {
+// 1 unless opts say otherwise) before the next, and returns once the
+// broker is done with them: mochi writes its PUBACK before it stores and
+// forwards a message, but it finishes each PUBLISH of a connection before
+// it reads the next packet (see Broker.Disconnects).
+func publish(t *testing.T, b *mqttkeeptest.Broker, topic string, payloads []string, opts ...mqttkeep.PublishOption) {
 	t.Helper()
-	c, err := mqttkeep.New(mqttkeep.WithServer(url))
+	c, err := mqttkeep.New(mqttkeep.WithServer(b.URL()))
 	require.NoError(t, err)
+	id := c.ClientID()
+	defer eventually(t, 10*time.Second, "the broker done with the publisher", func() bool { return b.Disconnects(id) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, c.Connect(ctx))
@@ -43,7 +48,7 @@ func TestSubOutputModes(t *testing.T) {
 		"F":       startSub(t, "-L", b.URL(), "-t", "o/#", "-q", "1", "-C", "3", "-F", `%t=%p q%q r%r l%l x%x`),
 		"FN":      startSub(t, "-L", b.URL(), "-t", "o/#", "-q", "1", "-C", "3", "-F", `[%p]`, "-N", "-v"),
 	}
-	publish(t, b.URL(), "o/a", []string{"one", "", "three"})
+	publish(t, b, "o/a", []string{"one", "", "three"})
 	want := map[string]string{
 		"default": "one\nthree\n",
 		"v":       "o/a one\no/a (null)\no/a three\n",
@@ -83,7 +88,7 @@ func TestSubCountAcknowledgesOnlyPrinted(t *testing.T) {
 	t.Parallel()
 	b := mqttkeeptest.NewBroker(t)
 	sub := startSub(t, "-L", b.URL(), "-t", "c/#", "-q", "1", "-c", "-i", "counter", "-C", "2", "-v")
-	publish(t, b.URL(), "c/x", []string{"1", "2", "3", "4"})
+	publish(t, b, "c/x", []string{"1", "2", "3", "4"})
 	require.Equal(t, exitOK, sub.wait(t, 10*time.Second), sub.stderr.String())
 	assert.Equal(t, []string{"c/x 1", "c/x 2"}, sub.stdout.lines())
 	eventually(t, 10*time.Second, "the first sub gone", func() bool { return b.Disconnects("counter") == 1 })
@@ -110,7 +115,7 @@ func TestSubExitAfterSubscribeAndUnsubscribe(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Equal(t, 1, b.Packets("drop-u", 10), "one UNSUBSCRIBE")
 	eventually(t, 10*time.Second, "drop-u gone", func() bool { return b.Disconnects("drop-u") == 2 })
-	publish(t, b.URL(), "u/x", []string{"queued"})
+	publish(t, b, "u/x", []string{"queued"})
 
 	code, stdout, stderr := runSync(t, nil, "sub", "-L", b.URL(), "-t", "none", "-q", "1", "-c", "-i", "keep-u", "-C", "1", "-v")
 	require.Equal(t, exitOK, code, stderr)
@@ -125,15 +130,15 @@ func TestSubExitAfterSubscribeAndUnsubscribe(t *testing.T) {
 func TestSubRetained(t *testing.T) {
 	t.Parallel()
 	b := mqttkeeptest.NewBroker(t)
-	publish(t, b.URL(), "r/a", []string{"stale-a"}, mqttkeep.WithRetain())
-	publish(t, b.URL(), "r/b", []string{"stale-b"}, mqttkeep.WithRetain())
+	publish(t, b, "r/a", []string{"stale-a"}, mqttkeep.WithRetain())
+	publish(t, b, "r/b", []string{"stale-b"}, mqttkeep.WithRetain())
 
 	noRetain := startSub(t, "-L", b.URL(), "-t", "r/#", "-q", "1", "-R", "-C", "1", "-F", "%t %p %r")
 	retainOnly := startSub(t, "-L", b.URL(), "-t", "r/#", "-q", "1", "--retained-only", "-F", "%t %p %r")
 	asPublished := startSub(t, "-L", b.URL(), "-t", "r/live", "-q", "1", "--retain-as-published", "-C", "1", "-F", "%t %p %r")
 	plain := startSub(t, "-L", b.URL(), "-t", "r/live", "-q", "1", "-C", "1", "-F", "%t %p %r")
 	eventually(t, 10*time.Second, "--retained-only printed both", func() bool { return len(retainOnly.stdout.lines()) == 2 })
-	publish(t, b.URL(), "r/live", []string{"fresh"}, mqttkeep.WithRetain())
+	publish(t, b, "r/live", []string{"fresh"}, mqttkeep.WithRetain())
 
 	require.Equal(t, exitOK, noRetain.wait(t, 10*time.Second), noRetain.stderr.String())
 	assert.Equal(t, "r/live fresh 0\n", noRetain.stdout.String(), "-R: no stale message")
@@ -165,11 +170,11 @@ func TestSubFilters(t *testing.T) {
 	sub := startSub(t, "-L", b.URL()+"/f/#", "-t", "f/+/x", "-T", "f/skip/#", "-q", "1", "-C", "3", "-v",
 		"-I", "prefix-", "--random-filter", "100")
 	eventually(t, 10*time.Second, "both subscriptions", func() bool { return strings.Count(sub.stderr.String(), "subscribed to") == 2 })
-	publish(t, b.URL(), "f/skip/x", []string{"filtered"})
-	publish(t, b.URL(), "f/a/x", []string{"both filters"})
-	publish(t, b.URL(), "f/b", []string{"one filter"})
-	publish(t, b.URL(), "f/skip", []string{"filtered too"})
-	publish(t, b.URL(), "f/c", []string{"last"})
+	publish(t, b, "f/skip/x", []string{"filtered"})
+	publish(t, b, "f/a/x", []string{"both filters"})
+	publish(t, b, "f/b", []string{"one filter"})
+	publish(t, b, "f/skip", []string{"filtered too"})
+	publish(t, b, "f/c", []string{"last"})
 	require.Equal(t, exitOK, sub.wait(t, 10*time.Second), sub.stderr.String())
 	// Each subscription has a delivery lane of its own in the library:
 	// messages of different subscriptions may print in another order
@@ -190,7 +195,7 @@ func TestSubRandomFilter(t *testing.T) {
 	for i := range 40 {
 		msgs = append(msgs, fmt.Sprint(i))
 	}
-	publish(t, b.URL(), "rf", msgs)
+	publish(t, b, "rf", msgs)
 	require.Equal(t, exitOK, sub.wait(t, 10*time.Second), "ends after 40 messages, printed or not")
 	n := len(sub.stdout.lines())
 	// P(n = 0 or n = 40) = 2^-39.
