@@ -141,7 +141,10 @@ list is mqttkeeptest's):
      PUBLISH reusing it cancels that message;
   7. it can deadlock, rarely: Inflight.NextImmediate read-locks twice, so
      a QoS 1/2 message queued for a client while a packet from that client
-     is processed can hang both connections for good.
+     is processed can hang both connections for good;
+  8. when a session resumes it re-sends the QoS 1/2 messages in flight
+     sorted by their creation time in whole seconds with an unstable sort:
+     those created within one second come back in any order.
 
 Flags:
   -l, --listen ADDR      address to listen on (default 127.0.0.1:1883; :1883 for

@@ -97,7 +97,11 @@ func TestSubCountAcknowledgesOnlyPrinted(t *testing.T) {
 	// whatever its session brings too.
 	code, stdout, stderr := runSync(t, nil, "sub", "-L", b.URL(), "-t", "other", "-q", "1", "-c", "-i", "counter", "-C", "2", "-v")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Equal(t, "c/x 3\nc/x 4\n", stdout)
+	// In either order: mochi 2.7.9 re-sends a session's in-flight messages
+	// sorted by their creation time in whole seconds, with an unstable
+	// sort (Inflight.GetAll), so two from the same second come back in
+	// any order, against MQTT-4.6.0-1.
+	assert.ElementsMatch(t, []string{"c/x 3", "c/x 4"}, strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"))
 }
 
 // -E exits once subscribed; -U unsubscribes from a kept session, after
