@@ -81,8 +81,12 @@ func (d *demo) svg() []byte {
 	// Phases: a dashed line and a name at the top.
 	b.WriteString(`<g id="phases" fill="#616161" stroke="#9e9e9e">` + "\n")
 	for _, p := range t.phases {
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="34" x2="%.1f" y2="%g" stroke-dasharray="2,3"/><text x="%.1f" y="42" stroke="none">%s</text>`+"\n",
-			x(p.at), x(p.at), svgPlotBot, x(p.at)+2, esc(p.name))
+		tx, anchor := x(p.at)+2, "start"
+		if tx > svgWidth-svgRight-60 {
+			tx, anchor = x(p.at)-2, "end"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="34" x2="%.1f" y2="%g" stroke-dasharray="2,3"/><text x="%.1f" y="42" stroke="none" text-anchor="%s">%s</text>`+"\n",
+			x(p.at), x(p.at), svgPlotBot, tx, anchor, esc(p.name))
 	}
 	b.WriteString("</g>\n")
 
@@ -134,7 +138,7 @@ func (d *demo) svg() []byte {
 		fmt.Fprintf(&b, `<line class="detection" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2" marker-end="url(#%s)"><title>%s: silent from %.3fs, loss reported at %.3fs: %.3fs, %s the bound %v</title></line>`+"\n",
 			x(dm.silentFrom), y, x(dm.detected), y, colour, marker, dm.client, dm.silentFrom.Seconds(), dm.detected.Seconds(), took.Seconds(), verdict, dm.bound)
 		fmt.Fprintf(&b, `<line class="bound" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#212121" stroke-dasharray="3,2"/>`+"\n", bx, y-7, bx, y+7)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="%s">detected after %.2fs (bound %v)</text>`+"\n", x(dm.detected)+4, y+4, colour, took.Seconds(), dm.bound)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="%s">loss reported %.2fs after the last byte received (bound %v)</text>`+"\n", x(dm.detected)+4, y+4, colour, took.Seconds(), dm.bound)
 	}
 	b.WriteString("</g>\n")
 
