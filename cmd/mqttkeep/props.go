@@ -30,14 +30,13 @@ type props struct {
 	authDataSet       bool
 
 	// PUBLISH and the will
-	publish     []mqttkeep.PublishOption
-	topicAlias  bool
-	will        []mqttkeep.PublishOption
-	willDelay   *uint32
-	willGiven   bool // a will property was given (it needs --will-topic)
-	disconnect  []mqttkeep.UserProperty
-	discExpiry  *uint32
-	publishUTF8 bool
+	publish    []mqttkeep.PublishOption
+	topicAlias bool
+	will       []mqttkeep.PublishOption
+	willDelay  *uint32
+	willGiven  bool // a will property was given (it needs --will-topic)
+	disconnect []mqttkeep.UserProperty
+	discExpiry *uint32
 }
 
 // flag returns the multi-word flag -D / --property for parseArgs.
