@@ -25,6 +25,8 @@ func TestConnectAndDisconnectProperties(t *testing.T) {
 		"-D", "connect", "maximum-packet-size", "100000",
 		"-D", "connect", "topic-alias-maximum", "3",
 		"-D", "connect", "request-response-information", "1",
+		"-D", "connect", "request-problem-information", "0",
+		"-D", "connect", "authentication-method", "TOKEN", "-D", "connect", "authentication-data", "abc",
 		"--will-topic", "p/will", "--will-payload", "bye", "--will-qos", "1", "--will-retain", "--will-delay", "5",
 		"-D", "will", "content-type", "text/x", "-D", "will", "user-property", "wk", "wv",
 		"-D", "will", "message-expiry-interval", "30", "-D", "will", "response-topic", "p/reply",
@@ -47,6 +49,9 @@ func TestConnectAndDisconnectProperties(t *testing.T) {
 	assert.Equal(t, uint32(100000), *p.MaximumPacketSize)
 	assert.Equal(t, uint16(3), *p.TopicAliasMaximum)
 	assert.Equal(t, byte(1), *p.RequestResponseInfo)
+	assert.Equal(t, byte(0), *p.RequestProblemInfo)
+	assert.Equal(t, "TOKEN", p.AuthMethod)
+	assert.Equal(t, []byte("abc"), p.AuthData)
 	assert.Contains(t, p.User, packets.User{Key: "ck", Value: "cv"})
 	assert.True(t, c.WillFlag)
 	assert.Equal(t, "p/will", c.WillTopic)

@@ -47,6 +47,7 @@ func TestSubOutputModes(t *testing.T) {
 		"vN":      startSub(t, "-L", b.URL(), "-t", "o/#", "-q", "1", "-C", "3", "-v", "-N"),
 		"F":       startSub(t, "-L", b.URL(), "-t", "o/#", "-q", "1", "-C", "3", "-F", `%t=%p q%q r%r l%l x%x`),
 		"FN":      startSub(t, "-L", b.URL(), "-t", "o/#", "-q", "1", "-C", "3", "-F", `[%p]`, "-N", "-v"),
+		"pretty":  startSub(t, "-L", b.URL(), "-t", "o/#", "-q", "1", "-C", "3", "-F", `%j`, "--pretty", "-V", "mqttv5", "--nodelay"),
 	}
 	publish(t, b, "o/a", []string{"one", "", "three"})
 	want := map[string]string{
@@ -59,6 +60,13 @@ func TestSubOutputModes(t *testing.T) {
 	}
 	for name, p := range subs {
 		require.Equal(t, exitOK, p.wait(t, 10*time.Second), "%s: %s", name, p.stderr)
+		if name == "pretty" {
+			out := p.stdout.String()
+			assert.Equal(t, 3, strings.Count(out, "{\n\t\"tst\":\t\""), out)
+			assert.Contains(t, out, "\t\"topic\":\t\"o/a\",\n\t\"qos\":\t1,\n")
+			assert.Contains(t, out, "\t\"payload\":\tnull\n}\n")
+			continue
+		}
 		assert.Equal(t, want[name], p.stdout.String(), name)
 	}
 }

@@ -259,12 +259,13 @@ func TestPubFailsFast(t *testing.T) {
 // Ctrl-C on a sub waiting for a broker that is not there: clean exit 0.
 func TestSubInterruptedWhileConnecting(t *testing.T) {
 	t.Parallel()
-	sub := start(t, nil, "sub", "-L", "mqtt://127.0.0.1:1", "-t", "a")
+	sub := start(t, nil, "sub", "-L", "mqtt://bob:hunter2-secret@127.0.0.1:1", "-t", "a")
 	eventually(t, 5*time.Second, "a reconnect attempt", func() bool {
 		return strings.Contains(sub.stderr.String(), "reconnecting in ")
 	})
-	// Every reconnect line says why.
+	// Every reconnect line says why, without the password.
 	assert.Regexp(t, `reconnecting in \d+ms \(attempt \d+\): dial mqtt://127\.0\.0\.1:1: .*connection refused`, sub.stderr.String())
+	assert.NotContains(t, sub.stderr.String(), "hunter2")
 	assert.Equal(t, exitOK, sub.interrupt(t))
 }
 

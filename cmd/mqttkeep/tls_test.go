@@ -28,17 +28,18 @@ func TestTLS(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(capath, "test-ca.crt"), data, 0o600))
 
-	sub := startSub(t, "-L", b.URL(), "-t", "tls/#", "--cafile", pki.caFile, "-q", "1", "-C", "3", "-v")
+	sub := startSub(t, "-L", b.URL(), "-t", "tls/#", "--cafile", pki.caFile, "-q", "1", "-C", "4", "-v")
 	for _, args := range [][]string{
 		{"-L", b.URL(), "--cafile", pki.caFile, "-t", "tls/a"},                               // mqtts:// URL
 		{"-h", "127.0.0.1", "-p", port, "--capath", capath, "-t", "tls/b"},                   // a CA turns TLS on
 		{"-h", "localhost", "-p", port, "--cafile", pki.caFile, "--insecure", "-t", "tls/c"}, // the name is not checked
+		{"-L", b.URL(), "--cafile", pki.caFile, "--tls-use-os-certs", "-t", "tls/d"},         // the system's CAs and ours
 	} {
 		code, _, stderr := runSync(t, nil, append([]string{"pub", "-q", "1", "-m", "x"}, args...)...)
 		require.Equal(t, exitOK, code, "%v: %s", args, stderr)
 	}
 	require.Equal(t, exitOK, sub.wait(t, 10*time.Second), sub.stderr.String())
-	assert.Equal(t, []string{"tls/a x", "tls/b x", "tls/c x"}, sub.stdout.lines())
+	assert.Equal(t, []string{"tls/a x", "tls/b x", "tls/c x", "tls/d x"}, sub.stdout.lines())
 
 	for name, args := range map[string][]string{
 		"unknown CA":    {"-L", b.URL()},
