@@ -113,7 +113,6 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"sub", "-t", "a", "-p", "70000"}, "want a port from 1 to 65535"},
 		{[]string{"sub", "-t", "a", "-k", "1.5s"}, "whole seconds"},
 		{[]string{"sub", "-t", "a", "-C", "0"}, "want a number from 1"},
-		{[]string{"sub", "-t", "a", "-F", "%m"}, "%m: not available"},
 		{[]string{"sub", "-t", "a", "-F", "%Q"}, "invalid format specifier %Q"},
 		{[]string{"sub", "-t", "a", "-F", `\q`}, `invalid escape \q`},
 		{[]string{"sub", "-t", "a", "-F", "x%"}, "incomplete % sequence"},

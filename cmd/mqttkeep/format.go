@@ -40,9 +40,8 @@ type token struct {
 }
 
 // percentConvs are the %-sequences of mosquitto_sub 2.0 that this command
-// prints. %m (the packet identifier) is missing: the library does not
-// hand it to handlers.
-const percentConvs = "%ACDEFIjJlPpqRrStUxX"
+// prints.
+const percentConvs = "%ACDEFIjJlmPpqRrStUxX"
 
 // parseFormat parses a -F format, checking it as mosquitto_sub does: an
 // unknown or incomplete sequence is an error.
@@ -84,9 +83,6 @@ func parseFormat(f string) ([]token, error) {
 				return nil, usagef("-F %q: incomplete %% sequence at the end", f)
 			}
 			t.conv = f[j]
-			if t.conv == 'm' {
-				return nil, usagef("-F %%m: not available: the library does not expose the packet identifier of received messages")
-			}
 			if bytes.IndexByte([]byte(percentConvs), t.conv) < 0 {
 				return nil, usagef("-F %q: invalid format specifier %%%c", f, t.conv)
 			}
@@ -220,6 +216,8 @@ func (p *printer) percent(b *bytes.Buffer, t token, m *mqttkeep.Message, now tim
 		return jsonMessage(b, m, now, t.conv == 'j', p.pretty)
 	case 'l':
 		intField(b, int64(len(m.Payload)), t)
+	case 'm':
+		intField(b, int64(m.PacketID), t) // 0 for QoS 0, as mosquitto_sub prints
 	case 'P':
 		for i, u := range m.UserProperties {
 			if i > 0 {

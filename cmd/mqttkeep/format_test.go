@@ -17,7 +17,7 @@ var fmtTime = time.Date(2026, 12, 1, 19, 8, 11, 311107000, time.UTC)
 func TestFormatLine(t *testing.T) {
 	t.Parallel()
 	hello := &mqttkeep.Message{Topic: "j/a", Payload: []byte("héllo"), QoS: 1}
-	props := &mqttkeep.Message{Topic: "f/a", Payload: []byte("hi there"), QoS: 1,
+	props := &mqttkeep.Message{Topic: "f/a", Payload: []byte("hi there"), QoS: 1, PacketID: 5,
 		UserProperties: []mqttkeep.UserProperty{{Key: "k", Value: "v"}, {Key: "k2", Value: "v2"}},
 		ContentType:    "text/plain", ResponseTopic: "r/t", CorrelationData: []byte("cd"),
 		MessageExpiry: 60 * time.Second, PayloadUTF8: true}
@@ -42,11 +42,13 @@ func TestFormatLine(t *testing.T) {
 			"f/a|hi there|1|0|8|6869207468657265|6869207468657265|text/plain|60|||r/t|k:v k2:v2|1|cd\n", ""},
 		{"absent fields", printer{eol: true}, "[%C|%E|%A|%S|%R|%P|%F|%D|%5E|%-3C]", hello, "[||||||||     |   ]\n", ""},
 		{"retain", printer{eol: true}, "%r %q %l", empty, "1 0 0\n", ""},
+		{"packet identifier", printer{eol: true}, "%m %3m|%m", props, "5   5|5\n", ""},
+		{"packet identifier, QoS 0", printer{eol: true}, "%m", empty, "0\n", ""},
 		{"escapes", printer{eol: true}, `a\tb\nc\\d\0e\ef\ag\rh\v%%@@`, hello, "a\tb\nc\\d\x00e\x1bf\ag\rh\v%@\n", ""},
 		{"times", printer{eol: true}, "%I|%U|@Y-@m-@dT@H:@M:@S@z|@N|@s|@j|@Q", hello,
 			"2026-12-01T19:08:11+0000|1796152091.311107000|2026-12-01T19:08:11+0000|311107000|1796152091|335|%Q\n", ""},
 		{"%j", printer{eol: true}, "%j", props,
-			`{"tst":"2026-12-01T19:08:11.311107Z+0000","topic":"f/a","qos":1,"retain":0,"payloadlen":8,"properties":{"user-properties":{"k":"v","k2":"v2"},"content-type":"text/plain","response-topic":"r/t","correlation-data":"cd","payload-format-indicator":1,"message-expiry-interval":60},"payload":"hi there"}` + "\n", ""},
+			`{"tst":"2026-12-01T19:08:11.311107Z+0000","topic":"f/a","qos":1,"retain":0,"payloadlen":8,"mid":5,"properties":{"user-properties":{"k":"v","k2":"v2"},"content-type":"text/plain","response-topic":"r/t","correlation-data":"cd","payload-format-indicator":1,"message-expiry-interval":60},"payload":"hi there"}` + "\n", ""},
 		{"%j empty payload", printer{eol: true}, "%j", &mqttkeep.Message{Topic: "j/d"},
 			`{"tst":"2026-12-01T19:08:11.311107Z+0000","topic":"j/d","qos":0,"retain":0,"payloadlen":0,"payload":null}` + "\n", ""},
 		{"%j escapes", printer{eol: true}, "%j", &mqttkeep.Message{Topic: "j/e", Payload: []byte("a\"b\\c\nd\x01")},
@@ -89,7 +91,6 @@ func TestFormatErrors(t *testing.T) {
 		"%":         "incomplete % sequence",
 		"%-05":      "incomplete % sequence",
 		"%Z":        "invalid format specifier %Z",
-		"%m":        "%m: not available",
 		"@":         "incomplete @ sequence",
 		`\`:         `incomplete \ escape`,
 		`\x`:        `invalid escape \x`,

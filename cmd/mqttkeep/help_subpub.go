@@ -40,8 +40,9 @@ Output (as mosquitto_sub's):
   -N                     no newline after each message
   -F FORMAT              each message by FORMAT (overrides -v):
                          %t topic, %p payload, %x / %X payload in hex, %l its length,
-                         %q QoS, %r retain flag (0/1), %I ISO-8601 time, %U Unix time
-                         with nanoseconds, %j JSON object (payload escaped; not UTF-8:
+                         %q QoS, %m packet identifier (0 for QoS 0), %r retain flag
+                         (0/1), %I ISO-8601 time, %U Unix time with nanoseconds,
+                         %j JSON object (payload escaped; not UTF-8:
                          an array of byte values), %J JSON with the payload as JSON,
                          %C content type, %D correlation data, %E message expiry (s),
                          %F payload format indicator, %R response topic, %P user
@@ -50,8 +51,6 @@ Output (as mosquitto_sub's):
                          them), %% a %. Flags as printf's: %-10t, %010l, %.5t.
                          @Y @m @d @H @M @S ... strftime fields, @N nanoseconds, @@ an @.
                          Escapes \n \t \r \a \e \v \0 \\.
-                         Not available: %m (the packet identifier: the library does
-                         not hand it over), so %j has no "mid".
       --pretty           indent %j and %J
       --random-filter PERCENT
                          print only about PERCENT of the messages (0.1 to 100)

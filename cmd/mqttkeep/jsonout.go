@@ -36,14 +36,16 @@ func (j *jnode) set(k string, v *jnode) *jnode {
 
 // jsonMessage writes mosquitto_sub's %j (escaped payload) or %J (payload
 // that must itself be JSON) for m: tst, topic, qos, retain, payloadlen,
-// properties, payload. mosquitto also gives "mid", the packet identifier,
-// which the library does not expose. A payload that is not UTF-8 is an
+// mid (the packet identifier, QoS 1/2 only), properties, payload. A payload that is not UTF-8 is an
 // array of byte values (mosquitto 2.0.11 cuts it at the first NUL).
 func jsonMessage(b *bytes.Buffer, m *mqttkeep.Message, now time.Time, escaped, pretty bool) error {
 	tst := now.Format("2006-01-02T15:04:05") + fmt.Sprintf(".%06dZ", now.Nanosecond()/1000) + now.Format("-0700")
 	root := jobj().set("tst", jstr(tst)).set("topic", jstr(m.Topic)).
 		set("qos", jint(int64(m.QoS))).set("retain", jint(boolInt(m.Retain))).
 		set("payloadlen", jint(int64(len(m.Payload))))
+	if m.QoS > 0 {
+		root.set("mid", jint(int64(m.PacketID)))
+	}
 	if p := jsonProperties(m); p != nil {
 		root.set("properties", p)
 	}

@@ -144,9 +144,9 @@ func TestMosquittoSameOutput(t *testing.T) {
 	}
 }
 
-// %j: the same JSON object, but for the time, mosquitto's "mid" (the
-// library does not hand out packet identifiers) and our subscription
-// identifier (mosquitto_sub asks for none).
+// %j: the same JSON object, but for the time, the value of "mid" (each
+// subscriber's connection has packet identifiers of its own; both must
+// have one) and our subscription identifier (mosquitto_sub asks for none).
 func TestMosquittoSameJSON(t *testing.T) {
 	t.Parallel()
 	b := mosquitto.Start(t)
@@ -183,7 +183,12 @@ func TestMosquittoSameJSON(t *testing.T) {
 	tl, ol := theirs.stdout.lines(), ours.stdout.lines()
 	require.Len(t, ol, len(tl))
 	for i := range tl {
-		assert.Equal(t, norm(tl[i], "mid"), norm(ol[i]))
+		theirs, ours := norm(tl[i]), norm(ol[i])
+		assert.Contains(t, theirs, "mid")
+		assert.Contains(t, ours, "mid")
+		delete(theirs, "mid")
+		delete(ours, "mid")
+		assert.Equal(t, theirs, ours)
 	}
 }
 
