@@ -201,6 +201,10 @@ func (c *Client) Stats() Stats {
 	c.session.mu.Lock()
 	s.Queued, s.QueuedBytes = c.session.fifo.n, c.session.queuedBytes
 	s.InFlight, s.InFlightBytes = len(c.session.inflight), c.session.inflightBytes
+	s.LastReceived = c.session.lastRecv
+	if l := c.session.link; l != nil {
+		s.ConnectedSince, s.LastReceived = l.upAt, l.lastReceived()
+	}
 	c.session.mu.Unlock()
 	return s
 }

@@ -59,7 +59,10 @@ func (s *seqCounter) seen() map[int]int {
 }
 
 // publishSeq publishes "1".."n" to topic at QoS 1 from a client of its own,
-// and returns once the broker acknowledged them all.
+// and returns once the broker acknowledged them all and has routed them to
+// its subscribers' sessions: mochi writes a PUBACK before it routes the
+// message, but reads one connection's packets in order, so Flush's
+// PINGRESP comes only after the last message was routed.
 func publishSeq(t *testing.T, url, topic string, n int) {
 	t.Helper()
 	p := newClient(t, mqttkeep.WithServer(url))
@@ -69,6 +72,7 @@ func publishSeq(t *testing.T, url, topic string, n int) {
 	for i := 1; i <= n; i++ {
 		require.NoError(t, p.Publish(ctx, topic, []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)))
 	}
+	require.NoError(t, p.Flush(ctx))
 }
 
 // eventuallyTrue waits for cond, checking every millisecond, up to 20 s.

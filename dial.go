@@ -14,22 +14,37 @@ import (
 )
 
 // dialer opens connections by URL scheme: plain TCP (mqtt, tcp), TLS
-// (mqtts, ssl, tls) and WebSocket (ws, wss). It is the default DialFunc.
+// (mqtts, ssl, tls) and WebSocket (ws, wss). It is what a client uses
+// without WithDialer.
 type dialer struct {
 	tls *tls.Config // nil: system roots, hostname verification
 }
 
-func (d dialer) dial(ctx context.Context, server *url.URL) (net.Conn, error) {
-	var nd net.Dialer
+// netDialFunc opens the TCP connection under a transport.
+type netDialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// dial opens a connection to server, with netDial for the TCP connection
+// beneath TLS or WebSocket: the client overlaps slow TCP dials there (see
+// dialOverlapped), and only there, so that a TLS or WebSocket handshake
+// with a host that answered is never duplicated.
+func (d dialer) dial(ctx context.Context, server *url.URL, netDial netDialFunc) (net.Conn, error) {
 	switch server.Scheme {
 	case "mqtt", "tcp":
-		return nd.DialContext(ctx, "tcp", server.Host)
+		return netDial(ctx, "tcp", server.Host)
 	case "mqtts", "ssl", "tls":
-		td := tls.Dialer{NetDialer: &nd, Config: d.tlsConfig(server)}
-		return td.DialContext(ctx, "tcp", server.Host)
+		raw, err := netDial(ctx, "tcp", server.Host)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, d.tlsConfig(server))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		return tc, nil
 	case "ws", "wss":
 		wd := websocket.Dialer{
-			NetDialContext:   nd.DialContext,
+			NetDialContext:   netDial,
 			TLSClientConfig:  d.tlsConfig(server),
 			Subprotocols:     []string{wsconn.Subprotocol},
 			HandshakeTimeout: 0, // bounded by ctx (the connect timeout)

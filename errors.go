@@ -88,7 +88,7 @@ var (
 // PUBLISH, SUBSCRIBE or UNSUBSCRIBE. Use [errors.As] to read it.
 type ReasonCodeError struct {
 	// Packet names the packet that carried the code: "CONNACK",
-	// "DISCONNECT", "PUBACK", "PUBREC", "SUBACK" or "UNSUBACK".
+	// "DISCONNECT", "PUBACK", "PUBREC", "PUBCOMP", "SUBACK" or "UNSUBACK".
 	Packet string
 	// Code is the MQTT v5 reason code.
 	Code byte

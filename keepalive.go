@@ -165,11 +165,11 @@ func (l *link) pingResp() {
 	p := l.ka.pings[0]
 	l.ka.pings = l.ka.pings[1:]
 	l.s.mu.Unlock()
-	rtt := now - p.at
-	l.c.stats.recordRTT(rtt)
+	rtt, at := now-p.at, l.epoch.Add(now)
+	l.c.stats.recordRTT(rtt, at)
 	l.c.cfg.logger.Debug("mqttkeep: PINGRESP", "rtt", rtt)
 	if p.reply != nil {
 		p.reply <- rtt // buffered, one slot per ping
 	}
-	l.c.events.post(PingEvent{RTT: rtt, At: l.epoch.Add(now)})
+	l.c.events.post(PingEvent{RTT: rtt, At: at})
 }

@@ -201,3 +201,66 @@ func TestSilentLinkDeathDetectedWithinBound(t *testing.T) {
 		})
 	}
 }
+
+// Any request owed an answer is a probe: with QoS 1 publishes every
+// second, a link that goes silent is reported at most the ping timeout
+// after the first publish written into it — T + 1 s here, not the idle
+// bound K/2 + T — although every PUBACK before it refreshed "last
+// received". Exact, on the fake clock of a synctest bubble.
+func TestRequestsInFlightAreProbes(t *testing.T) {
+	const (
+		k        = 30 * time.Second
+		timeout  = 15 * time.Second // the default, K/2
+		interval = time.Second
+	)
+	for _, phase := range []time.Duration{0, interval / 4, interval / 2, interval - time.Millisecond} {
+		t.Run("phase="+phase.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := mqttkeeptest.StartPipeBroker()
+				require.NoError(t, err)
+				defer b.Close()
+				link := &pipeLink{broker: b}
+				ev := newEvents()
+				cl := newClient(t, append(ev.options(),
+					mqttkeep.WithServer("mqtt://pipe"), link.dialer(), mqttkeep.WithKeepAlive(k),
+					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+				connect(t, cl)
+
+				stop := make(chan struct{})
+				pubDone := make(chan struct{})
+				go func() {
+					defer close(pubDone)
+					for {
+						if _, err := cl.PublishAsync(context.Background(), "t/qos1", []byte("tick"), mqttkeep.WithQoS(1)); err != nil {
+							return
+						}
+						select {
+						case <-stop:
+							return
+						case <-time.After(interval):
+						}
+					}
+				}()
+
+				time.Sleep(2*k + phase)
+				diedAt := time.Now()
+				link.blackhole.Store(true)
+				var lost mqttkeep.DisconnectEvent
+				select {
+				case lost = <-ev.lost:
+				case <-time.After(4 * k):
+					t.Fatal("dead link never reported")
+				}
+				detection := time.Since(diedAt)
+				close(stop)
+				<-pubDone
+				require.ErrorIs(t, lost.Err, mqttkeep.ErrPingTimeout)
+				assert.LessOrEqual(t, detection, timeout+interval, "ping timeout after the next publish")
+				assert.Greater(t, detection, timeout-interval, "not before a publish went unanswered for the ping timeout")
+				t.Logf("detection %v with QoS 1 every %v (K=%v, ping timeout %v; idle bound %v)", detection, interval, k, timeout, k/2+timeout)
+				require.NoError(t, cl.Close(context.Background()))
+				link.wg.Wait()
+			})
+		})
+	}
+}

@@ -22,6 +22,10 @@ type Message struct {
 	// Duplicate is set on received messages that the broker re-sent
 	// (QoS 1/2 after a reconnect). Ignored when publishing.
 	Duplicate bool
+	// PacketID is, on a received QoS 1/2 message, the packet identifier
+	// the broker gave it (mosquitto_sub's %m); 0 for QoS 0. Ignored when
+	// publishing: the client picks its own.
+	PacketID uint16
 
 	ContentType     string        // MIME type of the payload
 	ResponseTopic   string        // topic for a response (request/response)
@@ -169,6 +173,9 @@ func setPublishProps(p *wire.Props, m *Message) {
 // CorrelationData alias the packet's buffer, which nothing reuses.
 func messageFromPublish(m *Message, p *wire.Publish) {
 	m.Topic, m.Payload, m.QoS, m.Retain, m.Duplicate = p.Topic, p.Payload, p.QoS, p.Retain, p.Dup
+	if p.QoS > 0 {
+		m.PacketID = p.PacketID
+	}
 	pr := &p.Props
 	m.ContentType = pr.ContentType
 	m.ResponseTopic = pr.ResponseTopic

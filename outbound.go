@@ -225,6 +225,33 @@ func (s *session) finishInflightLocked(o *outMsg, reason byte, err error) {
 	s.completeLocked(o, reason, err)
 }
 
+// adoptLocked returns the queued message an acknowledgement belongs to
+// when it is one that an earlier connection or process already sent and
+// that waits to be sent again: a broker resuming the session may re-send
+// its PUBREC (mochi v2.7.9 re-sends every PUBREC it holds) before the
+// client re-sent the PUBLISH. The broker has the message, so it moves in
+// flight and the acknowledgement applies to it; answering it as unknown
+// (PUBREL 0x92) would make the broker drop its state and then deliver the
+// re-sent PUBLISH a second time. nil when no such message exists. s.mu
+// held.
+func (s *session) adoptLocked(a wire.Ack) *outMsg {
+	o := s.reserved[a.PacketID]
+	if o == nil || !o.sent || o.state != outQueued ||
+		!(a.Type == wire.PUBACK && o.pub.QoS == 1 || a.Type == wire.PUBREC && o.pub.QoS == 2) {
+		return nil
+	}
+	s.dequeueLocked(o)
+	o.state = outSent
+	s.releaseIDLocked(o)
+	if s.inflight == nil {
+		s.inflight = make(map[uint16]*outMsg)
+	}
+	s.inflight[o.pub.PacketID] = o
+	s.inflightBytes += o.wsize
+	s.quota--
+	return o
+}
+
 // ackReceived handles PUBACK, PUBREC and PUBCOMP for our messages, on the
 // reader goroutine.
 func (s *session) ackReceived(l *link, a wire.Ack) {
@@ -234,6 +261,9 @@ func (s *session) ackReceived(l *link, a wire.Ack) {
 		return
 	}
 	o := s.inflight[a.PacketID]
+	if o == nil {
+		o = s.adoptLocked(a)
+	}
 	switch a.Type {
 	case wire.PUBACK:
 		if o == nil || o.pub.QoS != 1 {

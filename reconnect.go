@@ -152,6 +152,7 @@ func (c *Client) open(l *link) (int, error) {
 	c.caps, c.capsSet = l.caps, true
 	if id := l.caps.AssignedClientID; id != "" {
 		c.clientID = id // kept for every later connection
+		c.cfg.logClientID.Store(&id)
 	}
 	c.mu.Unlock()
 	c.stats.keepAlive.Store(int64(l.keepAlive))

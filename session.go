@@ -3,6 +3,7 @@ package mqttkeep
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
@@ -17,8 +18,11 @@ type session struct {
 	c  *Client
 	mu sync.Mutex
 
-	link    *link // the live connection, nil while there is none
-	pumping bool  // link accepts queued messages (after subscriptions are restored)
+	link *link // the live connection, nil while there is none
+	// lastRecv is when bytes last arrived on a link that has since been
+	// detached (for Stats.LastReceived while there is none).
+	lastRecv time.Time
+	pumping  bool // link accepts queued messages (after subscriptions are restored)
 
 	// Outbound messages. fifo holds accepted messages not yet written on
 	// the live link, oldest first; inflight holds QoS 1/2 messages written
@@ -150,6 +154,7 @@ func (s *session) detachLocked(l *link) {
 		return
 	}
 	s.link, s.pumping = nil, false
+	s.lastRecv = l.lastReceived()
 	for id, r := range s.requests {
 		if r.link != l {
 			continue

@@ -1,6 +1,9 @@
 package mqttkeep
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // State is the connection state of a [Client].
 type State int
@@ -38,4 +41,26 @@ func (s State) String() string {
 		return "closed"
 	}
 	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText implements [encoding.TextMarshaler]: a State is its name
+// (see [State.String]) in JSON, logs and any other text encoding.
+func (s State) MarshalText() ([]byte, error) {
+	if s < StateDisconnected || s > StateClosed {
+		return nil, fmt.Errorf("%w: state %d", ErrInvalidArgument, int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText implements [encoding.TextUnmarshaler]: it accepts the
+// names MarshalText produces and returns an error matching
+// [ErrInvalidArgument] for any other text.
+func (s *State) UnmarshalText(text []byte) error {
+	for v := StateDisconnected; v <= StateClosed; v++ {
+		if string(text) == v.String() {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown state %q", ErrInvalidArgument, text)
 }

@@ -14,6 +14,16 @@ type Stats struct {
 	Connects    uint64 // successful CONNACKs
 	Disconnects uint64 // connections lost or closed after a successful CONNACK
 
+	// ConnectedSince is when the current connection's CONNACK arrived;
+	// zero while there is no connection.
+	ConnectedSince time.Time
+	// LastReceived is when bytes from the broker last arrived, on the
+	// current connection or the last one; zero before the first.
+	LastReceived time.Time
+	// LastPingResponse is when the latest PINGRESP arrived (the one
+	// PingRTTLast measures); zero before the first.
+	LastPingResponse time.Time
+
 	// KeepAlive is the keep alive in force on the current (or last)
 	// connection: the broker's Server Keep Alive when it sent one.
 	KeepAlive time.Duration
@@ -95,12 +105,14 @@ type counters struct {
 	rttN                    uint64
 	rttLast, rttMin, rttMax time.Duration
 	rttSum                  time.Duration
+	rttAt                   time.Time // when the latest PINGRESP arrived
 }
 
-func (c *counters) recordRTT(rtt time.Duration) {
+func (c *counters) recordRTT(rtt time.Duration, at time.Time) {
 	c.rttMu.Lock()
 	defer c.rttMu.Unlock()
 	c.rttN++
+	c.rttAt = at
 	c.rttLast = rtt
 	c.rttSum += rtt
 	if c.rttN == 1 || rtt < c.rttMin {
@@ -135,6 +147,7 @@ func (c *counters) snapshot(state State) Stats {
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN
 	s.PingRTTLast, s.PingRTTMin, s.PingRTTMax = c.rttLast, c.rttMin, c.rttMax
+	s.LastPingResponse = c.rttAt
 	if c.rttN > 0 {
 		s.PingRTTMean = c.rttSum / time.Duration(c.rttN)
 	}

@@ -181,3 +181,37 @@ func TestTLSVerificationFailureIsFinal(t *testing.T) {
 		})
 	}
 }
+
+// With the built-in dialer only the TCP connection is overlapped when it
+// is slow: a TLS or WebSocket handshake with a host that answered runs
+// once, however long it takes. Here every byte takes 400 ms each way, so
+// the handshakes take well over the 500 ms after which a slow dial is
+// overlapped; one TCP connection per transport all the same.
+func TestSlowHandshakeIsNotOverlapped(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, tc := range []struct {
+		name   string
+		broker []mqttkeeptest.BrokerOption
+	}{
+		{"TLS", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server)}},
+		{"WSS", []mqttkeeptest.BrokerOption{mqttkeeptest.WithTLS(pki.server), mqttkeeptest.WithWebSocket()}},
+		{"WS", []mqttkeeptest.BrokerOption{mqttkeeptest.WithWebSocket()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := mqttkeeptest.NewBroker(t, tc.broker...)
+			p := mqttkeeptest.NewProxy(t, b.Addr())
+			p.Delay(400 * time.Millisecond)
+			scheme, rest, _ := strings.Cut(b.URL(), "://")
+			_, path, _ := strings.Cut(rest, "/")
+			c := newClient(t, mqttkeep.WithServer(scheme+"://"+p.Addr()+"/"+path),
+				mqttkeep.WithTLSConfig(&tls.Config{RootCAs: pki.roots}), mqttkeep.WithConnectTimeout(20*time.Second))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			require.NoError(t, c.Connect(ctx))
+			t.Logf("%s connected in %v", tc.name, time.Since(start).Round(time.Millisecond))
+			assert.Equal(t, 1, p.Connections(), "one TCP connection: the handshake was not overlapped")
+		})
+	}
+}

@@ -105,6 +105,9 @@ func TestSubscribeOptions(t *testing.T) {
 		pub := newClient(t, mqttkeep.WithServer(url))
 		connect(t, pub)
 		require.NoError(t, pub.Publish(ctx, "opts/retained", []byte("old"), mqttkeep.WithQoS(1), mqttkeep.WithRetain()))
+		// mochi writes the PUBACK before it routes the message: without
+		// this, the subscription below could get it as a live message.
+		require.NoError(t, pub.Flush(ctx))
 
 		c := newClient(t, mqttkeep.WithServer(url))
 		connect(t, c)
@@ -148,15 +151,25 @@ func TestOutboundTopicAliases(t *testing.T) {
 			c := newClient(t, append(opts, mqttkeep.WithServer(url), mqttkeep.WithKeepAlive(0))...)
 			connect(t, c)
 			ctx := context.Background()
+			// BytesOut counts a write when it returned, which may be just
+			// after the PINGRESP that answers the PINGREQ it carried: after
+			// two pings in a row everything before the second PINGREQ is
+			// counted, and that one (2 bytes) may or may not be.
+			settled := func() uint64 {
+				for range 2 {
+					_, err := c.Ping(ctx)
+					require.NoError(t, err)
+				}
+				return c.Stats().BytesOut
+			}
 			require.NoError(t, c.Publish(ctx, topic, make([]byte, 64))) // the first one sets the alias
-			_, err := c.Ping(ctx)
-			require.NoError(t, err)
-			before := c.Stats().BytesOut
+			before := settled()
 			for range 100 {
 				require.NoError(t, c.Publish(ctx, topic, make([]byte, 64)))
 			}
-			require.NoError(t, c.Flush(ctx))
-			return float64(c.Stats().BytesOut-before-2) / 100 // Flush's PINGREQ is 2 bytes
+			after := settled()
+			// after−before = 100 messages + 4 bytes of PINGREQs, ± 2 bytes.
+			return float64(after-before-4) / 100
 		}
 		plain := perMessage()
 		aliased := perMessage(mqttkeep.WithTopicAliases())
@@ -165,11 +178,11 @@ func TestOutboundTopicAliases(t *testing.T) {
 			assert.Equal(t, topic, m.Topic)
 		}
 		t.Logf("64 B payload on a 40-byte topic: %.0f bytes per message plain, %.0f with aliases", plain, aliased)
-		assert.Equal(t, 109.0, plain)
+		assert.InDelta(t, 109.0, plain, 0.021)
 		if strings.HasSuffix(t.Name(), "mosquitto") {
-			assert.Equal(t, 72.0, aliased)
+			assert.InDelta(t, 72.0, aliased, 0.021)
 		} else {
-			assert.Equal(t, plain, aliased, "no alias without the broker's Topic Alias Maximum")
+			assert.InDelta(t, plain, aliased, 0.041, "no alias without the broker's Topic Alias Maximum")
 		}
 	})
 }

@@ -73,17 +73,28 @@
 //     yet is refused with 0x91 (packet identifier in use); a PUBLISH with
 //     such an identifier silently cancels the broker's own in-flight
 //     message.
-//  7. It can deadlock: Inflight.NextImmediate read-locks a client's
-//     in-flight map twice. When a QoS 1/2 message is queued for a client
-//     (by another client's PUBLISH or by [Broker.Publish]) just while a
-//     packet from that client, which has messages in flight, is being
-//     processed, the two goroutines wait for each other for good. It needs
-//     a preemption between the two read locks, so it is rare, but load and
-//     -race make it happen: the test hangs until go test's -timeout, with
-//     goroutines in Inflight.Set and Inflight.GetAll in the dump. Inside a
-//     testing/synctest bubble nothing reports it earlier, as goroutines
-//     waiting on a mutex are not durably blocked. (mochi issue #488 is the
-//     same pattern in Clients.GetByListener.)
+//  7. It sends the messages it had queued for a client before that
+//     client's UNSUBSCRIBE after its UNSUBACK (it writes acknowledgements
+//     directly and messages through a queue), so a client sees messages
+//     for a filter it has just unsubscribed.
+//  8. Retained messages it sends on SUBSCRIBE carry no Subscription
+//     Identifier; it never answers PUBACK 0x10 (no matching
+//     subscribers); it answers a re-sent QoS 2 PUBLISH whose PUBREC it
+//     holds with PUBREC 0x91 instead of 0x00, and re-sends every PUBREC it
+//     holds when a session resumes; it drops a will's properties but
+//     the delay and user properties; it announces no Topic Alias Maximum
+//     (so no client may send it aliases), and a resumed session re-sends
+//     queued messages with the topic aliases of an earlier connection.
+//  9. It re-sends a resumed session's messages, and sends the messages it
+//     held back for a client's Receive Maximum, in no reliable order: it
+//     sorts them by the low 16 bits of their creation time in seconds,
+//     with an unstable sort, against [MQTT-4.6.0-1].
+//
+// The kit runs a copy of mochi v2.7.9 (internal/mochi) with three fixes
+// of its own, so these do not happen here: two read locks taken twice
+// (Inflight.NextImmediate, Clients.GetByListener), which deadlocked under
+// load, and a QoS 1/2 message lost when writing its PUBACK or PUBREC
+// failed (it was kept in the session but never forwarded).
 //
 // For what mochi cannot do (persistence across a process restart, another
 // broker's quirks), test against the real broker your program will use.

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,7 +26,8 @@ const detectSlackTest = time.Second
 func TestDemoText(t *testing.T) {
 	t.Parallel()
 	began := time.Now()
-	code, stdout, stderr := runSync(t, nil, "demo", "--duration", "6s")
+	svgPath := filepath.Join(t.TempDir(), "demo.svg")
+	code, stdout, stderr := runSync(t, nil, "demo", "--duration", "6s", "--svg", svgPath)
 	t.Logf("demo took %v\n%s", time.Since(began).Round(time.Millisecond), stdout)
 	require.Equal(t, exitOK, code, "stderr: %s", stderr)
 	assert.Empty(t, stderr)
@@ -64,6 +70,77 @@ func TestDemoText(t *testing.T) {
 	require.NoError(t, err)
 	assert.LessOrEqual(t, detected, (2*time.Second + detectSlackTest).Seconds())
 	assert.Regexp(t, `messages: published [1-9]\d* \(acknowledged by the broker\), received [1-9]\d*, duplicated \d+, lost 0`, stdout)
+	// The verdict says what it holds under.
+	assert.Contains(t, stdout, "conditions of this verdict")
+	assert.Contains(t, stdout, "session takeover")
+	// A DUP flag is a re-send, not by itself a duplicate.
+	assert.NotContains(t, stdout, "re-sent duplicate")
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.Contains(line, "DUP flag") && strings.Contains(line, "first arrival") {
+			assert.NotContains(t, line, "a duplicate: this seq had arrived before")
+		}
+	}
+
+	data, err := os.ReadFile(svgPath)
+	require.NoError(t, err)
+	checkDemoSVG(t, data, published(t, stdout))
+}
+
+// published reads the summary's count of acknowledged messages.
+func published(t *testing.T, summary string) int {
+	t.Helper()
+	m := regexp.MustCompile(`messages: published (\d+) `).FindStringSubmatch(summary)
+	require.NotNil(t, m)
+	n, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	return n
+}
+
+// checkDemoSVG checks that the demo's SVG is well-formed XML holding
+// what it must draw: both swimlanes with connected and reconnecting
+// stretches, the two fault windows, ping ticks, the detection arrow with
+// its bound, and a point per message received.
+func checkDemoSVG(t *testing.T, data []byte, published int) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	count := make(map[string]int) // "element.class" and "#id"
+	var root string
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err, "the SVG is not well-formed XML")
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if root == "" {
+			root = se.Name.Local
+			assert.Equal(t, "http://www.w3.org/2000/svg", se.Name.Space)
+		}
+		for _, a := range se.Attr {
+			switch a.Name.Local {
+			case "class":
+				count[se.Name.Local+"."+a.Value]++
+			case "id":
+				count["#"+a.Value]++
+			}
+		}
+	}
+	assert.Equal(t, "svg", root)
+	for _, id := range []string{"#lane-sub", "#lane-pub", "#faults", "#pings", "#detections", "#seq", "#legend"} {
+		assert.Equal(t, 1, count[id], "one %s", id)
+	}
+	assert.Equal(t, 2, count["rect.fault"], "the blackhole and the broker restart: %v", count)
+	assert.GreaterOrEqual(t, count["rect.state-connected"], 4, "sub and pub connected, twice or more each: %v", count)
+	assert.GreaterOrEqual(t, count["rect.state-reconnecting"], 3, "%v", count)
+	assert.GreaterOrEqual(t, count["line.ping"], 1, "%v", count)
+	assert.Equal(t, 1, count["line.detection"], "the ping timeout: %v", count)
+	assert.Equal(t, 1, count["line.bound"], "%v", count)
+	received := count["circle.recv"] + count["circle.resent"] + count["circle.duplicate"]
+	assert.GreaterOrEqual(t, received, published, "a point per message received: %v", count)
+	assert.Equal(t, published, count["rect.ack"], "a mark per acknowledgement")
 }
 
 // --json: nothing but JSON objects on stdout, one per line, each with t

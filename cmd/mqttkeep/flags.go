@@ -5,15 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/url"
+	"math"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
-
-	"github.com/mqttkeep/mqttkeep"
 )
 
 // usageError is a bad command line: reported on one line, exit status 2.
@@ -34,12 +29,24 @@ func newFlagSet(cmd string) *flag.FlagSet {
 	return fs
 }
 
+// multiArg is a flag that takes more than one word, as mosquitto's
+// "-D command identifier value" does. The flag package cannot parse it, so
+// parseArgs takes such flags out of the command line first.
+type multiArg struct {
+	names []string // "D", "property"
+	// take consumes the words after the flag and returns how many it used.
+	take func(words []string) (int, error)
+}
+
 // parseArgs parses args into fs. When done is true the command must return
 // code at once: help was printed (--help, exit 0) or the command line is
 // bad (one line on stderr, exit 2). secret is a password given on the
 // command line, never to be echoed.
-func parseArgs(fs *flag.FlagSet, cmd string, args []string, s stdio, secret *string) (code int, done bool) {
-	err := fs.Parse(args)
+func parseArgs(fs *flag.FlagSet, cmd string, args []string, s stdio, secret *string, multi ...multiArg) (code int, done bool) {
+	args, err := extractMulti(fs, args, multi)
+	if err == nil {
+		err = fs.Parse(args)
+	}
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		c, _ := findCommand(cmd)
@@ -55,6 +62,58 @@ func parseArgs(fs *flag.FlagSet, cmd string, args []string, s stdio, secret *str
 		return usageFail(s, cmd, fmt.Sprintf("unexpected argument %q", fs.Arg(0)), nil), true
 	}
 	return exitOK, false
+}
+
+// extractMulti takes the multi-word flags out of args, walking them as the
+// flag package will (a flag that takes a value consumes the next word), and
+// returns the rest for fs.Parse.
+func extractMulti(fs *flag.FlagSet, args []string, multi []multiArg) ([]string, error) {
+	if len(multi) == 0 {
+		return args, nil
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			// The flag package stops here; so do we.
+			return append(rest, args[i:]...), nil
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			rest = append(rest, a)
+			continue
+		}
+		if m, ok := findMulti(multi, name); ok {
+			n, err := m.take(args[i+1:])
+			if err != nil {
+				return nil, err
+			}
+			i += n
+			continue
+		}
+		rest = append(rest, a)
+		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
+			i++
+			rest = append(rest, args[i])
+		}
+	}
+	return rest, nil
+}
+
+func findMulti(multi []multiArg, name string) (multiArg, bool) {
+	for _, m := range multi {
+		for _, n := range m.names {
+			if n == name {
+				return m, true
+			}
+		}
+	}
+	return multiArg{}, false
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // usageFail reports a bad command line on one line of stderr and returns
@@ -98,6 +157,16 @@ func flagsSet(fs *flag.FlagSet) map[string]bool {
 	return set
 }
 
+// anySet reports whether any of names was given.
+func anySet(set map[string]bool, names ...string) bool {
+	for _, n := range names {
+		if set[n] {
+			return true
+		}
+	}
+	return false
+}
+
 // qosFlag is -q: 0, 1 or 2.
 type qosFlag byte
 
@@ -113,11 +182,13 @@ func (q *qosFlag) Set(s string) error {
 }
 
 // durationFlag is a duration given as Go syntax ("2s", "1m30s") or as plain
-// seconds ("60", as mosquitto's -k takes it).
+// seconds ("60", as mosquitto's -k takes it; with fractions allowed,
+// "0.5", where fractional is set).
 type durationFlag struct {
-	d         time.Duration
-	wholeSecs bool          // must be whole seconds
-	min, max  time.Duration // inclusive bounds; max 0: none
+	d          time.Duration
+	wholeSecs  bool          // must be whole seconds
+	fractional bool          // plain seconds may have a fraction ("0.25")
+	min, max   time.Duration // inclusive bounds; max 0: none
 }
 
 func (f *durationFlag) String() string {
@@ -131,6 +202,8 @@ func (f *durationFlag) Set(s string) error {
 	var d time.Duration
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
 		d = time.Duration(n) * time.Second
+	} else if x, err := strconv.ParseFloat(s, 64); f.fractional && err == nil && x >= 0 && x < math.MaxUint32 {
+		d = time.Duration(x * float64(time.Second))
 	} else if d, err = time.ParseDuration(s); err != nil {
 		return errors.New("want a duration like 2s, 1m or plain seconds")
 	}
@@ -146,6 +219,31 @@ func (f *durationFlag) Set(s string) error {
 	return nil
 }
 
+// countFlag is a whole number from min to max.
+type countFlag struct {
+	n        int
+	min, max int
+}
+
+func (c *countFlag) String() string {
+	if c == nil {
+		return ""
+	}
+	return strconv.Itoa(c.n)
+}
+
+func (c *countFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	if n < c.min || n > c.max {
+		return fmt.Errorf("want a number from %d to %d", c.min, c.max)
+	}
+	c.n = n
+	return nil
+}
+
 // stringsFlag collects a flag given several times (-t a -t b).
 type stringsFlag []string
 
@@ -156,167 +254,43 @@ func (s *stringsFlag) Set(v string) error {
 	return nil
 }
 
-// connFlags are the connection flags shared by sub and pub, named after
-// mosquitto_sub/mosquitto_pub, plus -s URL.
-type connFlags struct {
-	url       string
-	host      string
-	port      int
-	clientID  string
-	user      string
-	password  string
-	keepAlive durationFlag
-	debug     bool
+// unsupportedFlag is a mosquitto flag the command knows but cannot honour:
+// giving it is a usage error that says why (rather than "flag provided but
+// not defined").
+type unsupportedFlag struct {
+	why    string
+	isBool bool
 }
 
-func (c *connFlags) register(fs *flag.FlagSet) {
-	c.keepAlive = durationFlag{d: mqttkeep.DefaultKeepAlive, wholeSecs: true, max: 65535 * time.Second}
-	for _, n := range []string{"s", "url"} {
-		fs.StringVar(&c.url, n, "", "broker URL")
-	}
-	for _, n := range []string{"h", "host"} {
-		fs.StringVar(&c.host, n, "localhost", "broker host")
-	}
-	for _, n := range []string{"p", "port"} {
-		fs.IntVar(&c.port, n, 1883, "broker port")
-	}
-	for _, n := range []string{"i", "id"} {
-		fs.StringVar(&c.clientID, n, "", "client ID")
-	}
-	for _, n := range []string{"u", "username"} {
-		fs.StringVar(&c.user, n, "", "user name")
-	}
-	for _, n := range []string{"P", "pw"} {
-		fs.StringVar(&c.password, n, "", "password")
-	}
-	for _, n := range []string{"k", "keepalive"} {
-		fs.Var(&c.keepAlive, n, "keep alive")
-	}
-	for _, n := range []string{"d", "debug"} {
-		fs.BoolVar(&c.debug, n, false, "debug log")
+func (u *unsupportedFlag) String() string   { return "" }
+func (u *unsupportedFlag) Set(string) error { return errors.New("not supported: " + u.why) }
+func (u *unsupportedFlag) IsBoolFlag() bool { return u.isBool }
+
+// unsupported registers mosquitto flags this command refuses, with the
+// reason.
+func unsupported(fs *flag.FlagSet, why string, isBool bool, names ...string) {
+	for _, n := range names {
+		fs.Var(&unsupportedFlag{why: why, isBool: isBool}, n, why)
 	}
 }
 
-// options turns the connection flags into client options. The error is a
-// *usageError; it never contains the password.
-func (c *connFlags) options(fs *flag.FlagSet, logTo io.Writer) ([]mqttkeep.Option, error) {
-	set := flagsSet(fs)
-	var server, urlUser, urlPass string
-	if set["s"] || set["url"] {
-		if set["h"] || set["host"] || set["p"] || set["port"] {
-			return nil, usagef("give the broker either with -s URL or with -h HOST -p PORT, not both")
-		}
-		var err error
-		if server, urlUser, urlPass, err = parseServer(c.url); err != nil {
-			return nil, err
-		}
-	} else {
-		if c.host == "" {
-			return nil, usagef("-h: empty host name")
-		}
-		if c.port < 1 || c.port > 65535 {
-			return nil, usagef("-p %d: want a port from 1 to 65535", c.port)
-		}
-		server = "mqtt://" + net.JoinHostPort(c.host, strconv.Itoa(c.port))
+// both registers one value under several names (-t and --topic).
+func both(fs *flag.FlagSet, v flag.Value, usage string, names ...string) {
+	for _, n := range names {
+		fs.Var(v, n, usage)
 	}
-	user, pass := urlUser, urlPass
-	if set["u"] || set["username"] {
-		user = c.user
-	}
-	if set["P"] || set["pw"] {
-		pass = c.password
-	}
-	if pass != "" && user == "" {
-		return nil, usagef("a password (-P) needs a user name (-u)")
-	}
-	opts := []mqttkeep.Option{mqttkeep.WithServer(server), mqttkeep.WithKeepAlive(c.keepAlive.d)}
-	if c.clientID != "" {
-		if len(c.clientID) > 65535 || !utf8.ValidString(c.clientID) || strings.ContainsRune(c.clientID, 0) {
-			return nil, usagef("-i: the client ID must be valid UTF-8 without NUL, at most 65535 bytes")
-		}
-		opts = append(opts, mqttkeep.WithClientID(c.clientID))
-	}
-	if user != "" {
-		opts = append(opts, mqttkeep.WithCredentials(user, pass))
-	}
-	if c.debug {
-		opts = append(opts, mqttkeep.WithLogger(slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	}
-	return opts, nil
 }
 
-// parseServer checks the shape of a -s URL and splits off its user
-// information, which the library wants as credentials. Which schemes are
-// supported (mqtt://, tcp://, and whatever else the library dials) is left
-// to mqttkeep.New. Errors never repeat the user information.
-func parseServer(raw string) (server, user, pass string, err error) {
-	shown := redactURL(raw)
-	if !strings.Contains(raw, "://") {
-		return "", "", "", usagef("-s %q: want a URL like mqtt://host:1883", shown)
+// boolVar registers a boolean under several names.
+func boolVar(fs *flag.FlagSet, p *bool, usage string, names ...string) {
+	for _, n := range names {
+		fs.BoolVar(p, n, *p, usage)
 	}
-	u, perr := url.Parse(raw)
-	if perr != nil {
-		return "", "", "", usagef("-s %q: not a valid URL (want mqtt://host[:port])", shown)
-	}
-	if u.Hostname() == "" {
-		return "", "", "", usagef("-s %q: no host", shown)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "", "", "", usagef("-s %q: port %q is not a number from 1 to 65535", shown, p)
-		}
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", "", "", usagef("-s %q: unexpected query or fragment", shown)
-	}
-	if u.User != nil {
-		user = u.User.Username()
-		pass, _ = u.User.Password()
-		u.User = nil
-	}
-	return u.String(), user, pass, nil
 }
 
-// optionErrText words an error from mqttkeep.New for the command line:
-// the library names its options, the user knows the flags.
-func optionErrText(err error) string {
-	msg := errText(err)
-	for option, flag := range map[string]string{
-		"WithServers": "-s", "WithServer": "-s", "WithClientID": "-i",
-		"WithKeepAlive": "-k", "WithCredentials": "-u/-P",
-	} {
-		if rest, ok := strings.CutPrefix(msg, "invalid option "+option+": "); ok {
-			if rest, ok := strings.CutPrefix(rest, "server URL "); ok {
-				return flag + " " + rest
-			}
-			return flag + ": " + rest
-		}
+// stringVar registers a string under several names.
+func stringVar(fs *flag.FlagSet, p *string, usage string, names ...string) {
+	for _, n := range names {
+		fs.StringVar(p, n, *p, usage)
 	}
-	return msg
-}
-
-// redactURL hides the user information of a URL string.
-func redactURL(raw string) string { return mqttkeep.RedactURL(raw) }
-
-// validateFilter checks a topic filter as Subscribe will, so that a bad
-// -t is a usage error before anything is sent.
-func validateFilter(f string) error { return mqttkeep.ValidateTopicFilter(f) }
-
-// validateTopicName checks a topic to publish to as Publish will.
-func validateTopicName(t string) error { return mqttkeep.ValidateTopicName(t) }
-
-// errText is an error's message without the library's repeated
-// "mqttkeep: " prefixes, for one-line reports.
-func errText(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	return strings.ReplaceAll(err.Error(), "mqttkeep: ", "")
-}
-
-// isFinal reports whether err is a refusal that retrying cannot fix (bad
-// credentials, not authorized, ...): the client has stopped.
-func isFinal(err error) bool {
-	var rc *mqttkeep.ReasonCodeError
-	return errors.As(err, &rc) && rc.Final()
 }

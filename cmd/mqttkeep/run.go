@@ -8,10 +8,11 @@ import (
 	"sync"
 )
 
-// Exit statuses, the same for every command.
+// Exit statuses common to every command (sub and pub add mosquitto's:
+// the CONNACK reason code of a refusal, 27 for sub -W).
 const (
 	exitOK    = 0 // success
-	exitFail  = 1 // the command ran and failed: a message not delivered, the demo lost messages, the broker refused us
+	exitFail  = 1 // the command ran and failed: a message not delivered, the demo lost messages, no connection
 	exitUsage = 2 // bad command line: unknown command or flag, bad value, missing flag
 )
 
@@ -36,6 +37,8 @@ func commands() []command {
 		{"demo", "watch the library keep a connection alive through a dead link and a broker restart", demoHelp, runDemo},
 		{"sub", "subscribe and print messages (like mosquitto_sub)", subHelp, runSub},
 		{"pub", "publish a message, or one per line of stdin (like mosquitto_pub)", pubHelp, runPub},
+		{"ping", "send PINGREQs to a broker and report the round trips, like ping(8)", pingHelp, runPing},
+		{"check", "connect once and show what the broker enforces and offers", checkHelp, runCheck},
 		{"broker", "run an embedded MQTT broker for local experiments", brokerHelp, runBroker},
 	}
 }
@@ -52,6 +55,9 @@ func findCommand(name string) (command, bool) {
 // run is the whole program; main only adds the signal context and exits
 // with the status run returns. ctx ends on Ctrl-C or SIGTERM.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
 	s := stdio{in: stdin, out: &lockedWriter{w: stdout}, err: &lockedWriter{w: stderr}}
 	if len(args) == 0 {
 		fmt.Fprint(s.err, shortUsage())

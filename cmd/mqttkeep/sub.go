@@ -1,129 +1,316 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
+	"flag"
+	"math/rand/v2"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mqttkeep/mqttkeep"
 )
 
-// closeTimeout bounds Close when a command ends.
+// closeTimeout bounds Close (and the last Flush) when a command ends.
 const closeTimeout = 5 * time.Second
 
+// subFlags are sub's own flags, mosquitto_sub's.
+type subFlags struct {
+	topics, filterOut, unsub stringsFlag
+	qos                      qosFlag
+	count                    countFlag
+	verbose, noEOL, pretty   bool
+	format                   string
+	timeout                  durationFlag
+	exitAfterSub             bool
+	noRetain, retainedOnly   bool
+	removeRetained           bool
+	retainAsPublished        bool
+	randomFilter             float64
+}
+
+func (f *subFlags) register(fs *flag.FlagSet) {
+	both(fs, &f.topics, "topic filter", "t", "topic")
+	both(fs, &f.filterOut, "filter out", "T", "filter-out")
+	both(fs, &f.unsub, "unsubscribe", "U", "unsubscribe")
+	both(fs, &f.qos, "QoS", "q", "qos")
+	f.count = countFlag{min: 1, max: 1<<31 - 1}
+	both(fs, &f.count, "exit after this many messages", "C", "count")
+	boolVar(fs, &f.verbose, "print the topic too", "v", "verbose")
+	fs.BoolVar(&f.noEOL, "N", false, "no newline after each message")
+	fs.BoolVar(&f.pretty, "pretty", false, "indented %j")
+	fs.StringVar(&f.format, "F", "", "output format")
+	f.timeout = durationFlag{min: time.Millisecond}
+	fs.Var(&f.timeout, "W", "exit after this long")
+	fs.BoolVar(&f.exitAfterSub, "E", false, "exit once subscribed")
+	fs.BoolVar(&f.noRetain, "R", false, "skip retained messages")
+	fs.BoolVar(&f.retainedOnly, "retained-only", false, "only retained messages")
+	fs.BoolVar(&f.removeRetained, "remove-retained", false, "clear the retained messages received")
+	fs.BoolVar(&f.retainAsPublished, "retain-as-published", false, "retain as published")
+	f.randomFilter = 100
+	fs.Float64Var(&f.randomFilter, "random-filter", 100, "percentage of messages printed")
+}
+
 // runSub is "mqttkeep sub": subscribe to one or more filters and print
-// every message until Ctrl-C (or -C messages).
+// every message, as mosquitto_sub does, across reconnects.
 func runSub(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("sub")
 	var cf connFlags
-	cf.register(fs)
-	var filters stringsFlag
-	var qos qosFlag
-	var format string
-	var count int
-	for _, n := range []string{"t", "topic"} {
-		fs.Var(&filters, n, "topic filter")
-	}
-	for _, n := range []string{"q", "qos"} {
-		fs.Var(&qos, n, "QoS")
-	}
-	fs.StringVar(&format, "format", "text", "output format")
-	fs.Bool("v", false, "accepted for mosquitto_sub habits: the topic is always printed")
-	for _, n := range []string{"C", "count"} {
-		fs.IntVar(&count, n, 0, "exit after this many messages")
-	}
-	if code, done := parseArgs(fs, "sub", args, s, &cf.password); done {
+	cf.register(fs, "sub")
+	var f subFlags
+	f.register(fs)
+	if code, done := parseArgs(fs, "sub", args, s, &cf.password, cf.props.flag()); done {
 		return code
 	}
-	if len(filters) == 0 {
-		return usageFail(s, "sub", "missing -t FILTER (the topic filter to subscribe to)", nil)
-	}
-	for _, f := range filters {
-		if err := validateFilter(f); err != nil {
-			return usageFail(s, "sub", "-t: "+errText(err), nil)
-		}
-	}
-	if format != "text" && format != "json" {
-		return usageFail(s, "sub", fmt.Sprintf("--format %q: want text or json", format), nil)
-	}
-	if count < 0 {
-		return usageFail(s, "sub", "-C: want a count of 0 (no limit) or more", nil)
-	}
+	set := flagsSet(fs)
 	opts, err := cf.options(fs, s.err)
 	if err != nil {
 		return usageFail(s, "sub", err.Error(), &cf.password)
 	}
+	filters := append([]string(nil), f.topics...)
+	if cf.hasURLTopic {
+		filters = append(filters, cf.urlTopic)
+	}
+	pr, err := f.check(filters, set)
+	if err != nil {
+		return usageFail(s, "sub", err.Error(), &cf.password)
+	}
+	rep := &reporter{cmd: "sub", w: s.err, secret: cf.password, quiet: cf.quiet}
+	o := &subOutput{f: &f, pr: pr, filters: filters, s: s, rep: rep, enough: make(chan struct{})}
+	// Messages are acknowledged once printed (or skipped on purpose):
+	// those that arrive after -C, --retained-only or -W ended the run stay
+	// with the broker, for a session kept with -c.
+	opts = append(opts, mqttkeep.WithManualAck(), mqttkeep.WithDefaultHandler(o.handle))
 	client, err := mqttkeep.New(opts...)
 	if err != nil {
 		return usageFail(s, "sub", optionErrText(err), &cf.password)
 	}
-	stopped := reportConnection(client, "sub", s.err, false)
+	o.client = client
+	stopped := reportConnection(client, rep, false)
+
+	var timedOut <-chan time.Time
+	if f.timeout.d > 0 {
+		t := time.NewTimer(f.timeout.d)
+		defer t.Stop()
+		timedOut = t.C
+	}
+	// Subscribe first, then connect: the handlers exist before the first
+	// CONNACK (a kept session may deliver at once), and each Subscribe
+	// returns when its SUBACK comes, whichever connection carries it.
+	var subOpts []mqttkeep.SubscribeOption
+	if f.noRetain {
+		subOpts = append(subOpts, mqttkeep.WithRetainHandling(mqttkeep.DontSendRetained))
+	}
+	if f.retainAsPublished {
+		subOpts = append(subOpts, mqttkeep.WithRetainAsPublished())
+	}
+	type subResult struct {
+		filter string
+		err    error
+	}
+	results := make(chan subResult, len(filters))
+	var wg sync.WaitGroup
+	for _, flt := range filters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- subResult{flt, client.Subscribe(ctx, flt, byte(f.qos), o.handle, subOpts...)}
+		}()
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
+		if f.removeRetained {
+			_ = client.Flush(cctx) // the empty retained messages sent
+		}
 		_ = client.Close(cctx)
+		wg.Wait()
 	}()
 
-	if err := client.Connect(ctx); err != nil {
-		if ctx.Err() != nil {
-			return exitOK // interrupted before the first connection
+	connected := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		connected <- client.Connect(ctx)
+	}()
+	end := func(err error) int {
+		if isFinal(err) || refusalStatus(err) != exitFail {
+			rep.printf("the broker refused the connection: %s", refusal(err))
+		} else {
+			rep.printf("%s", cause(err))
 		}
-		fmt.Fprintf(s.err, "mqttkeep sub: cannot connect: %s\n", errText(err))
-		return exitFail
+		return refusalStatus(err)
 	}
-
-	// Each subscription's handler runs on a goroutine of its own: the
-	// state below is guarded by mu.
-	var mu sync.Mutex
-	enough := make(chan struct{})
-	printed := 0
-	handler := func(m *mqttkeep.Message) {
-		// A message matching several of our filters reaches the handler
-		// of each (one PUBLISH naming several subscriptions, or one copy
-		// per subscription from brokers like Mosquitto): print it from the
-		// first of our filters that matches it only.
-		if firstMatch(filters, m.Topic) != m.SubscriptionFilter {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if count > 0 && printed >= count {
-			return
-		}
-		printMessage(s, format, m)
-		printed++
-		if count > 0 && printed == count {
-			close(enough)
-		}
-	}
-	for _, f := range filters {
-		if err := subscribe(ctx, client, f, byte(qos), handler); err != nil {
-			if ctx.Err() != nil {
-				return exitOK
+	unsubscribed := make(chan error, 1)
+	pending := len(filters)
+	waitUnsub := f.exitAfterSub && len(f.unsub) > 0
+	for conn := false; !conn || pending > 0 || waitUnsub; {
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-timedOut:
+			rep.printf("timed out (-W %v)", f.timeout.d)
+			return exitTimedOut
+		case err := <-stopped:
+			return end(err)
+		case err := <-connected:
+			if err != nil {
+				if ctx.Err() != nil {
+					return exitOK
+				}
+				return end(err)
 			}
-			fmt.Fprintf(s.err, "mqttkeep sub: subscribe to %q: %s\n", f, errText(err))
-			return exitFail
+			conn = true
+			if len(f.unsub) > 0 {
+				// As mosquitto_sub: UNSUBSCRIBE right after connecting.
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					unsubscribed <- client.Unsubscribe(ctx, f.unsub...)
+				}()
+			}
+		case err := <-unsubscribed:
+			waitUnsub = false
+			if err != nil && ctx.Err() == nil && !errors.Is(err, mqttkeep.ErrClosed) {
+				rep.printf("unsubscribe: %s", cause(err))
+				return exitFail
+			}
+		case r := <-results:
+			pending--
+			if r.err != nil {
+				if ctx.Err() != nil {
+					return exitOK
+				}
+				if isFinal(r.err) {
+					return end(r.err)
+				}
+				if errors.Is(r.err, mqttkeep.ErrClosed) {
+					continue // a final refusal closes the client: reported from stopped
+				}
+				rep.printf("subscribe to %q: %s", r.filter, cause(r.err))
+				return exitFail
+			}
+			rep.printf("subscribed to %s (QoS %d)", r.filter, f.qos)
 		}
-		fmt.Fprintf(s.err, "mqttkeep sub: subscribed to %s (QoS %d)\n", f, qos)
 	}
-
+	if f.exitAfterSub {
+		return exitOK
+	}
 	select {
 	case <-ctx.Done():
-	case <-enough:
+	case <-o.enough:
+	case <-timedOut:
+		rep.printf("timed out (-W %v)", f.timeout.d)
+		return exitTimedOut
 	case err := <-stopped:
-		fmt.Fprintf(s.err, "mqttkeep sub: the broker refused the connection, giving up: %s\n", errText(err))
-		return exitFail
+		return end(err)
 	}
 	return exitOK
 }
 
-// firstMatch returns the first filter that topic matches.
+// check validates sub's own flags and builds the printer.
+func (f *subFlags) check(filters []string, set map[string]bool) (*printer, error) {
+	if len(filters) == 0 && len(f.unsub) == 0 {
+		return nil, usagef("missing -t FILTER (a topic filter to subscribe to) or -U FILTER (one to unsubscribe from)")
+	}
+	for _, list := range []struct {
+		flag  string
+		items []string
+	}{{"-t", filters}, {"-T", f.filterOut}, {"-U", f.unsub}} {
+		for _, flt := range list.items {
+			if err := mqttkeep.ValidateTopicFilter(flt); err != nil {
+				return nil, usagef("%s %q: %s", list.flag, flt, errText(err))
+			}
+		}
+	}
+	if f.noRetain && f.retainedOnly {
+		return nil, usagef("-R and --retained-only together make no sense")
+	}
+	if f.randomFilter < 0.1 || f.randomFilter > 100 {
+		return nil, usagef("--random-filter %v: want a percentage from 0.1 to 100", f.randomFilter)
+	}
+	pr := &printer{verbose: f.verbose, eol: !f.noEOL, pretty: f.pretty}
+	if set["F"] {
+		if f.format == "" {
+			return nil, usagef("-F: empty format")
+		}
+		toks, err := parseFormat(f.format)
+		if err != nil {
+			return nil, err
+		}
+		pr.format = toks
+	}
+	return pr, nil
+}
+
+// subOutput is what sub does with each message: filter, print,
+// acknowledge, count. Handlers of different subscriptions run on
+// goroutines of their own; mu guards the counts.
+type subOutput struct {
+	f       *subFlags
+	pr      *printer
+	filters []string
+	s       stdio
+	rep     *reporter
+	client  *mqttkeep.Client
+
+	mu      sync.Mutex
+	done    bool // -C reached or --retained-only ended: print no more
+	printed int
+	enough  chan struct{}
+}
+
+func (o *subOutput) handle(m *mqttkeep.Message) {
+	// A message matching several of our filters reaches the handler of
+	// each (one PUBLISH naming several subscriptions, or one copy per
+	// subscription): it is printed once, from the first filter it matches.
+	if m.SubscriptionFilter != "" && firstMatch(o.filters, m.Topic) != m.SubscriptionFilter {
+		m.Ack()
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return // not acknowledged: the broker keeps it for the session
+	}
+	if o.f.retainedOnly && !m.Retain {
+		o.finishLocked()
+		return
+	}
+	if (m.Retain && o.f.noRetain) || firstMatch(o.f.filterOut, m.Topic) != "" {
+		m.Ack()
+		return
+	}
+	if o.f.removeRetained && m.Retain {
+		// As mosquitto_sub: an empty retained message, QoS 1, clears it.
+		if _, err := o.client.PublishAsync(context.Background(), m.Topic, nil, mqttkeep.WithQoS(1), mqttkeep.WithRetain()); err != nil {
+			o.rep.printf("clearing the retained message of %q: %s", m.Topic, cause(err))
+		}
+	}
+	if o.f.randomFilter >= 100 || rand.Float64()*100 < o.f.randomFilter {
+		line, err := o.pr.line(m, time.Now())
+		if err != nil {
+			o.rep.printf("%s", errText(err))
+		}
+		if len(line) > 0 {
+			_, _ = o.s.out.Write(line)
+		}
+	}
+	m.Ack()
+	o.printed++ // mosquitto_sub counts the messages --random-filter skips too
+	if o.f.count.n > 0 && o.printed == o.f.count.n {
+		o.finishLocked()
+	}
+}
+
+func (o *subOutput) finishLocked() {
+	if !o.done {
+		o.done = true
+		close(o.enough)
+	}
+}
+
+// firstMatch returns the first filter that topic matches, "" for none.
 func firstMatch(filters []string, topic string) string {
 	for _, f := range filters {
 		if mqttkeep.MatchTopic(f, topic) {
@@ -131,92 +318,4 @@ func firstMatch(filters []string, topic string) string {
 		}
 	}
 	return ""
-}
-
-// subscribe subscribes, waiting for the connection and trying again when
-// the connection drops before the SUBACK. A refusal by the broker is
-// returned.
-func subscribe(ctx context.Context, c *mqttkeep.Client, filter string, qos byte, h mqttkeep.MessageHandler) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := c.Subscribe(actx, filter, qos, h)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		var rc *mqttkeep.ReasonCodeError
-		if errors.Is(err, mqttkeep.ErrClosed) || errors.Is(err, mqttkeep.ErrInvalidTopic) ||
-			isFinal(err) || (errors.As(err, &rc) && rc.Packet == "SUBACK") {
-			return err
-		}
-		if !sleepCtx(ctx, retryPause) {
-			return ctx.Err()
-		}
-		if err := c.AwaitConnected(ctx); err != nil && ctx.Err() == nil {
-			return err
-		}
-	}
-}
-
-// jsonMessage is one line of "sub --format json".
-type jsonMessage struct {
-	Topic   string `json:"topic"`
-	Payload string `json:"payload"`
-	// PayloadBase64 is set when the payload is not valid UTF-8 and Payload
-	// holds it in standard base64.
-	PayloadBase64 bool           `json:"payload_base64,omitempty"`
-	QoS           byte           `json:"qos"`
-	Retain        bool           `json:"retain"`
-	Duplicate     bool           `json:"dup,omitempty"`
-	Properties    jsonProperties `json:"properties"`
-}
-
-type jsonProperties struct {
-	ContentType     string         `json:"content_type,omitempty"`
-	ResponseTopic   string         `json:"response_topic,omitempty"`
-	CorrelationData []byte         `json:"correlation_data,omitempty"` // base64
-	MessageExpiry   int64          `json:"message_expiry,omitempty"`   // seconds
-	PayloadUTF8     bool           `json:"payload_format_utf8,omitempty"`
-	UserProperties  []jsonUserProp `json:"user_properties,omitempty"`
-}
-
-type jsonUserProp struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
-// printMessage writes one message to stdout: "topic payload" or a JSON
-// object, one line each.
-func printMessage(s stdio, format string, m *mqttkeep.Message) {
-	if format == "text" {
-		line := make([]byte, 0, len(m.Topic)+1+len(m.Payload)+1)
-		line = append(append(append(line, m.Topic...), ' '), m.Payload...)
-		_, _ = s.out.Write(append(line, '\n'))
-		return
-	}
-	j := jsonMessage{Topic: m.Topic, QoS: m.QoS, Retain: m.Retain, Duplicate: m.Duplicate}
-	if utf8.Valid(m.Payload) {
-		j.Payload = string(m.Payload)
-	} else {
-		j.Payload, j.PayloadBase64 = base64.StdEncoding.EncodeToString(m.Payload), true
-	}
-	j.Properties = jsonProperties{
-		ContentType:     m.ContentType,
-		ResponseTopic:   m.ResponseTopic,
-		CorrelationData: m.CorrelationData,
-		MessageExpiry:   int64(m.MessageExpiry / time.Second),
-		PayloadUTF8:     m.PayloadUTF8,
-	}
-	for _, u := range m.UserProperties {
-		j.Properties.UserProperties = append(j.Properties.UserProperties, jsonUserProp{u.Key, u.Value})
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // "<" stays "<": this is not for a web page
-	if err := enc.Encode(j); err != nil {
-		// Cannot happen: only strings, numbers, bools and byte slices.
-		fmt.Fprintf(s.err, "mqttkeep sub: %v\n", err)
-		return
-	}
-	_, _ = s.out.Write(b.Bytes()) // Encode ended it with "\n"
 }

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,19 +106,17 @@ func received(t *testing.T, sub *proc, topic string) ([]int, map[int]int) {
 func TestPubSubInOrder(t *testing.T) {
 	t.Parallel()
 	b := mqttkeeptest.NewBroker(t)
-	sub := startSub(t, "-s", b.URL(), "-t", "test/order", "-q", "1", "-C", "30")
+	sub := startSub(t, "-L", b.URL(), "-t", "test/order", "-q", "1", "-C", "30", "-v")
 
 	// One message with -m, then 2..30 from stdin.
-	code, _, stderr := runSync(t, nil, "pub", "-s", b.URL(), "-t", "test/order", "-q", "1", "-m", "1")
+	code, _, stderr := runSync(t, nil, "pub", "-L", b.URL(), "-t", "test/order", "-q", "1", "-m", "1")
 	require.Equal(t, exitOK, code, stderr)
 	// mochi sends the PUBACK before it forwards the message, and order
 	// holds only within one connection: let 1 arrive before the next pub.
 	eventually(t, 10*time.Second, "message 1 at the sub", func() bool { return len(sub.stdout.lines()) > 0 })
 	stdin, write, closeIn := stdinPipe(t)
-	pub := start(t, stdin, "pub", "-s", b.URL(), "-t", "test/order", "-q", "1", "--stdin")
-	write(numbered(2, 15)...)
-	write("", "16\r") // a blank line is skipped, "\r\n" is a line end
-	write(numbered(17, 30)...)
+	pub := start(t, stdin, "pub", "-L", b.URL(), "-t", "test/order", "-q", "1", "-l")
+	write(numbered(2, 30)...)
 	closeIn()
 	require.Equal(t, exitOK, pub.wait(t, 20*time.Second), pub.stderr.String())
 
@@ -158,10 +153,10 @@ func TestPubSubBrokerRestart(t *testing.T) {
 	const topic = "test/restart"
 	b := mqttkeeptest.NewBroker(t)
 	proxy := mqttkeeptest.NewProxy(t, b.Addr())
-	sub := startSub(t, "-s", b.URL(), "-t", topic, "-q", "1", "-i", "restart-sub")
+	sub := startSub(t, "-L", b.URL(), "-t", topic, "-q", "1", "-i", "restart-sub", "-v")
 
 	stdin, write, closeIn := stdinPipe(t)
-	pub := start(t, stdin, "pub", "-s", proxy.URL(), "-t", topic, "-q", "1", "--stdin", "-i", "restart-pub", "--timeout", "30s")
+	pub := start(t, stdin, "pub", "-L", proxy.URL(), "-t", topic, "-q", "1", "-l", "-i", "restart-pub", "--timeout", "30s")
 	have := func(n int) func() bool {
 		return func() bool { _, count := received(t, sub, topic); return len(count) >= n }
 	}
@@ -204,121 +199,73 @@ func TestPubSubBrokerRestart(t *testing.T) {
 	t.Logf("sub stderr:\n%spub stderr:\n%s", sub.stderr, pub.stderr)
 }
 
-func TestSubJSON(t *testing.T) {
-	t.Parallel()
-	b := mqttkeeptest.NewBroker(t)
-	url := b.URL()
-	// A retained text message, published before sub subscribes. mochi
-	// stores it, writes the PUBACK and only then fans the message out to
-	// subscribers (processPublish), so pub may have exited before mochi is
-	// done with it; a SUBSCRIBE processed in between would get the message
-	// twice, retained and live. mochi reads a connection's packets one after
-	// another: once it finished with pub's connection, it finished with the
-	// PUBLISH.
-	code, _, stderr := runSync(t, nil, "pub", "-s", url, "-i", "json-retainer", "-t", "test/json/text", "-q", "1", "-r", "-m", `héllo <"world">`)
-	require.Equal(t, exitOK, code, stderr)
-	eventually(t, 10*time.Second, "the broker to finish with pub", func() bool { return b.Disconnects("json-retainer") == 1 })
-	sub := startSub(t, "-s", url, "-t", "test/json/#", "-t", "test/+/bin", "-q", "1", "--format", "json", "-d")
-
-	code, _, stderr = runSync(t, nil, "pub", "-s", url, "-t", "test/json/bin", "-q", "1", "-m", "\xff\x00\x01")
-	require.Equal(t, exitOK, code, stderr)
-
-	// Properties, through the library.
-	c, err := mqttkeep.New(mqttkeep.WithServer(url))
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, c.Connect(ctx))
-	require.NoError(t, c.Publish(ctx, "test/json/props", []byte("{}"), mqttkeep.WithQoS(1),
-		mqttkeep.WithContentType("application/json"), mqttkeep.WithUserProperty("k", "v"),
-		mqttkeep.WithCorrelationData([]byte{1, 2}), mqttkeep.WithResponseTopic("test/reply"),
-		mqttkeep.WithMessageExpiry(time.Hour), mqttkeep.WithPayloadUTF8()))
-	require.NoError(t, c.Close(ctx))
-
-	eventually(t, 10*time.Second, "three messages printed", func() bool {
-		out := sub.stdout.String()
-		return strings.Contains(out, `"test/json/text"`) && strings.Contains(out, `"test/json/bin"`) && strings.Contains(out, `"test/json/props"`)
-	})
-	require.Equal(t, exitOK, sub.interrupt(t), sub.stderr.String())
-	// mochi sends a message matching both filters once (it merges a
-	// client's matching subscriptions) and the command prints it once. QoS
-	// 1 is at least once: a re-delivery after a reconnect (dup: true, not
-	// expected here) may add a line.
-	var lines []string
-	for _, l := range sub.stdout.lines() {
-		if !strings.Contains(l, `"dup":true`) {
-			lines = append(lines, l)
-		}
-	}
-	require.Len(t, lines, 3, "the message matching both filters is printed once; all lines: %q", sub.stdout.lines())
-	// Messages from different publishers may arrive in any order.
-	msgs := make(map[string]jsonMessage)
-	for _, l := range lines {
-		var m jsonMessage
-		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
-		msgs[m.Topic] = m
-		var raw map[string]any
-		require.NoError(t, json.Unmarshal([]byte(l), &raw))
-		assert.Contains(t, raw, "properties")
-	}
-	for _, topic := range []string{"test/json/text", "test/json/bin"} {
-		m := msgs[topic]
-		m.Properties.MessageExpiry = 0 // mochi gives every message one (its maximum, a day)
-		msgs[topic] = m
-	}
-	assert.Equal(t, jsonMessage{Topic: "test/json/text", Payload: `héllo <"world">`, QoS: 1, Retain: true}, msgs["test/json/text"])
-	assert.Equal(t, jsonMessage{Topic: "test/json/bin", Payload: base64.StdEncoding.EncodeToString([]byte("\xff\x00\x01")), PayloadBase64: true, QoS: 1}, msgs["test/json/bin"])
-	require.Contains(t, msgs, "test/json/props")
-	assert.Equal(t, "{}", msgs["test/json/props"].Payload)
-	p := msgs["test/json/props"].Properties
-	assert.Equal(t, "application/json", p.ContentType)
-	assert.Equal(t, "test/reply", p.ResponseTopic)
-	assert.Equal(t, []byte{1, 2}, p.CorrelationData)
-	assert.True(t, p.PayloadUTF8)
-	assert.InDelta(t, 3600, p.MessageExpiry, 2)
-	assert.Equal(t, []jsonUserProp{{"k", "v"}}, p.UserProperties)
-}
-
 // pub gives up with status 1 when the message cannot be delivered within
 // --timeout.
 func TestPubTimeout(t *testing.T) {
 	t.Parallel()
 	began := time.Now()
-	code, stdout, stderr := runSync(t, nil, "pub", "-s", "mqtt://127.0.0.1:1", "-t", "a", "-m", "x", "-q", "1", "--timeout", "500ms")
+	code, stdout, stderr := runSync(t, nil, "pub", "-L", "mqtt://127.0.0.1:1", "-t", "a", "-m", "x", "-q", "1", "--timeout", "500ms")
 	assert.Equal(t, exitFail, code)
 	assert.Empty(t, stdout)
-	assert.Contains(t, stderr, "--timeout 500ms")
+	assert.Contains(t, stderr, "--timeout 500ms; last attempt: ")
+	assert.Contains(t, stderr, "connection refused")
 	// Gives up after the 500 ms timeout; 5 s leaves room for a loaded
 	// machine and is still far below "never".
 	assert.Less(t, time.Since(began), 5*time.Second)
 }
 
-// A refusal that retrying cannot fix ends sub and pub with status 1 and a
-// message that does not repeat the password.
+// A refusal that retrying cannot fix ends sub and pub with the CONNACK
+// reason code as exit status (mosquitto's), on one line that does not
+// repeat the password.
 func TestBadCredentials(t *testing.T) {
 	t.Parallel()
 	b := mqttkeeptest.NewBroker(t)
 	b.Refuse(0x86)
 	for _, args := range [][]string{
-		{"sub", "-s", b.URL(), "-t", "a", "-u", "bob", "-P", "hunter2-secret"},
-		{"pub", "-s", b.URL(), "-t", "a", "-m", "x", "-u", "bob", "-P", "hunter2-secret"},
-		{"pub", "-s", b.URL(), "-t", "a", "--stdin", "-u", "bob", "-P", "hunter2-secret", "-d"},
+		{"sub", "-L", b.URL(), "-t", "a", "-u", "bob", "-P", "hunter2-secret"},
+		{"pub", "-L", b.URL(), "-t", "a", "-m", "x", "-u", "bob", "-P", "hunter2-secret"},
+		{"pub", "-L", b.URL(), "-t", "a", "-l", "-u", "bob", "-P", "hunter2-secret", "--timeout", "10s"},
+		{"pub", "-L", "mqtt://bob:hunter2-secret@" + b.Addr(), "-t", "a", "-m", "x", "-d"},
 	} {
 		code, stdout, stderr := runSync(t, strings.NewReader("x\n"), args...)
-		assert.Equal(t, exitFail, code, "%v: %s", args[0], stderr)
+		assert.Equal(t, 0x86, code, "%v: %s", args[0], stderr)
 		assert.Empty(t, stdout)
-		assert.Contains(t, stderr, "bad user name or password")
+		assert.Contains(t, stderr, "CONNACK 0x86 bad user name or password")
 		assert.NotContains(t, stderr, "hunter2")
+		if !slices.Contains(args, "-d") {
+			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+		}
 	}
+}
+
+// Without --timeout, pub gives up at once when the port refuses, as
+// mosquitto_pub does, on one line.
+func TestPubFailsFast(t *testing.T) {
+	t.Parallel()
+	began := time.Now()
+	code, stdout, stderr := runSync(t, nil, "pub", "-h", "127.0.0.1", "-p", "1", "-t", "a", "-m", "x")
+	took := time.Since(began)
+	assert.Equal(t, exitFail, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	assert.Contains(t, stderr, "cannot connect: ")
+	assert.Contains(t, stderr, "connection refused")
+	t.Logf("failed after %v", took)
+	// Far below the first retry's backoff (the library retries a refused
+	// port after up to 900 ms): the first attempt's failure ends it.
+	assert.Less(t, took, 2*time.Second)
 }
 
 // Ctrl-C on a sub waiting for a broker that is not there: clean exit 0.
 func TestSubInterruptedWhileConnecting(t *testing.T) {
 	t.Parallel()
-	sub := start(t, nil, "sub", "-s", "mqtt://127.0.0.1:1", "-t", "a")
+	sub := start(t, nil, "sub", "-L", "mqtt://bob:hunter2-secret@127.0.0.1:1", "-t", "a")
 	eventually(t, 5*time.Second, "a reconnect attempt", func() bool {
 		return strings.Contains(sub.stderr.String(), "reconnecting in ")
 	})
+	// Every reconnect line says why, without the password.
+	assert.Regexp(t, `reconnecting in \d+ms \(attempt \d+\): dial mqtt://127\.0\.0\.1:1: .*connection refused`, sub.stderr.String())
+	assert.NotContains(t, sub.stderr.String(), "hunter2")
 	assert.Equal(t, exitOK, sub.interrupt(t))
 }
 
@@ -338,8 +285,8 @@ func TestBroker(t *testing.T) {
 	silent, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	require.NoError(t, err)
 	defer silent.Close()
-	sub := startSub(t, "-p", strings.Split(addr, ":")[1], "-h", "127.0.0.1", "-t", "hello", "-C", "1", "-i", "the-sub")
-	code, _, stderr := runSync(t, nil, "pub", "-s", "mqtt://"+addr, "-t", "hello", "-m", "world", "-q", "1", "-i", "the-pub", "-u", "bob", "-P", "hunter2-secret")
+	sub := startSub(t, "-p", strings.Split(addr, ":")[1], "-h", "127.0.0.1", "-t", "hello", "-C", "1", "-i", "the-sub", "-v")
+	code, _, stderr := runSync(t, nil, "pub", "-L", "mqtt://"+addr, "-t", "hello", "-m", "world", "-q", "1", "-i", "the-pub", "-u", "bob", "-P", "hunter2-secret")
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, exitOK, sub.wait(t, 10*time.Second))
 	assert.Equal(t, []string{"hello world"}, sub.stdout.lines())
@@ -376,7 +323,7 @@ func TestBrokerSysTopics(t *testing.T) {
 		return m != nil
 	})
 	// The retained value, then two updates.
-	sub := startSub(t, "-s", "mqtt://"+addr, "-t", "$SYS/broker/uptime", "-C", "3")
+	sub := startSub(t, "-L", "mqtt://"+addr, "-t", "$SYS/broker/uptime", "-C", "3")
 	require.Equal(t, exitOK, sub.wait(t, 20*time.Second))
 	assert.Len(t, sub.stdout.lines(), 3)
 }

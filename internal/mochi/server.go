@@ -951,6 +951,13 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 
 	err = cl.WritePacket(ack)
 	if err != nil {
+		// Patched for mqttkeep: the message is in the session now (its
+		// PUBACK or PUBREC is re-sent when the session resumes, and the
+		// client then counts it as delivered), so it must be forwarded
+		// although this connection is going. Upstream returned here and
+		// lost it.
+		s.publishToSubscribers(pk)
+		s.hooks.OnPublished(cl, pk)
 		return err
 	}
 

@@ -1,15 +1,17 @@
-// Package wire reads and writes the MQTT v5 packets of an mqttkeep client.
+// Package wire reads and writes the MQTT v5 packets of an mqttkeep client:
+// every packet a client sends or receives, with no MQTT library beneath
+// it. The packets of the message path (PUBLISH, the acknowledgements,
+// PINGREQ, PINGRESP) append to a caller's buffer without allocating and
+// decode without copying the payload.
 //
-// The packets of the message path — PUBLISH, PUBACK, PUBREC, PUBREL,
-// PUBCOMP, PINGREQ and PINGRESP — have a codec of their own here: it
-// appends to a caller's buffer without allocating and decodes without
-// copying the payload. The other packets (CONNECT, CONNACK, SUBSCRIBE,
-// SUBACK, UNSUBSCRIBE, UNSUBACK, DISCONNECT, AUTH) go through
-// paho.golang's packets codec, wrapped with the checks that codec leaves
-// out: every length is checked against what MQTT can encode before
-// anything is written (paho truncates a longer string's length prefix),
-// and every received packet is checked to be whole and well formed before
-// paho reads it (paho accepts a property block that runs past the end).
+// Every length is checked against what MQTT can encode before anything
+// is written (paho.golang v0.23.0 truncates a longer string's length
+// prefix and panics on a packet over 256 MiB), and every received packet
+// is checked to be whole and well formed: a property block that runs past
+// the end, a property a packet may not carry or carries twice, invalid
+// UTF-8 and a bad reason code are refused. The tests compare the encoding
+// with paho.golang's for every packet both can express, and fuzz the
+// decoder.
 //
 // Every decoding error matches [ErrMalformed] or [ErrProtocol], whose
 // reason codes (0x81, 0x82) the client sends in its DISCONNECT; an

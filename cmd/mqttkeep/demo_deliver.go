@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/mqttkeep/mqttkeep"
@@ -96,48 +94,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// reportConnection registers hooks that describe every connection change
-// on w, one line each, as "mqttkeep CMD: ...". A final refusal (bad
-// credentials, not authorized...) is not printed but sent on stopped, once,
-// for the command to report and exit. quietFirst leaves out the first
-// successful connection.
-func reportConnection(c *mqttkeep.Client, cmd string, w io.Writer, quietFirst bool) (stopped <-chan error) {
-	ch := make(chan error, 1)
-	connects := 0 // hooks run on one goroutine
-	c.OnConnect(func(e mqttkeep.ConnectEvent) {
-		connects++
-		var msg string
-		switch {
-		case connects == 1 && quietFirst:
-			return
-		case connects == 1:
-			msg = fmt.Sprintf("connected to %s (keep alive %v)", e.Server, e.KeepAlive)
-		default:
-			msg = fmt.Sprintf("reconnected to %s after %v (attempt %d, session present %t)",
-				e.Server, e.Downtime.Round(time.Millisecond), e.Attempt, e.SessionPresent)
-		}
-		if e.ResubscribeErr != nil {
-			msg += "; restoring subscriptions failed: " + errText(e.ResubscribeErr)
-		}
-		fmt.Fprintf(w, "mqttkeep %s: %s\n", cmd, msg)
-	})
-	c.OnDisconnect(func(e mqttkeep.DisconnectEvent) {
-		switch {
-		case e.Err == nil: // our own Close
-		case e.WillReconnect:
-			fmt.Fprintf(w, "mqttkeep %s: connection lost after %v: %s\n", cmd, e.Uptime.Round(time.Millisecond),
-				strings.TrimPrefix(errText(e.Err), "connection lost: "))
-		default:
-			select {
-			case ch <- e.Err:
-			default:
-			}
-		}
-	})
-	c.OnReconnecting(func(e mqttkeep.ReconnectingEvent) {
-		fmt.Fprintf(w, "mqttkeep %s: reconnecting in %v (attempt %d)\n", cmd, e.Delay.Round(time.Millisecond), e.Attempt)
-	})
-	return ch
 }
