@@ -142,14 +142,14 @@ func inbound(ctx context.Context, e *env, c Contestant, qos byte) ([]float64, er
 	}
 	defer b.Close()
 	const topic = "bench/inbound"
-	var got atomic.Int64
+	got := newHandledCount()
 	var lastAt atomic.Int64 // UnixNano of the latest message, sampled every 256
 	all := make(chan struct{})
 	cl, err := c.Connect(ctx, ClientConfig{
 		Addr: b.addr, ClientID: e.clientID(c), KeepAlive: e.keepAlive,
 		Sub: &Subscription{Topic: topic, QoS: qos, Handler: func([]byte) {
-			k := got.Add(1)
-			if k%256 == 0 {
+			k := got.add()
+			if k%progressEvery == 0 {
 				lastAt.Store(time.Now().UnixNano())
 			}
 			if k == int64(n) {
@@ -163,23 +163,23 @@ func inbound(ctx context.Context, e *env, c Contestant, qos byte) ([]float64, er
 	defer closeBounded(cl)
 	t0 := time.Now()
 	pubDone := make(chan error, 1)
-	go func() { pubDone <- b.inject(ctx, topic, qos, n) }()
+	go func() { pubDone <- b.inject(ctx, topic, qos, n, got) }()
 	if err := <-pubDone; err != nil {
 		return nil, err
 	}
 	// Wait for all, or until nothing arrived for a second (some dropped).
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	prev, still := got.Load(), 0
+	prev, still := got.load(), 0
 	for {
 		select {
 		case <-all:
 			return []float64{float64(n) / time.Since(t0).Seconds()}, nil
 		case <-ctx.Done():
-			return nil, fmt.Errorf("delivered %d of %d: %w", got.Load(), n, ctx.Err())
+			return nil, fmt.Errorf("delivered %d of %d: %w", got.load(), n, ctx.Err())
 		case <-tick.C:
 		}
-		cur := got.Load()
+		cur := got.load()
 		if cur != prev {
 			prev, still = cur, 0
 			continue
@@ -205,4 +205,52 @@ func (i *incomplete) Error() string {
 		return i.note
 	}
 	return fmt.Sprintf("delivered %d of %d (%d lost, %d of them dropped by the broker)", i.got, i.want, i.want-i.got, i.brokerDropped)
+}
+
+// handledCount counts the messages the client under test handled and wakes
+// one waiter every progressEvery of them.
+type handledCount struct {
+	n    atomic.Int64
+	wake chan struct{} // capacity 1: a wake-up is never lost, at most merged
+}
+
+const progressEvery = 256
+
+func newHandledCount() *handledCount { return &handledCount{wake: make(chan struct{}, 1)} }
+
+func (p *handledCount) add() int64 {
+	k := p.n.Add(1)
+	if k%progressEvery == 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return k
+}
+
+func (p *handledCount) load() int64 { return p.n.Load() }
+
+// waitBelow waits until fewer than ahead of the first sent messages are
+// unhandled. It fails when the handler made no progress for stall.
+func (p *handledCount) waitBelow(ctx context.Context, sent int64, ahead int64, stall time.Duration) error {
+	if sent-p.load() < ahead {
+		return nil
+	}
+	t := time.NewTimer(stall)
+	defer t.Stop()
+	for last := p.load(); sent-last >= ahead; {
+		select {
+		case <-p.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return fmt.Errorf("stalled: %d sent, %d handled, none for %v", sent, p.load(), stall)
+		}
+		if cur := p.load(); cur != last {
+			last = cur
+			t.Reset(stall)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 )
@@ -25,12 +26,21 @@ type target struct {
 	// QoS 0).
 	count func(ctx context.Context, topic string, fn func()) error
 	// inject publishes n × 64 B to topic with qos as fast as the broker
-	// takes them. Beware mochi v2.7.9 with QoS 1 towards a client that
-	// announces a Receive Maximum (mqttkeep does; the peers announce
-	// none): once its send quota reads 0 it parks further messages in the
-	// client's inflight map (Expiry −1, internal/mochi server.go) and sends
-	// them only after a reconnect, so the client stalls.
-	inject  func(ctx context.Context, topic string, qos byte, n int) error
+	// takes them. handled counts what the client under test handled so
+	// far. The embedded broker's QoS 1 injection keeps fewer than
+	// embeddedAhead messages ahead of it: mochi v2.7.9 drops a QoS 1
+	// message (counted in its InflightDropped, not in Dropped) when a
+	// client already has MaximumInflight (8,192) unacknowledged. Beware
+	// mochi with QoS 1 towards a client that announces a Receive Maximum
+	// (mqttkeep does, 128; the peers announce none and get no flow
+	// control): once its send quota reads 0 it parks further messages in
+	// the client's inflight map (Expiry −1, internal/mochi server.go). It
+	// sends a parked one after a later packet from the client, but deletes
+	// it from the map as it does, so that message's PUBACK finds nothing
+	// and gives no quota back: after Receive Maximum such sends the quota
+	// stays 0, everything later stays parked until a reconnect, and the
+	// injection reports the stall (embeddedStall without progress).
+	inject  func(ctx context.Context, topic string, qos byte, n int, handled *handledCount) error
 	dropped func() int64 // messages the broker dropped (embedded only)
 	closers []func()
 }
@@ -40,6 +50,14 @@ func (t *target) Close() {
 		t.closers[i]()
 	}
 }
+
+// embeddedAhead bounds how far the embedded broker's QoS 1 injection runs
+// ahead of the handler (below mochi's MaximumInflight, 8,192);
+// embeddedStall is how long it waits for the handler to make progress.
+const (
+	embeddedAhead = 4096
+	embeddedStall = 10 * time.Second
+)
 
 // startTarget starts the broker of e.broker. queue is the embedded
 // broker's outbound queue per client (0: its default).
@@ -58,8 +76,13 @@ func startTarget(ctx context.Context, e *env, queue int) (*target, error) {
 			count: func(_ context.Context, topic string, fn func()) error {
 				return b.Subscribe(topic, func(string, []byte) { fn() })
 			},
-			inject: func(ctx context.Context, topic string, qos byte, n int) error {
+			inject: func(ctx context.Context, topic string, qos byte, n int, handled *handledCount) error {
 				for i := range n {
+					if qos > 0 {
+						if err := handled.waitBelow(ctx, int64(i), embeddedAhead, embeddedStall); err != nil {
+							return fmt.Errorf("broker publish %d: %w", i, err)
+						}
+					}
 					if err := b.Publish(topic, payload64, qos); err != nil {
 						return fmt.Errorf("broker publish %d: %w", i, err)
 					}
@@ -93,7 +116,7 @@ func startTarget(ctx context.Context, e *env, queue int) (*target, error) {
 		_, err := helper(ctx, &Subscription{Topic: topic, Handler: func([]byte) { fn() }})
 		return err
 	}
-	t.inject = func(ctx context.Context, topic string, qos byte, n int) error {
+	t.inject = func(ctx context.Context, topic string, qos byte, n int, _ *handledCount) error {
 		cl, err := helper(ctx, nil)
 		if err != nil {
 			return err
