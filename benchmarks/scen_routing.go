@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,20 @@ var routingLevels = []int{1, 100, 1000, 10_000}
 // routingCap bounds the delivery phase of one level: a client whose
 // router is slow is measured on what it delivered by then.
 const routingCap = 5 * time.Second
+
+// routingAhead bounds how many messages the server sends ahead of the
+// matching handler (below mqttkeep's 8,192-message QoS 0 buffer and
+// paho.golang's 65,535-slot channel). Unpaced, a slow router was left at
+// the cap with up to 100k messages read and queued in the client, which it
+// went on routing after Close returned (or was abandoned by closeBounded),
+// in the background of every later run: in a run on 2026-12-01 the
+// process used 10 min 28 s of CPU in 9 min 54 s, and mqttkeep's
+// 1-subscription rate fell run after run from 113.8k to 30.9k msg/s.
+// routingDrain bounds the wait, after Close, for the handlers to stop.
+const (
+	routingAhead = 2048
+	routingDrain = 30 * time.Second
+)
 
 // routingMetrics are the rows of one routing scenario (server describes
 // where the messages come from).
@@ -67,7 +82,7 @@ func routing(ctx context.Context, e *env, c Contestant, source string) ([]float6
 
 func routeLevel(ctx context.Context, e *env, c Contestant, source string, level, n int) (float64, time.Duration, error) {
 	var addr string
-	var feed func(ctx context.Context, filter, topic string) error
+	var feed func(ctx context.Context, filter, topic string, got *handledCount) error
 	brokerDropped := func() int64 { return 0 }
 	switch source {
 	case "mochi":
@@ -78,8 +93,11 @@ func routeLevel(ctx context.Context, e *env, c Contestant, source string, level,
 		defer b.Close()
 		addr = b.Addr()
 		brokerDropped = b.Dropped
-		feed = func(ctx context.Context, _, topic string) error {
+		feed = func(ctx context.Context, _, topic string, got *handledCount) error {
 			for i := range n {
+				if err := got.waitBelow(ctx, int64(i), routingAhead, routingCap); err != nil {
+					return err
+				}
 				if err := b.Publish(topic, payload64, 0); err != nil {
 					return fmt.Errorf("broker publish %d: %w", i, err)
 				}
@@ -100,15 +118,18 @@ func routeLevel(ctx context.Context, e *env, c Contestant, source string, level,
 		}
 		defer f.Close()
 		addr = f.Addr()
-		feed = func(ctx context.Context, filter, topic string) error {
-			return f.Feed(ctx, filter, topic, payload64, n)
+		feed = func(ctx context.Context, filter, topic string, got *handledCount) error {
+			return f.FeedPaced(ctx, filter, topic, payload64, n, func(sent int) error {
+				return got.waitBelow(ctx, int64(sent), routingAhead, routingCap)
+			})
 		}
 	default:
 		return 0, 0, fmt.Errorf("unknown source %q", source)
 	}
 
 	k := level / 2
-	var got, wrong atomic.Int64
+	got := newHandledCount()
+	var wrong atomic.Int64
 	var lastAt atomic.Int64
 	all := make(chan struct{})
 	subs := make([]Subscription, level)
@@ -116,8 +137,8 @@ func routeLevel(ctx context.Context, e *env, c Contestant, source string, level,
 		subs[i] = Subscription{Topic: fmt.Sprintf("r/%d/+", i), QoS: 0, Handler: func([]byte) { wrong.Add(1) }}
 	}
 	subs[k].Handler = func([]byte) {
-		v := got.Add(1)
-		if v%256 == 0 || v == int64(n) {
+		v := got.add()
+		if v%progressEvery == 0 || v == int64(n) {
 			lastAt.Store(time.Now().UnixNano())
 		}
 		if v == int64(n) {
@@ -131,14 +152,20 @@ func routeLevel(ctx context.Context, e *env, c Contestant, source string, level,
 	}
 	subTime := time.Since(t0)
 	// Close the client before the server (deferred earlier): a server
-	// closing first would leave a reconnecting client.
-	defer closeBounded(cl)
+	// closing first would leave a reconnecting client. Then wait until its
+	// handlers stop, so that no routing work spills into the next run.
+	defer func() {
+		closeBounded(cl)
+		if err := awaitStill(ctx, func() int64 { return got.load() + wrong.Load() }, routingDrain); err != nil {
+			fmt.Fprintf(os.Stderr, "routing %s, %d subscriptions: %v\n", c.Name(), level, err)
+		}
+	}()
 
 	fctx, cancel := context.WithTimeout(ctx, routingCap)
 	defer cancel()
 	t1 := time.Now()
 	fed := make(chan error, 1)
-	go func() { fed <- feed(fctx, subs[k].Topic, fmt.Sprintf("r/%d/x", k)) }()
+	go func() { fed <- feed(fctx, subs[k].Topic, fmt.Sprintf("r/%d/x", k), got) }()
 	var feedErr error
 	select {
 	case <-all:
@@ -146,10 +173,10 @@ func routeLevel(ctx context.Context, e *env, c Contestant, source string, level,
 	case feedErr = <-fed:
 		if feedErr == nil {
 			// All written; wait for the handler, or a second of silence.
-			feedErr = awaitQuiet(fctx, &got, int64(n), all)
+			feedErr = awaitQuiet(fctx, &got.n, int64(n), all)
 		}
 	}
-	cur := got.Load()
+	cur := got.load()
 	if w := wrong.Load(); w > 0 {
 		return 0, 0, fmt.Errorf("%d messages reached a handler whose filter does not match", w)
 	}
@@ -199,4 +226,29 @@ func awaitQuiet(ctx context.Context, got *atomic.Int64, n int64, all <-chan stru
 			return nil
 		}
 	}
+}
+
+// awaitStill waits until count stays the same for 500 ms, or fails after
+// max (or when ctx ends).
+func awaitStill(ctx context.Context, count func() int64, max time.Duration) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	prev, still := count(), 0
+	for still < 5 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("handlers still running %v after Close", max)
+		case <-tick.C:
+		}
+		if cur := count(); cur != prev {
+			prev, still = cur, 0
+		} else {
+			still++
+		}
+	}
+	return nil
 }

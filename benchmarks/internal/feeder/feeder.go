@@ -100,6 +100,12 @@ func (s *Server) Filters() int {
 // any, and unless WithoutSubscriptionIDs). It returns when all are written
 // to the socket, or with the write's or ctx's error.
 func (s *Server) Feed(ctx context.Context, filter, topic string, payload []byte, n int) error {
+	return s.FeedPaced(ctx, filter, topic, payload, n, nil)
+}
+
+// FeedPaced is Feed calling gate(sent), if not nil, before each batch of
+// up to 512 packets; an error from gate ends the feed with it.
+func (s *Server) FeedPaced(ctx context.Context, filter, topic string, payload []byte, n int, gate func(sent int) error) error {
 	s.mu.Lock()
 	c := s.last
 	s.mu.Unlock()
@@ -123,6 +129,11 @@ func (s *Server) Feed(ctx context.Context, filter, topic string, payload []byte,
 	for sent := 0; sent < n; {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if gate != nil {
+			if err := gate(sent); err != nil {
+				return err
+			}
 		}
 		k := min(batch, n-sent)
 		if _, err := c.nc.Write(buf[:k*len(one)]); err != nil {
