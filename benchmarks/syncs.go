@@ -56,7 +56,7 @@ func countSyncs(exe, lib string, callers, n int) (float64, error) {
 	}
 	summary.Close()
 	defer os.Remove(summary.Name())
-	cmd := exec.Command(strace, "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", summary.Name(), exe)
+	cmd := exec.Command(strace, "--seccomp-bpf", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", summary.Name(), exe)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d", durableChildEnv, lib, callers, n))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
