@@ -124,8 +124,6 @@ func (s *Server) FeedPaced(ctx context.Context, filter, topic string, payload []
 	for range batch {
 		buf = append(buf, one...)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	for sent := 0; sent < n; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -136,7 +134,14 @@ func (s *Server) FeedPaced(ctx context.Context, filter, topic string, payload []
 			}
 		}
 		k := min(batch, n-sent)
-		if _, err := c.nc.Write(buf[:k*len(one)]); err != nil {
+		// The write lock is taken per batch, so that a PINGRESP goes out
+		// between two batches: held for the whole feed, it kept
+		// paho.golang (which wants its PINGRESP) from getting one, and it
+		// closed the connection mid-feed ("broken pipe").
+		c.wmu.Lock()
+		_, err := c.nc.Write(buf[:k*len(one)])
+		c.wmu.Unlock()
+		if err != nil {
 			return fmt.Errorf("feeder: %d of %d written: %w", sent, n, err)
 		}
 		sent += k
