@@ -1,7 +1,6 @@
 package mqttkeep
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -74,9 +73,7 @@ func dialCause(ctx context.Context, err error) error {
 
 // handshake writes CONNECT and reads packets until CONNACK.
 func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool, creds *attemptCredentials) (*link, error) {
-	br := bufio.NewReaderSize(nil, readBufferSize)
-	l := newLink(c, server, nc, br)
-	br.Reset(readRecorder{l})
+	l := newLink(c, server, nc)
 	cp := c.connectPacket(cleanStart, creds)
 	if err := c.editConnect(&cp, creds.shown); err != nil {
 		return nil, err
