@@ -43,8 +43,9 @@ type Client struct {
 	metaSaved bool         // the store's meta record was written (supervisor only)
 	dialTime  atomic.Int64 // how long the last successful dial took, for overlapping dials
 
-	ctx    context.Context // ends when Close is called
-	cancel context.CancelFunc
+	ctx           context.Context // ends when Close is called
+	cancel        context.CancelFunc
+	attemptCancel context.CancelFunc // cancels the running connection attempt; mu
 
 	mu          sync.Mutex
 	state       State
@@ -348,6 +349,12 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	c.stopOnce.Do(func() { close(c.stopCh) })
 	c.cancel()
+	c.mu.Lock()
+	cancelAttempt := c.attemptCancel
+	c.mu.Unlock()
+	if cancelAttempt != nil {
+		cancelAttempt()
+	}
 	if !started {
 		c.stopDelivery()
 		return nil
