@@ -15,7 +15,7 @@ import (
 // system call. Buffers come from and go back to one pool per size, so a
 // connection whose load comes and goes does not allocate every time.
 const (
-	minBuffer = 512
+	minBuffer = 256
 	maxBuffer = 32 << 10
 	// maxEmptyReads is how many reads in a row may return no byte and no
 	// error before Next gives up with io.ErrNoProgress (as bufio does).
@@ -23,7 +23,7 @@ const (
 )
 
 // bufferSizes is the number of buffer sizes: minBuffer << 0 to maxBuffer.
-const bufferSizes = 7
+const bufferSizes = 8
 
 var bufferPools [bufferSizes]sync.Pool
 
