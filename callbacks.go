@@ -59,6 +59,9 @@ func (g *callbackGroup) leave() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.inside, id)
+	if len(g.inside) == 0 {
+		g.inside = nil // an emptied map keeps its memory; idle clients need none
+	}
 }
 
 // wait returns once every goroutine of the group has ended, not counting
