@@ -43,12 +43,13 @@ type Client struct {
 	metaSaved bool         // the store's meta record was written (supervisor only)
 	dialTime  atomic.Int64 // how long the last successful dial took, for overlapping dials
 
-	ctx    context.Context // ends when Close is called
-	cancel context.CancelFunc
+	ctx           context.Context // ends when Close is called
+	cancel        context.CancelFunc
+	attemptCancel context.CancelFunc // cancels the running connection attempt; mu
 
 	mu          sync.Mutex
 	state       State
-	changed     chan struct{} // closed and replaced on every state change
+	changed     chan struct{} // closed at the next state change; nil until someone waits for one
 	started     bool
 	lastErr     error // why the last attempt or connection failed
 	finalErr    error // set when the client stopped for good
@@ -73,7 +74,6 @@ func New(opts ...Option) (*Client, error) {
 	c := &Client{
 		cfg:      cfg,
 		clientID: cfg.clientID,
-		changed:  make(chan struct{}),
 		stopCh:   make(chan struct{}),
 		supDone:  make(chan struct{}),
 	}
@@ -154,18 +154,26 @@ func (c *Client) Connect(ctx context.Context) error {
 func (c *Client) AwaitConnected(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		st, changed, finalErr := c.state, c.changed, c.finalErr
-		c.mu.Unlock()
+		st, finalErr := c.state, c.finalErr
 		switch st {
 		case StateConnected:
+			c.mu.Unlock()
 			return nil
 		case StateClosed:
+			c.mu.Unlock()
 			return ErrClosed
 		case StateStopped:
+			c.mu.Unlock()
 			return finalErr
 		case StateDisconnected:
+			c.mu.Unlock()
 			return fmt.Errorf("%w: Connect has not been called", ErrNotConnected)
 		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		changed := c.changed
+		c.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
@@ -322,8 +330,10 @@ func (c *Client) setStateLocked(st State) {
 		return
 	}
 	c.state = st
-	close(c.changed)
-	c.changed = make(chan struct{})
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
 }
 
 // Close stops the client at once: it sends DISCONNECT, closes the
@@ -348,6 +358,12 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	c.stopOnce.Do(func() { close(c.stopCh) })
 	c.cancel()
+	c.mu.Lock()
+	cancelAttempt := c.attemptCancel
+	c.mu.Unlock()
+	if cancelAttempt != nil {
+		cancelAttempt()
+	}
 	if !started {
 		c.stopDelivery()
 		return nil

@@ -1,7 +1,6 @@
 package mqttkeep
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,11 @@ import (
 // (with enhanced authentication, if configured), bounded by the connect
 // timeout. On success it returns the link, not yet started.
 func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool, slow int) (*link, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.connectTimeout, ErrConnectTimeout)
+	// The attempt's context is not derived from ctx's cancellation: a
+	// child of a cancelable context leaves it a map of children for the
+	// rest of its life (256 bytes per idle client for ctx = c.ctx).
+	// ctx's end cancels the attempt through c.attemptCancel instead.
+	ctx, cancel := c.attemptContext(ctx)
 	defer cancel()
 	creds, err := c.credentialsFor(ctx, server)
 	if err != nil {
@@ -51,6 +54,26 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 	return l, nil
 }
 
+// attemptContext returns the context of a connection attempt: parent's
+// values, the connect timeout, and cancelled when parent ends (parent is
+// c.ctx, which Close cancels). cancel must be called when the attempt
+// ends.
+func (c *Client) attemptContext(parent context.Context) (ctx context.Context, cancel context.CancelFunc) {
+	ctx, cancelTimeout := context.WithTimeoutCause(context.WithoutCancel(parent), c.cfg.connectTimeout, ErrConnectTimeout)
+	c.mu.Lock()
+	c.attemptCancel = cancelTimeout
+	c.mu.Unlock()
+	if parent.Err() != nil { // Close came before attemptCancel was set
+		cancelTimeout()
+	}
+	return ctx, func() {
+		c.mu.Lock()
+		c.attemptCancel = nil
+		c.mu.Unlock()
+		cancelTimeout()
+	}
+}
+
 // dialCause prefers the connect timeout (or Close) over the network error
 // it caused, so that errors.Is(err, ErrConnectTimeout) holds for every
 // attempt the connect timeout cut short.
@@ -74,9 +97,7 @@ func dialCause(ctx context.Context, err error) error {
 
 // handshake writes CONNECT and reads packets until CONNACK.
 func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool, creds *attemptCredentials) (*link, error) {
-	br := bufio.NewReaderSize(nil, readBufferSize)
-	l := newLink(c, server, nc, br)
-	br.Reset(readRecorder{l})
+	l := newLink(c, server, nc)
 	cp := c.connectPacket(cleanStart, creds)
 	if err := c.editConnect(&cp, creds.shown); err != nil {
 		return nil, err

@@ -150,8 +150,7 @@ func (c *Client) enqueueLocked(ln *lane, p *wire.Publish, m *inMsg, sub *subscri
 // runLane is a lane goroutine: it runs handlers until the lane is empty.
 func (c *Client) runLane(ln *lane) {
 	defer c.callbacks.done()
-	c.callbacks.enter()
-	defer c.callbacks.leave()
+	defer c.callbacks.leave(c.callbacks.enter())
 	s := c.session
 	for {
 		s.mu.Lock()

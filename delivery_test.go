@@ -363,9 +363,9 @@ func TestHandlerPanicAcknowledges(t *testing.T) {
 // message the publisher got acknowledged is handled by one member or the
 // other (Close lost 120 of 600 here: the broker dropped what it had
 // queued for the closed member's session). The Receive Maximum is above
-// the message count because mochi v2.7.9 never sends the messages it held
-// back for a full window on the same connection (its send-quota leak): it
-// would lose them with the session whatever the client does.
+// the message count so that the broker holds nothing back for a member's
+// window: what a broker still holds for a member when it leaves dies with
+// that member's session, whatever the client does.
 func TestSharedSubscriptionMemberDrains(t *testing.T) {
 	onBrokers(t, func(t *testing.T, url string) {
 		const n = 600

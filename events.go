@@ -156,8 +156,7 @@ func (q *eventQueue) close() {
 // run is the event goroutine: it delivers events until none is left.
 func (q *eventQueue) run() {
 	defer q.c.callbacks.done()
-	q.c.callbacks.enter()
-	defer q.c.callbacks.leave()
+	defer q.c.callbacks.leave(q.c.callbacks.enter())
 	for {
 		q.mu.Lock()
 		batch := q.queue

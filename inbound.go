@@ -24,6 +24,7 @@ type inMsg struct {
 	ready      bool  // every delivery done: acknowledge when its turn comes
 	persisting bool  // QoS 2: being recorded in the store before its PUBREC
 	persisted  bool  // QoS 2: recorded (or no store)
+	superseded bool  // the broker reused its identifier for a new message: never acknowledged
 }
 
 // ackQueue is a link's inbound QoS 1/2 messages in arrival order.
@@ -39,9 +40,9 @@ func (a *ackQueue) len() int      { return len(a.q) - a.head }
 // held.
 func (s *session) flushAcksLocked(l *link) {
 	a := &l.acks
-	for a.head < len(a.q) && a.q[a.head].ready {
+	for a.head < len(a.q) && (a.q[a.head].ready || a.q[a.head].superseded) {
 		m := a.q[a.head]
-		if m.qos == 2 && !m.persisted {
+		if m.qos == 2 && !m.persisted && !m.superseded {
 			if s.c.cfg.store == nil {
 				m.persisted = true
 			} else {
@@ -52,6 +53,15 @@ func (s *session) flushAcksLocked(l *link) {
 					m.persisting = true
 					s.persistLocked(persistOp{puts: []Record{{Key: keyInbound | uint64(m.id)}}, durable: true, done: func(error) {
 						m.persisted = true
+						if m.superseded {
+							// Superseded while being recorded: take the
+							// record back unless a newer message with
+							// this identifier holds it now.
+							_, rel := s.released[m.id]
+							if _, in := s.inbound[m.id]; !rel && !in {
+								s.persistLocked(persistOp{deletes: []uint64{keyInbound | uint64(m.id)}})
+							}
+						}
 						if cur := s.link; cur != nil && m.link == cur {
 							s.flushAcksLocked(cur)
 						}
@@ -72,6 +82,9 @@ func (s *session) flushAcksLocked(l *link) {
 func (s *session) acknowledgeLocked(l *link, m *inMsg) {
 	if s.inbound[m.id] == m {
 		delete(s.inbound, m.id)
+	}
+	if m.superseded {
+		return // an acknowledgement now would be taken for the new message's
 	}
 	if m.qos == 1 {
 		l.writeAck(wire.PUBACK, m.id, 0)
@@ -145,6 +158,9 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 	}
 	var m *inMsg
 	if p.QoS > 0 {
+		if !p.Dup {
+			s.supersedeLocked(p.PacketID)
+		}
 		if _, ok := s.released[p.PacketID]; ok && p.QoS == 2 {
 			// Handled and PUBREC sent; the broker did not get it yet.
 			l.writeAck(wire.PUBREC, p.PacketID, 0)
@@ -190,6 +206,27 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 		s.flushAcksLocked(l)
 	}
 	return nil
+}
+
+// supersedeLocked forgets what packet identifier id carried before, when
+// a PUBLISH arrives with it and without DUP. A re-delivery always carries
+// DUP ([MQTT-3.3.1-1]), so this is a new message and the broker is done
+// with the earlier one: it lost that state (Mosquitto restarted from a
+// database saved before the earlier message was sent does this, and then
+// reuses the identifier). Taking the new message for a re-send would
+// acknowledge it without a handler; the earlier one, if its handlers
+// still run, is not acknowledged when they finish. s.mu held.
+func (s *session) supersedeLocked(id uint16) {
+	if old, ok := s.inbound[id]; ok {
+		old.superseded = true
+		delete(s.inbound, id)
+	}
+	if _, ok := s.released[id]; ok {
+		delete(s.released, id)
+		if s.c.cfg.store != nil {
+			s.persistLocked(persistOp{deletes: []uint64{keyInbound | uint64(id)}})
+		}
+	}
 }
 
 // resolveAlias applies the Topic Alias of a received PUBLISH; reader

@@ -1,7 +1,6 @@
 package mqttkeep
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 )
 
 const (
-	// readBufferSize is the read buffer of a connection.
-	readBufferSize = 4 << 10
 	// sendBufferLimit is how many bytes may wait in a connection's send
 	// buffer before queued messages stop being moved into it.
 	sendBufferLimit = 256 << 10
@@ -36,9 +33,8 @@ type link struct {
 	s      *session
 	server *url.URL
 	nc     net.Conn
-	br     *bufio.Reader
-	rd     *wire.Reader
-	epoch  time.Time // lastRecv and lastSent count from here (monotonic)
+	rd     *wire.Reader // reads through readRecorder; its buffer adapts to the traffic
+	epoch  time.Time    // lastRecv and lastSent count from here (monotonic)
 	upAt   time.Time
 	caps   Capabilities
 
@@ -81,15 +77,15 @@ type link struct {
 	wg        sync.WaitGroup // reader and writer
 }
 
-func newLink(c *Client, server *url.URL, nc net.Conn, br *bufio.Reader) *link {
+func newLink(c *Client, server *url.URL, nc net.Conn) *link {
 	l := &link{
-		c: c, s: c.session, server: server, nc: nc, br: br,
+		c: c, s: c.session, server: server, nc: nc,
 		epoch: time.Now(),
 		wake:  make(chan struct{}, 1),
 		lost:  make(chan struct{}),
 	}
 	_, l.progressOK = nc.(*net.TCPConn)
-	l.rd = wire.NewReader(br, c.cfg.maxPacketSize)
+	l.rd = wire.NewReader(readRecorder{l}, c.cfg.maxPacketSize)
 	return l
 }
 
@@ -301,7 +297,7 @@ func (l *link) writeAll(b []byte) error {
 	return nil
 }
 
-// readRecorder sits under the buffered reader so that lastRecv and the
+// readRecorder sits under the packet reader's buffer so that lastRecv and the
 // byte count follow real socket reads.
 type readRecorder struct{ l *link }
 
@@ -318,6 +314,7 @@ func (r readRecorder) Read(p []byte) (int, error) {
 // on; it never waits for a handler.
 func (l *link) readLoop() {
 	defer l.wg.Done()
+	defer l.rd.Release() // nothing reads after this goroutine
 	for {
 		typ, flags, body, err := l.rd.Next()
 		if err != nil {

@@ -1,7 +1,6 @@
 package mqttkeep
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"slices"
@@ -228,7 +227,7 @@ func decodeOutRecord(seq uint64, value []byte) (*outMsg, error) {
 	if len(value) < 1 || value[0] != recordV1 {
 		return nil, fmt.Errorf("unknown record version")
 	}
-	r := wire.NewReader(bufio.NewReader(bytes.NewReader(value[1:])), 0)
+	r := wire.NewReader(bytes.NewReader(value[1:]), 0)
 	typ, flags, body, err := r.Next()
 	if err != nil {
 		return nil, err

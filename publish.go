@@ -149,6 +149,12 @@ func (s *session) storeLocked(o *outMsg, stores bool) (<-chan struct{}, error) {
 		return nil, fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, err)
 	}
 	o.stored = true
+	// Not written before its record is on disk: a PUBLISH the broker got
+	// while the store does not know the message would leave its packet
+	// identifier in the broker's session, unknown to a restarted process,
+	// which could then reuse it for another QoS 2 message that the broker
+	// takes for a duplicate and drops.
+	o.persisted = false
 	stored := make(chan struct{})
 	s.persistLocked(persistOp{puts: []Record{rec}, durable: true, done: func(err error) {
 		defer close(stored)

@@ -507,9 +507,9 @@ func TestSlowHandlerDoesNotStarveKeepalive(t *testing.T) {
 		defer b.Close()
 		ev := newEvents()
 		c := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
-			// mochi v2.7.9 leaks send quota once it has to hold messages
-			// back for Receive Maximum, so keep the window above the 40
-			// QoS 1 messages; the point here is the reader never waiting.
+			// A window above the 40 QoS 1 messages, so that the broker
+			// never holds any back: the point here is the reader never
+			// waiting.
 			mqttkeep.WithKeepAlive(2*time.Second), mqttkeep.WithReceiveMaximum(64), mqttkeep.WithMessageBuffer(16))...)
 		connect(t, c)
 		var qos1 atomic.Int32

@@ -7,6 +7,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -108,4 +109,58 @@ func TestResumedPubrecForRestoredMessage(t *testing.T) {
 			{packets.PUBREL, idB, 0}, // b: released at once, never published again
 		}, got)
 	})
+}
+
+// gatedStore is a memory store whose durable steps that store something
+// wait for the test to open its gate.
+type gatedStore struct {
+	mqttkeep.Store
+	gate chan struct{}
+}
+
+func (g *gatedStore) Apply(puts []mqttkeep.Record, deletes []uint64, durable bool) error {
+	if durable && len(puts) > 0 {
+		<-g.gate
+	}
+	return g.Store.Apply(puts, deletes, durable)
+}
+
+// With a store, a QoS 1/2 message is written to the broker only once its
+// record is durable, by Publish as by PublishAsync: a PUBLISH the broker
+// got while the store did not know the message would leave its packet
+// identifier in the broker's session, unknown to a restarted process,
+// which could reuse it for a QoS 2 message the broker then takes for a
+// duplicate and drops. (Both wrote it at once, before this test.)
+func TestStoredMessageWrittenOnlyWhenDurable(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Publish", true: "PublishAsync"}[async], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := mqttkeeptest.StartPipeBroker()
+				require.NoError(t, err)
+				defer b.Close()
+				st := &gatedStore{Store: mqttkeep.NewMemoryStore(), gate: make(chan struct{})}
+				c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
+					mqttkeep.WithClientID("gated"), mqttkeep.WithStore(st))
+				connect(t, c)
+				ctx := context.Background()
+				done := make(chan error, 1)
+				go func() {
+					if async {
+						r, err := c.PublishAsync(ctx, "gated/t", []byte("x"), mqttkeep.WithQoS(2))
+						if err == nil {
+							err = r.Wait(ctx)
+						}
+						done <- err
+						return
+					}
+					done <- c.Publish(ctx, "gated/t", []byte("x"), mqttkeep.WithQoS(2))
+				}()
+				synctest.Wait() // everything blocked: the store step waits at the gate
+				assert.Zero(t, b.Packets("gated", packets.PUBLISH), "PUBLISH written before its record was durable")
+				close(st.gate)
+				require.NoError(t, <-done)
+				assert.Equal(t, 1, b.Packets("gated", packets.PUBLISH))
+			})
+		})
+	}
 }

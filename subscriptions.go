@@ -28,6 +28,7 @@ type subscription struct {
 	id     int // Subscription Identifier, unique within the client
 	filter string
 	opts   wire.Subscription
+	user   []wire.UserProperty // SUBSCRIBE's user properties; such a subscription goes in a packet of its own
 	lane   *lane
 	state  int
 	seq    uint64        // registration order
@@ -54,6 +55,7 @@ type subConfig struct {
 	noLocal, retainAsPublished bool
 	retainHandling             byte
 	concurrency                int
+	user                       []UserProperty
 }
 
 // WithNoLocal asks the broker not to send this client its own messages on
@@ -87,6 +89,16 @@ func WithRetainHandling(h RetainHandling) SubscribeOption {
 	return func(c *subConfig) { c.retainHandling = byte(h) }
 }
 
+// WithSubscriptionUserProperty adds a user property to the SUBSCRIBE that
+// carries this subscription, every time it is sent (also when a reconnect
+// restores it); it may be given more than once. User properties belong to
+// the whole SUBSCRIBE packet in MQTT, so a subscription that has them is
+// sent in a SUBSCRIBE of its own. Names and values must be valid UTF-8 of
+// at most 65,535 bytes.
+func WithSubscriptionUserProperty(key, value string) SubscribeOption {
+	return func(c *subConfig) { c.user = append(c.user, UserProperty{key, value}) }
+}
+
 // WithConcurrency lets up to n handler calls of this subscription run at
 // once, on as many goroutines; messages are then no longer handled in
 // order. Default: 1 (one at a time, in the order received).
@@ -118,10 +130,23 @@ func newSubscription(filter string, qos byte, handler MessageHandler, opts []Sub
 	case cfg.noLocal && isShared(filter):
 		return nil, fmt.Errorf("%w: No Local on the shared subscription %q ([MQTT-3.8.3-4])", ErrInvalidArgument, filter)
 	}
+	var user []wire.UserProperty
+	if len(cfg.user) > 0 {
+		user = make([]wire.UserProperty, len(cfg.user))
+		for i, u := range cfg.user {
+			user[i] = wire.UserProperty(u)
+		}
+		pr := wire.Props{User: user}
+		pr.Mark(wire.PropUser)
+		if err := pr.Check(); err != nil {
+			return nil, fmt.Errorf("%w: subscription user property of %q: %w", ErrInvalidArgument, filter, err)
+		}
+	}
 	return &subscription{
 		filter: filter,
 		opts: wire.Subscription{Filter: filter, QoS: qos, NoLocal: cfg.noLocal,
 			RetainAsPublished: cfg.retainAsPublished, RetainHandling: cfg.retainHandling},
+		user:  user,
 		lane:  &lane{name: filter, handler: handler, max: cfg.concurrency},
 		ready: make(chan struct{}),
 	}, nil
@@ -194,9 +219,9 @@ func (sub *subscription) signalled() bool {
 }
 
 // sendSubscribesLocked sends SUBSCRIBE for subs on l: one packet per
-// subscription when each carries its own Subscription Identifier, else as
-// few packets as the broker's Maximum Packet Size allows. It returns the
-// requests it made. s.mu held.
+// subscription when each carries its own Subscription Identifier or has
+// user properties, else as few packets as the broker's Maximum Packet Size
+// allows. It returns the requests it made. s.mu held.
 func (c *Client) sendSubscribesLocked(l *link, subs []*subscription) []*request {
 	var reqs []*request
 	for len(subs) > 0 {
@@ -211,12 +236,16 @@ func (c *Client) sendSubscribesLocked(l *link, subs []*subscription) []*request 
 		}
 		n := 0
 		for _, sub := range subs {
-			if c.subs.idsInUse && n == 1 {
+			if n == 1 && (c.subs.idsInUse || subs[0].user != nil) || n > 0 && sub.user != nil {
 				break
 			}
 			p.Subscriptions = append(p.Subscriptions, sub.opts)
 			if c.subs.idsInUse {
 				p.Props.SubscriptionIDs = []int{sub.id}
+			}
+			if sub.user != nil {
+				p.Props.Mark(wire.PropUser)
+				p.Props.User = sub.user
 			}
 			if l.serverMaxPacket > 0 && n > 0 && wire.SubscribeSize(&p) > l.serverMaxPacket {
 				p.Subscriptions = p.Subscriptions[:n]

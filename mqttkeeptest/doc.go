@@ -55,10 +55,9 @@
 //     (a client that wants user properties must ask for problem
 //     information, the MQTT default; paho.golang sends 0 whenever it is
 //     given ConnectProperties with RequestProblemInfo false).
-//  2. Its send quota leaks once it has held messages back for a client's
-//     Receive Maximum: a slow QoS 1/2 subscriber stalls for good after
-//     about two windows of messages. Keep Receive Maximum above the
-//     number of QoS 1/2 messages a test has in flight.
+//  2. (Fixed in the kit's copy, see below: its send quota leaked once it
+//     had held messages back for a client's Receive Maximum, and a QoS 1/2
+//     subscriber then stalled for good.)
 //  3. A session takeover (a second connection with the same client ID)
 //     loses the messages published to that client ID during the hand-over.
 //  4. Its Server.Close waits forever for connections that never sent
@@ -85,16 +84,17 @@
 //     the delay and user properties; it announces no Topic Alias Maximum
 //     (so no client may send it aliases), and a resumed session re-sends
 //     queued messages with the topic aliases of an earlier connection.
-//  9. It re-sends a resumed session's messages, and sends the messages it
-//     held back for a client's Receive Maximum, in no reliable order: it
-//     sorts them by the low 16 bits of their creation time in seconds,
-//     with an unstable sort, against [MQTT-4.6.0-1].
+//  9. It re-sends a resumed session's unacknowledged messages in no
+//     reliable order: it sorts them by the low 16 bits of their creation
+//     time in seconds, with an unstable sort, against [MQTT-4.6.0-1].
 //
-// The kit runs a copy of mochi v2.7.9 (internal/mochi) with three fixes
+// The kit runs a copy of mochi v2.7.9 (internal/mochi) with four fixes
 // of its own, so these do not happen here: two read locks taken twice
 // (Inflight.NextImmediate, Clients.GetByListener), which deadlocked under
-// load, and a QoS 1/2 message lost when writing its PUBACK or PUBREC
-// failed (it was kept in the session but never forwarded).
+// load; a QoS 1/2 message lost when writing its PUBACK or PUBREC failed
+// (it was kept in the session but never forwarded); and the send quota
+// (limit 2): the messages held back for a client's Receive Maximum are
+// sent, in order, as its acknowledgements free the quota.
 //
 // For what mochi cannot do (persistence across a process restart, another
 // broker's quirks), test against the real broker your program will use.

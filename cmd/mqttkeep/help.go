@@ -83,7 +83,8 @@ const connHelp = `Connection (as mosquitto's):
                          will (content-type, correlation-data, message-expiry-interval,
                          payload-format-indicator, response-topic, user-property,
                          will-delay-interval), disconnect (session-expiry-interval,
-                         user-property); pub also publish (content-type,
+                         user-property); sub also subscribe (user-property, on
+                         every SUBSCRIBE); pub also publish (content-type,
                          correlation-data, message-expiry-interval,
                          payload-format-indicator, response-topic, user-property,
                          topic-alias: the library numbers the aliases itself)

@@ -37,6 +37,9 @@ type props struct {
 	willGiven  bool // a will property was given (it needs --will-topic)
 	disconnect []mqttkeep.UserProperty
 	discExpiry *uint32
+
+	// SUBSCRIBE (sub): user properties, on every subscription
+	subscribe []mqttkeep.SubscribeOption
 }
 
 // flag returns the multi-word flag -D / --property for parseArgs.
@@ -67,6 +70,7 @@ var allowedProps = map[string][]string{
 	"publish":    {"content-type", "correlation-data", "message-expiry-interval", "payload-format-indicator", "response-topic", "topic-alias", "user-property"},
 	"will":       {"content-type", "correlation-data", "message-expiry-interval", "payload-format-indicator", "response-topic", "user-property", "will-delay-interval"},
 	"disconnect": {"session-expiry-interval", "user-property"},
+	"subscribe":  {"user-property"},
 }
 
 // checkCommand refuses a command this tool does not send or cannot honour.
@@ -76,7 +80,12 @@ func (p *props) checkCommand(command, id string) error {
 		if p.cmd == "pub" {
 			return usagef("-D %s: pub sends no %s", command, strings.ToUpper(command))
 		}
-		return usagef("-D %s %s: not supported: the library's Subscribe and Unsubscribe take no properties", command, id)
+		if command == "unsubscribe" {
+			return usagef("-D unsubscribe %s: not supported: the library's Unsubscribe takes no properties", id)
+		}
+		if id == "subscription-identifier" {
+			return usagef("-D subscribe subscription-identifier: not supported: the library gives every subscription an identifier of its own")
+		}
 	case "publish":
 		if p.cmd != "pub" {
 			return usagef("-D publish: %s publishes nothing", p.cmd)
@@ -85,7 +94,7 @@ func (p *props) checkCommand(command, id string) error {
 	case "puback", "pubrec", "pubrel", "pubcomp", "auth":
 		return usagef("-D %s: not supported: the library sends its own %s packets", command, strings.ToUpper(command))
 	default:
-		return usagef("-D %q: unknown command (want connect, publish, will or disconnect)", command)
+		return usagef("-D %q: unknown command (want connect, publish, will, subscribe or disconnect)", command)
 	}
 	for _, a := range allowedProps[command] {
 		if a == id {
@@ -109,6 +118,8 @@ func (p *props) addUser(command, key, value string) error {
 		p.will, p.willGiven = append(p.will, mqttkeep.WithUserProperty(key, value)), true
 	case "disconnect":
 		p.disconnect = append(p.disconnect, u)
+	case "subscribe":
+		p.subscribe = append(p.subscribe, mqttkeep.WithSubscriptionUserProperty(key, value))
 	}
 	return nil
 }

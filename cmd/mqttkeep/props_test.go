@@ -137,6 +137,32 @@ func TestPublishProperties(t *testing.T) {
 	assert.Equal(t, 2, pubs)
 }
 
+// -D subscribe user-property goes on every SUBSCRIBE sub sends, in the
+// order given.
+func TestSubscribeProperties(t *testing.T) {
+	t.Parallel()
+	b := mqttkeeptest.NewBroker(t)
+	tp := newTap(t, b.Addr())
+	sub := startSub(t, "-L", tp.url(), "-t", "sp/a", "-t", "sp/b", "-q", "1", "-C", "1",
+		"-D", "subscribe", "user-property", "tenant", "acme", "-D", "subscribe", "user-property", "tenant", "beta")
+	code, _, stderr := runSync(t, nil, "pub", "-L", b.URL(), "-t", "sp/a", "-q", "1", "-m", "x")
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, exitOK, sub.wait(t, 10*time.Second), sub.stderr.String())
+	var filters []string
+	for _, p := range tp.packets(t, 0) {
+		if p.FixedHeader.Type != packets.SUBSCRIBE {
+			continue
+		}
+		s := p.Content.(*packets.Subscribe)
+		for _, o := range s.Subscriptions {
+			filters = append(filters, o.Topic)
+		}
+		require.NotNil(t, s.Properties)
+		assert.Equal(t, []packets.User{{Key: "tenant", Value: "acme"}, {Key: "tenant", Value: "beta"}}, s.Properties.User)
+	}
+	assert.ElementsMatch(t, []string{"sp/a", "sp/b"}, filters)
+}
+
 // The will of a connection that dies without DISCONNECT is published,
 // retained as asked.
 func TestWill(t *testing.T) {

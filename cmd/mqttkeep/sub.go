@@ -104,6 +104,7 @@ func runSub(ctx context.Context, args []string, s stdio) int {
 	if f.retainAsPublished {
 		subOpts = append(subOpts, mqttkeep.WithRetainAsPublished())
 	}
+	subOpts = append(subOpts, cf.props.subscribe...)
 	type subResult struct {
 		filter string
 		err    error

@@ -309,6 +309,9 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 	}
 
 	for _, tk := range cl.State.Inflight.GetAll(false) {
+		if tk.Expiry < 0 {
+			continue // mqttkeep patch: held back, never sent; sendHeldInflights sends it below, within the quota
+		}
 		if tk.FixedHeader.Type == packets.Publish {
 			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
 		}
@@ -319,6 +322,13 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 			return err
 		}
 
+		if tk.FixedHeader.Type == packets.Publish || tk.FixedHeader.Type == packets.Pubrel {
+			// mqttkeep patch: in flight again, on the new connection's quota.
+			cl.State.Inflight.Lock()
+			cl.State.Inflight.DecreaseSendQuota()
+			cl.State.Inflight.Unlock()
+		}
+
 		if tk.FixedHeader.Type == packets.Puback || tk.FixedHeader.Type == packets.Pubcomp {
 			if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
 				cl.ops.hooks.OnQosComplete(cl, tk)
@@ -327,7 +337,47 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 		}
 	}
 
+	cl.sendHeldInflights() // mqttkeep patch
 	return nil
+}
+
+// sendHeldInflights (mqttkeep patch) sends, in the order they were held, as
+// many of the QoS 1/2 messages held back for the client's Receive Maximum
+// (Expiry -1, see Inflight.SetOutbound) as its send quota allows, under the
+// in-flight lock so that concurrent calls keep that order: each gets its expiry
+// back, takes a unit of quota and goes through the outbound queue, after
+// what is queued already. It stops early if the queue is full; the next
+// packet read or message held tries again. Upstream wrote one held message
+// per packet read, ahead of the queue, and deleted it from the in-flight
+// map: its PUBACK then freed no quota, so the quota leaked until the
+// client stalled for good, and a dropped connection lost it.
+func (cl *Client) sendHeldInflights() {
+	in := cl.State.Inflight
+	if atomic.LoadInt32(&in.held) == 0 || atomic.LoadInt32(&in.sendQuota) <= 0 || cl.Net.Conn == nil || cl.Closed() {
+		return
+	}
+
+	in.Lock()
+	defer in.Unlock()
+	for atomic.LoadInt32(&in.sendQuota) > 0 {
+		pk, ok := in.nextHeld()
+		if !ok {
+			return
+		}
+		pk.Expiry = 0 // the expiry publishToSubscribers gave it
+		if e := minimum(cl.ops.options.Capabilities.MaximumMessageExpiryInterval, int64(pk.Properties.MessageExpiryInterval)); e > 0 {
+			pk.Expiry = pk.Created + e
+		}
+		out := pk
+		select {
+		case cl.State.outbound <- &out:
+			atomic.AddInt32(&cl.State.outboundQty, 1)
+		default:
+			return
+		}
+		in.set(pk) // no longer held
+		in.DecreaseSendQuota()
+	}
 }
 
 // ClearInflights deletes all inflight messages for the client, e.g. for a disconnected user with a clean session.

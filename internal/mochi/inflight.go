@@ -5,6 +5,8 @@
 package mqtt
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,16 @@ type Inflight struct {
 	sendQuota           int32                     // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                     // maximum allowed receive quota
 	maximumSendQuota    int32                     // maximum allowed send quota
+	held                int32                     // mqttkeep patch: how many packets are held back for the send quota (Expiry < 0); changed under the lock
+	heldQ               []heldRef                 // mqttkeep patch: the held packets in the order they were held, with stale entries
+	heldSeq             map[uint16]uint64         // mqttkeep patch: the heldQ entry of each held packet
+	seq                 uint64                    // mqttkeep patch: the last heldRef.seq
+}
+
+// heldRef (mqttkeep patch) is a heldQ entry: stale once heldSeq[id] != seq.
+type heldRef struct {
+	id  uint16
+	seq uint64
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
@@ -33,10 +45,68 @@ func NewInflights() *Inflight {
 func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
+	return i.set(m)
+}
 
+// set is Set with the lock held (mqttkeep patch: it queues held packets).
+func (i *Inflight) set(m packets.Packet) bool {
 	_, ok := i.internal[m.PacketID]
 	i.internal[m.PacketID] = m
+	i.unhold(m.PacketID)
+	if m.Expiry < 0 {
+		if i.heldSeq == nil {
+			i.heldSeq = map[uint16]uint64{}
+		}
+		i.seq++
+		i.heldSeq[m.PacketID] = i.seq
+		i.heldQ = append(i.heldQ, heldRef{m.PacketID, i.seq})
+		atomic.AddInt32(&i.held, 1)
+	}
 	return !ok
+}
+
+// unhold (mqttkeep patch) forgets that packet id was held, with the lock
+// held; its heldQ entry goes stale.
+func (i *Inflight) unhold(id uint16) {
+	if _, ok := i.heldSeq[id]; ok {
+		delete(i.heldSeq, id)
+		atomic.AddInt32(&i.held, -1)
+	}
+}
+
+// nextHeld (mqttkeep patch) returns the packet held longest, with the lock
+// held, dropping stale heldQ entries on the way.
+func (i *Inflight) nextHeld() (packets.Packet, bool) {
+	for len(i.heldQ) > 0 {
+		r := i.heldQ[0]
+		if seq, ok := i.heldSeq[r.id]; ok && seq == r.seq {
+			return i.internal[r.id], true
+		}
+		i.heldQ = i.heldQ[1:]
+	}
+	return packets.Packet{}, false
+}
+
+// SetOutbound (mqttkeep patch) adds the outbound QoS 1/2 publish m and
+// takes a unit of send quota for it, unless the quota is spent or earlier
+// packets are held back already (m must not overtake them): then m is held
+// back (Expiry -1) for Client.sendHeldInflights. Upstream took the quota
+// outside the lock, so concurrent publishers could overdraw it, and let a
+// new message overtake held ones. It returns whether m was new and whether
+// it was held.
+func (i *Inflight) SetOutbound(m packets.Packet) (added, held bool) {
+	i.Lock()
+	defer i.Unlock()
+	held = atomic.LoadInt32(&i.maximumSendQuota) > 0 &&
+		(atomic.LoadInt32(&i.sendQuota) <= 0 || atomic.LoadInt32(&i.held) > 0)
+	if held {
+		m.Expiry = -1
+	}
+	added = i.set(m)
+	if added && !held {
+		i.DecreaseSendQuota()
+	}
+	return added, held
 }
 
 // Get returns an inflight packet by packet id.
@@ -67,6 +137,8 @@ func (i *Inflight) Clone() *Inflight {
 	for k, v := range i.internal {
 		c.internal[k] = v
 	}
+	c.held, c.heldQ, c.seq = atomic.LoadInt32(&i.held), slices.Clone(i.heldQ), i.seq // mqttkeep patch
+	c.heldSeq = maps.Clone(i.heldSeq)
 	return c
 }
 
@@ -111,6 +183,7 @@ func (i *Inflight) Delete(id uint16) bool {
 
 	_, ok := i.internal[id]
 	delete(i.internal, id)
+	i.unhold(id) // mqttkeep patch
 
 	return ok
 }

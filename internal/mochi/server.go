@@ -716,16 +716,10 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		return err
 	}
 
-	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
-	}
+	// mqttkeep patch: send what the packet's acknowledgement freed quota
+	// for. Upstream wrote one NextImmediate packet and deleted it from the
+	// in-flight map, leaking its quota (see Client.sendHeldInflights).
+	cl.sendHeldInflights()
 
 	return nil
 }
@@ -1085,17 +1079,19 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		}
 
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
-		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
 
-		if ok := cl.State.Inflight.Set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+		// mqttkeep patch: SetOutbound takes the quota or holds the message
+		// back under the in-flight lock, and sendHeldInflights sends it
+		// when quota is free (perhaps freed just now).
+		added, held := cl.State.Inflight.SetOutbound(out)
+		if added { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 			atomic.AddInt64(&s.Info.Inflight, 1)
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
-			cl.State.Inflight.DecreaseSendQuota()
 		}
 
-		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
+		if held {
 			out.Expiry = -1
-			cl.State.Inflight.Set(out)
+			cl.sendHeldInflights()
 			return out, nil
 		}
 	}
@@ -1187,6 +1183,7 @@ func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
 
 	if pk.ReasonCode >= packets.ErrUnspecifiedError.Code || !pk.ReasonCodeValid() { // [MQTT-4.3.3-4]
 		if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
+			cl.State.Inflight.IncreaseSendQuota() // mqttkeep patch: the flow is over (MQTT 5, 4.9); upstream leaked the quota
 			atomic.AddInt64(&s.Info.Inflight, -1)
 		}
 		cl.ops.hooks.OnQosDropped(cl, pk)

@@ -19,7 +19,6 @@
 package wire
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -148,64 +147,6 @@ func readVBI(b []byte) (n, used int, err error) {
 		mult *= 128
 	}
 	return 0, 0, malformed("variable byte integer longer than 4 bytes")
-}
-
-// Reader reads whole packets from a stream, refusing a packet larger than
-// its limit before anything is allocated for it.
-type Reader struct {
-	r   *bufio.Reader
-	max int
-}
-
-// NewReader reads packets from r; a packet whose fixed header announces
-// more than max bytes in all (0: MaxPacket) is refused with ErrTooLarge.
-func NewReader(r *bufio.Reader, max int) *Reader {
-	if max <= 0 || max > MaxPacket {
-		max = MaxPacket
-	}
-	return &Reader{r: r, max: max}
-}
-
-// Next reads one packet: its type, the flags of its fixed header, and its
-// body (the bytes after the fixed header, which the caller owns).
-func (r *Reader) Next() (typ, flags byte, body []byte, err error) {
-	first, err := r.r.ReadByte()
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	typ, flags = first>>4, first&0x0F
-	if typ == 0 {
-		return 0, 0, nil, malformed("packet type 0")
-	}
-	n, mult := 0, 1
-	for i := 0; ; i++ {
-		b, err := r.r.ReadByte()
-		if err != nil {
-			return 0, 0, nil, unexpectedEOF(err)
-		}
-		n += int(b&0x7F) * mult
-		if b&0x80 == 0 {
-			if i > 0 && b == 0 {
-				return 0, 0, nil, malformed("remaining length not in its shortest form")
-			}
-			if total := 1 + i + 1 + n; total > r.max {
-				return 0, 0, nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrTooLarge, TypeName(typ), total, r.max)
-			}
-			break
-		}
-		if i == 3 {
-			return 0, 0, nil, malformed("remaining length longer than 4 bytes")
-		}
-		mult *= 128
-	}
-	if err := checkFlags(typ, flags); err != nil {
-		return 0, 0, nil, err
-	}
-	body = make([]byte, n)
-	if _, err := io.ReadFull(r.r, body); err != nil {
-		return 0, 0, nil, unexpectedEOF(err)
-	}
-	return typ, flags, body, nil
 }
 
 // unexpectedEOF turns an end of stream inside a packet into
