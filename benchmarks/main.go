@@ -205,7 +205,7 @@ func printHeader(w io.Writer, e *env, seed uint64, cs []Contestant) {
 	fmt.Fprintf(w, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "- GOMAXPROCS %d, NumCPU %d, %s %s/%s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if e.broker == "embedded" {
-		fmt.Fprintf(w, "- broker (-broker embedded): mochi-mqtt v2.7.9 with the deadlock patches of internal/mochi (mqttkeeptest, recording off), in-process on 127.0.0.1, sharing the cores with the client (a fresh broker per run; idle scenarios: in a child process, the clients in another child)\n")
+		fmt.Fprintf(w, "- broker (-broker embedded): mochi-mqtt v2.7.9 with the four patches of internal/mochi (two deadlocks, messages lost on a failed acknowledgement write, the send-quota leak) (mqttkeeptest, recording off), in-process on 127.0.0.1, sharing the cores with the client (a fresh broker per run; idle scenarios: in a child process, the clients in another child)\n")
 	} else {
 		fmt.Fprintf(w, "- broker (-broker %s): in its own process on 127.0.0.1, a fresh one per run; broker-side subscriber and publisher are raw TCP clients in this process\n", e.broker)
 	}
