@@ -75,6 +75,7 @@ func (s *session) flushAcksLocked(l *link) {
 		s.acknowledgeLocked(l, m)
 	}
 	a.q, a.head = compact(a.q, a.head)
+	l.windowFreedLocked()
 }
 
 // acknowledgeLocked sends m's PUBACK or PUBREC and updates the session.
@@ -174,24 +175,12 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 			if old.link != l {
 				old.link = l
 				l.acks.push(old)
+				l.checkWindowLocked()
 				if old.ready {
 					s.flushAcksLocked(l)
 				}
 			}
 			return nil
-		}
-		if n := l.acks.len(); n >= int(c.cfg.receiveMaximum) {
-			// A broker resuming a session may re-send its in-flight
-			// messages and then fill a fresh window (Mosquitto 2.0.11 does):
-			// tolerated up to twice our Receive Maximum, which still
-			// bounds the memory; beyond it the broker is disconnected.
-			if n >= 2*int(c.cfg.receiveMaximum) {
-				return fmt.Errorf("%w: %w: %d unacknowledged, Receive Maximum %d", wire.ErrProtocol, errReceiveMaxExceeded, n, c.cfg.receiveMaximum)
-			}
-			if !l.overRM {
-				l.overRM = true
-				c.cfg.logger.Debug("mqttkeep: broker exceeds our Receive Maximum", "unacknowledged", n+1, "receive_maximum", c.cfg.receiveMaximum)
-			}
 		}
 		m = &inMsg{id: p.PacketID, qos: p.QoS, link: l}
 		if s.inbound == nil {
@@ -199,6 +188,7 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 		}
 		s.inbound[p.PacketID] = m
 		l.acks.push(m)
+		l.checkWindowLocked()
 	}
 	c.routeLocked(&p, m)
 	if m != nil && m.pending == 0 {

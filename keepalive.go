@@ -91,6 +91,14 @@ func (l *link) keepaliveFired() {
 func (l *link) checkLocked() error {
 	now := l.now()
 	l.ka.armedFor = -1
+	if l.paused {
+		// The reader waits for handlers (waitForWindow): the silence is
+		// the client's own. Looked at again later; the wait is bounded.
+		if d := max(l.keepAlive/2, l.pingTimeout); d > 0 {
+			l.armLocked(now + d)
+		}
+		return nil
+	}
 	lastRecv := time.Duration(l.lastRecv.Load())
 	if l.ka.probing {
 		if lastRecv < l.ka.probeAt {

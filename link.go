@@ -63,9 +63,12 @@ type link struct {
 	acks     ackQueue
 	aliasOut aliasTable
 	reauth   *reauth
-	overRM   bool // the broker exceeded our Receive Maximum (logged once)
+	overRM   bool          // the broker exceeded our Receive Maximum (logged once)
+	paused   bool          // the reader waits for room in the receive window
+	window   chan struct{} // closed when the window has room again; nil unless paused
 
 	aliasIn     map[uint16]string // reader goroutine only
+	overWindow  bool              // reader goroutine only: the last PUBLISH went beyond the window
 	prevAliasIn map[uint16]string // the previous connection's, when the session was resumed
 
 	wake      chan struct{} // cap 1: out has bytes for the writer
@@ -330,6 +333,13 @@ func (l *link) readLoop() {
 			return
 		}
 		l.healthy.Store(true)
+		if l.overWindow {
+			l.overWindow = false
+			if err := l.waitForWindow(); err != nil {
+				l.protocolFailure(err)
+				return
+			}
+		}
 	}
 }
 

@@ -66,6 +66,12 @@ type Stats struct {
 	// HandlerPanics counts handler calls that panicked (recovered; the
 	// message is acknowledged).
 	HandlerPanics uint64
+	// MessagesOverReceiveMaximum counts QoS 1/2 PUBLISH packets that
+	// arrived while [WithReceiveMaximum] received ones already waited for
+	// their acknowledgement: the broker sent more than the window allows
+	// (Mosquitto 2.0.11 does under load). Each is kept and handled; the
+	// client stops reading until the window has room again.
+	MessagesOverReceiveMaximum uint64
 
 	// Outbound messages.
 	Queued        int // accepted messages not yet written on a connection
@@ -99,7 +105,7 @@ type counters struct {
 	messagesDropped, messagesUnroutable               atomic.Uint64
 	messagesAbandoned, handlerPanics                  atomic.Uint64
 	messagesDiscarded, sessionsAbandoned              atomic.Uint64
-	messagesRestored                                  atomic.Uint64
+	messagesRestored, messagesOverReceiveMax          atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -143,6 +149,8 @@ func (c *counters) snapshot(state State) Stats {
 		MessagesDiscarded:   c.messagesDiscarded.Load(),
 		SessionsAbandoned:   c.sessionsAbandoned.Load(),
 		MessagesRestored:    c.messagesRestored.Load(),
+
+		MessagesOverReceiveMaximum: c.messagesOverReceiveMax.Load(),
 	}
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN
