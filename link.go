@@ -17,8 +17,6 @@ const (
 	// sendBufferLimit is how many bytes may wait in a connection's send
 	// buffer before queued messages stop being moved into it.
 	sendBufferLimit = 256 << 10
-	// maxKeptSendBuffer caps the send buffer capacity kept between writes.
-	maxKeptSendBuffer = 64 << 10
 	// disconnectWait bounds how long a DISCONNECT may take to be written
 	// before the socket is closed anyway.
 	disconnectWait = time.Second
@@ -157,10 +155,11 @@ func (l *link) kick() {
 // writePublish appends a PUBLISH to the send buffer, using a topic alias
 // when the broker allows them. The packet was checked at acceptance, so
 // encoding cannot fail. s.mu held.
-func (l *link) writePublish(p *wire.Publish) {
+func (l *link) writePublish(p *wire.Publish, size int) {
 	if l.closing {
 		return
 	}
+	l.reserveLocked(size)
 	var err error
 	before := len(l.out)
 	if alias, first := l.aliasOut.lookup(p.Topic); alias != 0 {
@@ -229,6 +228,9 @@ func (l *link) closeWithLocked(d *wire.Disconnect, cause error) {
 
 // writeLoop is the writer goroutine: it writes whatever the send buffer
 // holds, one write call per batch, each bounded by the write timeout.
+// Its two buffers (the batch being written, the one filling) keep their
+// capacity while there is work; when the writer goes idle, large ones go
+// back to a pool shared by all links (see sendbuf.go).
 func (l *link) writeLoop() {
 	defer l.wg.Done()
 	var batch []byte
@@ -240,6 +242,8 @@ func (l *link) writeLoop() {
 				l.closed()
 				return
 			}
+			batch = releaseSendBuffer(batch)
+			l.out = releaseSendBuffer(l.out)
 			l.s.mu.Unlock()
 			select {
 			case <-l.wake:
@@ -260,9 +264,6 @@ func (l *link) writeLoop() {
 			l.s.mu.Unlock()
 			l.fail(fmt.Errorf("mqttkeep: connection lost: %w", err))
 			return
-		}
-		if cap(batch) > maxKeptSendBuffer {
-			batch = nil
 		}
 	}
 }

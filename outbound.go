@@ -110,15 +110,21 @@ func (s *session) completeLocked(o *outMsg, reason byte, err error) {
 		o.stored = false
 		s.persistLocked(persistOp{deletes: []uint64{keyOut | o.seq, keyReleased | o.seq}})
 	}
-	if s.completed != nil {
-		close(s.completed)
-		s.completed = nil
-	}
+	s.notifyCompletedLocked()
 	if o.result != nil {
 		o.result.finish(reason, err)
 	}
 	if o.done != nil {
 		close(o.done)
+	}
+}
+
+// notifyCompletedLocked wakes Flush, which waits for completions. s.mu
+// held.
+func (s *session) notifyCompletedLocked() {
+	if s.completed != nil {
+		close(s.completed)
+		s.completed = nil
 	}
 }
 
@@ -172,6 +178,26 @@ func (s *session) canSendLocked(o *outMsg) bool {
 	return len(s.inflight) == 0 || s.inflightBytes+o.wsize <= s.c.cfg.inflightBytes
 }
 
+// canSendQoS0Locked reports whether a QoS 0 message that needs no store
+// step may be written on the live link now. s.mu held.
+func (s *session) canSendQoS0Locked() bool {
+	l := s.link
+	return l != nil && s.pumping && l.hasRoom()
+}
+
+// writeQoS0Locked writes a QoS 0 message at once (canSendQoS0Locked said
+// yes): it is then complete, unless this broker refuses it (its CONNACK
+// limits). s.mu held.
+func (s *session) writeQoS0Locked(p *wire.Publish, size int) error {
+	l := s.link
+	if err := l.checkLimits(p, size); err != nil {
+		return err
+	}
+	l.writePublish(p, size)
+	s.notifyCompletedLocked()
+	return nil
+}
+
 // writeLocked writes o on the live link (canSendLocked said yes). A QoS 0
 // message is then complete; a QoS 1/2 message is in flight. An error means
 // this broker refuses o (its CONNACK limits): o is completed with it.
@@ -187,7 +213,7 @@ func (s *session) writeLocked(o *outMsg) {
 		return
 	}
 	o.pub.Dup = o.sent && o.pub.QoS > 0
-	l.writePublish(&o.pub)
+	l.writePublish(&o.pub, o.wsize)
 	o.sent = true
 	if o.pub.QoS == 0 {
 		s.completeLocked(o, 0, nil)
@@ -377,7 +403,7 @@ func (s *session) resumeLocked(l *link, sessionPresent bool) {
 			l.writeAck(wire.PUBREL, o.pub.PacketID, 0)
 		} else {
 			o.pub.Dup = true
-			l.writePublish(&o.pub)
+			l.writePublish(&o.pub, o.wsize)
 		}
 		s.quota-- // re-sent messages use the quota too, and may take it below zero
 	}

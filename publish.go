@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // Publish sends payload to topic; opts set QoS (default 0), retain and
@@ -32,6 +34,10 @@ import (
 // refused before anything is sent ([ErrInvalidTopic], [ErrInvalidQoS],
 // [ErrInvalidArgument], [ErrPacketTooLarge]).
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
+	if len(opts) == 0 {
+		m := Message{Topic: topic, Payload: payload} // stays on the stack
+		return c.PublishMessage(ctx, &m)
+	}
 	m := Message{Topic: topic, Payload: payload}
 	for _, o := range opts {
 		o(&m)
@@ -42,7 +48,7 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 // PublishMessage is Publish with every field given in m. m is not
 // modified.
 func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
-	o, err := c.newOut(m)
+	p, size, err := m.toPublish()
 	if err != nil {
 		return err
 	}
@@ -52,13 +58,21 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	o.caller = true
 	s := c.session
 	s.mu.Lock()
 	if c.notStartedLocked() {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: Connect has not been called", ErrNotConnected)
 	}
+	// The fastest path: a QoS 0 message with nothing queued ahead goes
+	// straight into the send buffer; nothing needs to remember it.
+	if p.QoS == 0 && !c.cfg.storeQoS0 && s.fifo.n == 0 && s.canSendQoS0Locked() {
+		err := s.writeQoS0Locked(&p, size)
+		s.mu.Unlock()
+		return err
+	}
+	o := newOutMsg(p, size)
+	o.caller = true
 	stores := c.storesMessage(o)
 	// The fast path: nothing queued ahead, the link takes it now.
 	if !stores && s.fifo.n == 0 && s.canSendLocked(o) {
@@ -200,7 +214,13 @@ func (c *Client) newOut(m *Message) (*outMsg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outMsg{pub: p, wsize: size, size: messageSize(&p), persisted: true}, nil
+	return newOutMsg(p, size), nil
+}
+
+// newOutMsg is the outbound message for p, whose PUBLISH takes size
+// bytes.
+func newOutMsg(p wire.Publish, size int) *outMsg {
+	return &outMsg{pub: p, wsize: size, size: messageSize(&p), persisted: true}
 }
 
 // assignLocked gives o its sequence number and, for QoS 1/2, a packet
