@@ -31,8 +31,15 @@ func (l *link) reserveLocked(n int) {
 		return
 	}
 	need := len(l.out) + n
-	if need <= maxKeptSendBuffer || need > pooledSendBuffer {
-		return // append grows it
+	if need > pooledSendBuffer {
+		return // one packet larger than a pooled buffer: append grows it
+	}
+	if need <= maxKeptSendBuffer {
+		// Doubling, but never past what an idle link may keep.
+		b := make([]byte, len(l.out), min(max(2*cap(l.out), need, 512), maxKeptSendBuffer))
+		copy(b, l.out)
+		l.out = b
+		return
 	}
 	bp := sendBufferPool.Get().(*[]byte)
 	b := append((*bp)[:0], l.out...)
