@@ -89,8 +89,12 @@ func WithManualAck() Option {
 
 // WithReceiveMaximum sets the Receive Maximum sent in CONNECT: how many
 // QoS 1 and 2 messages the broker may send before this client acknowledges
-// them. It bounds the memory held by messages waiting for handlers. 1 to
-// 65,535. Default: [DefaultReceiveMaximum] (128).
+// them. It bounds the memory held by messages waiting for handlers: a
+// broker that sends more is not read from until handlers free a slot
+// (the one message over the window is kept and handled, and counted in
+// [Stats.MessagesOverReceiveMaximum]); if no slot frees within the write
+// timeout, the connection is closed with DISCONNECT 0x93. 1 to 65,535.
+// Default: [DefaultReceiveMaximum] (128).
 func WithReceiveMaximum(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 || n > math.MaxUint16 {
