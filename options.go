@@ -213,6 +213,15 @@ func parseServerURL(raw string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("server URL %q has no host", redactURL(raw))
 	}
+	// url.Parse takes "h:1:2" as host "h:1" and port "2", and "h:" as h
+	// without a port: neither is what the user meant, and the dial would
+	// fail on every attempt ("too many colons").
+	if strings.HasSuffix(u.Host, ":") {
+		return nil, fmt.Errorf("server URL %q has an empty port", redactURL(raw))
+	}
+	if h := u.Hostname(); strings.Contains(h, ":") && !strings.HasPrefix(u.Host, "[") {
+		return nil, fmt.Errorf("server URL %q: host %q has a colon (more than one port, or an IPv6 address without [ ])", redactURL(raw), h)
+	}
 	if p := u.Port(); p == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
 	} else if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
@@ -528,6 +537,9 @@ func buildConfig(opts []Option) (*config, error) {
 	}
 	if len(c.servers) == 0 {
 		return nil, optionError("WithServer", "no server given")
+	}
+	if c.storeQoS0 && c.store == nil {
+		return nil, optionError("WithStoreQoS0", "no store: give WithStore too")
 	}
 	if c.willDelay > 0 {
 		if c.will == nil {

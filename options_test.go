@@ -66,6 +66,12 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"queue limits half off", []mqttkeep.Option{srv, mqttkeep.WithQueueLimits(0, 10)}, "WithQueueLimits"},
 		{"message buffer 0", []mqttkeep.Option{srv, mqttkeep.WithMessageBuffer(0)}, "WithMessageBuffer"},
 		{"unknown scheme names it", []mqttkeep.Option{mqttkeep.WithServer("amqp://h")}, `"amqp"`},
+		{"two ports", []mqttkeep.Option{mqttkeep.WithServer("mqtt://127.0.0.1:1883:1883")}, "WithServer"},
+		{"colon in host", []mqttkeep.Option{mqttkeep.WithServer("mqtt://a:b:1883")}, "WithServer"},
+		{"empty port", []mqttkeep.Option{mqttkeep.WithServer("mqtt://127.0.0.1:")}, "empty port"},
+		{"unbracketed IPv6", []mqttkeep.Option{mqttkeep.WithServer("mqtt://::1")}, "WithServer"},
+		{"port not a number", []mqttkeep.Option{mqttkeep.WithServer("mqtt://h:x1")}, "WithServer"},
+		{"store QoS 0 without a store", []mqttkeep.Option{srv, mqttkeep.WithStoreQoS0()}, "WithStoreQoS0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c *mqttkeep.Client
@@ -82,7 +88,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 
 func TestNewAcceptsValidOptions(t *testing.T) {
 	c, err := mqttkeep.New(
-		mqttkeep.WithServers("mqtt://a.example", "tcp://b.example:1884"),
+		mqttkeep.WithServers("mqtt://a.example", "tcp://b.example:1884", "mqtt://[::1]:1883", "mqtts://[::1]"),
 		mqttkeep.WithKeepAlive(0), mqttkeep.WithKeepAlive(65535*time.Second),
 		mqttkeep.WithPingTimeout(0), mqttkeep.WithConnectTimeout(time.Second),
 		mqttkeep.WithCredentials("user", "secret"), mqttkeep.WithWill("dev/1/status", []byte("gone"), 1, true),
