@@ -53,12 +53,12 @@ func authPacket(reason byte, method string, data []byte) ([]byte, error) {
 }
 
 // authStep answers a challenge during the CONNECT exchange.
-func (c *Client) authStep(ctx context.Context, nc netConnWriter, l *link, auth Authenticator, a wire.Auth) error {
+func (c *Client) authStep(ctx context.Context, nc netConnWriter, l *link, auth Authenticator, method string, a wire.Auth) error {
 	data, err := auth.Continue(ctx, a.Props.AuthData)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
 	}
-	b, err := authPacket(0x18, a.Props.AuthMethod, data)
+	b, err := authPacket(0x18, method, data)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
 	}
@@ -148,6 +148,10 @@ func (c *Client) authReceived(l *link, a wire.Auth) error {
 	s.mu.Unlock()
 	if r == nil || c.cfg.auth == nil {
 		return fmt.Errorf("%w: AUTH 0x%02X without a re-authentication", wire.ErrProtocol, a.Reason)
+	}
+	if err := checkAuthMethod(&a.Props, r.method); err != nil {
+		c.endReauth(l, r, fmt.Errorf("%w: %w", ErrProtocolViolation, err))
+		return fmt.Errorf("%w: AUTH 0x%02X: %w", wire.ErrProtocol, a.Reason, err)
 	}
 	switch a.Reason {
 	case 0x18:

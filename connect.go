@@ -143,6 +143,10 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 			if ca.Reason >= 0x80 {
 				return nil, connackError(ca)
 			}
+			if auth != nil && ca.Props.Has(wire.PropAuthMethod) && ca.Props.AuthMethod != cp.Props.AuthMethod {
+				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: CONNACK names the authentication method %q, CONNECT used %q",
+					ErrProtocolViolation, ca.Props.AuthMethod, cp.Props.AuthMethod))
+			}
 			if auth != nil {
 				if err := auth.Done(ctx, ca.Props.AuthData); err != nil {
 					return nil, fmt.Errorf("%w: %w", ErrAuthFailed, err)
@@ -156,9 +160,12 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 				return nil, fmt.Errorf("%w in AUTH: %w", ErrMalformedPacket, err)
 			}
 			if auth == nil || a.Reason != 0x18 {
-				return nil, fmt.Errorf("%w: unexpected AUTH 0x%02X before CONNACK", ErrProtocolViolation, a.Reason)
+				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: unexpected AUTH 0x%02X before CONNACK", ErrProtocolViolation, a.Reason))
 			}
-			if err := c.authStep(ctx, nc, l, auth, a); err != nil {
+			if err := checkAuthMethod(&a.Props, cp.Props.AuthMethod); err != nil {
+				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: AUTH before CONNACK: %w", ErrProtocolViolation, err))
+			}
+			if err := c.authStep(ctx, nc, l, auth, cp.Props.AuthMethod, a); err != nil {
 				return nil, err
 			}
 		case wire.DISCONNECT:
@@ -166,11 +173,41 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 			if err != nil {
 				return nil, fmt.Errorf("%w in DISCONNECT: %w", ErrMalformedPacket, err)
 			}
+			if err := checkServerDisconnect(&d); err != nil {
+				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: %w", ErrProtocolViolation, err))
+			}
 			return nil, disconnectError(d)
 		default:
-			return nil, fmt.Errorf("%w: %s before CONNACK", ErrProtocolViolation, wire.TypeName(typ))
+			return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: %s before CONNACK", ErrProtocolViolation, wire.TypeName(typ)))
 		}
 	}
+}
+
+// refuseBeforeConnack tells the broker why the attempt ends, with
+// DISCONNECT 0x82 (protocol error), before the socket is closed
+// ([MQTT-4.13.1-1]); the write is bounded by the attempt's deadline. It
+// returns err.
+func (c *Client) refuseBeforeConnack(nc net.Conn, err error) error {
+	if b, encErr := wire.AppendDisconnect(nil, &wire.Disconnect{Reason: 0x82}); encErr == nil {
+		if _, werr := nc.Write(b); werr == nil {
+			c.stats.bytesOut.Add(uint64(len(b)))
+			c.stats.packetsOut.Add(1)
+		}
+	}
+	return err
+}
+
+// checkAuthMethod checks that a broker's AUTH names the method of the
+// exchange: an AUTH must carry one (MQTT v5 §3.15.2.2.2), and
+// it may not change during the exchange (§4.12).
+func checkAuthMethod(p *wire.Props, want string) error {
+	switch {
+	case !p.Has(wire.PropAuthMethod):
+		return errors.New("no Authentication Method")
+	case p.AuthMethod != want:
+		return fmt.Errorf("Authentication Method %q, the exchange uses %q", p.AuthMethod, want)
+	}
+	return nil
 }
 
 // connackError is the error for a refused CONNACK.

@@ -411,6 +411,9 @@ func (l *link) dispatch(typ, flags byte, body []byte) error {
 		if err != nil {
 			return err
 		}
+		if err := checkServerDisconnect(&d); err != nil {
+			return err
+		}
 		l.fail(disconnectError(d))
 	case wire.AUTH:
 		a, err := wire.DecodeAuth(body)
@@ -420,6 +423,16 @@ func (l *link) dispatch(typ, flags byte, body []byte) error {
 		return l.c.authReceived(l, a)
 	default:
 		return fmt.Errorf("%w: a client does not receive %s", wire.ErrProtocol, wire.TypeName(typ))
+	}
+	return nil
+}
+
+// checkServerDisconnect refuses what only a client may put in a
+// DISCONNECT: "The Session Expiry Interval MUST NOT be sent on a
+// DISCONNECT by the Server" (MQTT v5 §3.14.2.2.2).
+func checkServerDisconnect(d *wire.Disconnect) error {
+	if d.Props.Has(wire.PropSessionExpiry) {
+		return fmt.Errorf("%w: the broker's DISCONNECT (0x%02X) carries a Session Expiry Interval, which only a client may send", wire.ErrProtocol, d.Reason)
 	}
 	return nil
 }
