@@ -35,6 +35,7 @@ type keepalive struct {
 
 type pendingPing struct {
 	at    time.Duration        // link time the PINGREQ was queued
+	sent  time.Duration        // link time the writer took it; -1 before
 	end   int64                // link.queued once it was in the send buffer
 	reply chan<- time.Duration // nil for the keepalive's own pings
 }
@@ -140,7 +141,7 @@ func (l *link) pingLocked(reply chan<- time.Duration) error {
 	}
 	at := l.now()
 	l.writeRaw(wire.Pingreq)
-	l.ka.pings = append(l.ka.pings, pendingPing{at: at, end: l.queued, reply: reply})
+	l.ka.pings = append(l.ka.pings, pendingPing{at: at, sent: -1, end: l.queued, reply: reply})
 	l.c.stats.pingsSent.Add(1)
 	l.c.cfg.logger.Debug("mqttkeep: PINGREQ")
 	l.probe()
@@ -159,21 +160,37 @@ func (l *link) cancelPing(reply chan<- time.Duration) {
 	}
 }
 
+// pingsTakenLocked stamps the PINGREQs the writer just took from the send
+// buffer with the time it took them. s.mu held.
+func (l *link) pingsTakenLocked() {
+	for i := range l.ka.pings {
+		p := &l.ka.pings[i]
+		if p.sent < 0 && p.end <= l.taken {
+			p.sent = l.now()
+		}
+	}
+}
+
 // pingResp pairs a PINGRESP with the oldest unanswered PINGREQ and records
-// the round-trip time; reader goroutine. A PINGRESP that comes while that
-// PINGREQ still waits in the send buffer (the writer has not taken it)
-// cannot be its answer: it is unsolicited and measures nothing.
+// the round-trip time, from the PINGREQ's queuing to the read that brought
+// the PINGRESP; reader goroutine. A PINGRESP read before the writer took
+// that PINGREQ from the send buffer cannot be its answer: it is
+// unsolicited and measures nothing (MQTT pairs them by order alone, so a
+// broker's stray PINGRESP would otherwise be taken for the answer to a
+// ping sent after it, with a round trip below zero).
 func (l *link) pingResp() {
-	now := l.now()
+	// The read that completed this packet is the reader's latest: it
+	// reads only when the packet in hand needs more bytes.
+	read := time.Duration(l.lastRecv.Load())
 	l.s.mu.Lock()
-	if len(l.ka.pings) == 0 || l.ka.pings[0].end > l.taken {
+	if len(l.ka.pings) == 0 || l.ka.pings[0].sent < 0 || read < l.ka.pings[0].sent {
 		l.s.mu.Unlock()
 		return
 	}
 	p := l.ka.pings[0]
 	l.ka.pings = l.ka.pings[1:]
 	l.s.mu.Unlock()
-	rtt, at := now-p.at, l.epoch.Add(now)
+	rtt, at := read-p.at, l.epoch.Add(read)
 	l.c.stats.recordRTT(rtt, at)
 	l.c.cfg.logger.Debug("mqttkeep: PINGRESP", "rtt", rtt)
 	if p.reply != nil {

@@ -1,12 +1,17 @@
 package mqttkeep_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
@@ -119,4 +124,64 @@ func TestBlockedWriteDoesNotDelayDetection(t *testing.T) {
 		require.NoError(t, c.Close(context.Background()))
 		<-pubDone
 	}
+}
+
+// A broker that floods unsolicited PINGRESPs: no round trip the client
+// reports is negative, and a PINGRESP read before a PINGREQ went out is
+// never taken for its answer (MQTT pairs them by order only). Real TCP,
+// because the mistake lived in the gap between the read and the clock.
+func TestUnsolicitedPingrespsNeverGiveANegativeRTT(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	stop := make(chan struct{})
+	var served sync.WaitGroup
+	served.Add(1)
+	go func() {
+		defer served.Done()
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if cp, err := packets.ReadPacket(nc); err != nil || cp.Type != packets.CONNECT {
+			t.Errorf("want CONNECT: %v %v", cp, err)
+			return
+		}
+		ca := packets.NewControlPacket(packets.CONNACK)
+		ca.Content.(*packets.Connack).Properties = &packets.Properties{}
+		if _, err := ca.WriteTo(nc); err != nil {
+			return
+		}
+		go func() { _, _ = io.Copy(io.Discard, nc) }() // PINGREQs and the DISCONNECT
+		flood := bytes.Repeat([]byte{packets.PINGRESP << 4, 0}, 512)
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := nc.Write(flood); err != nil {
+				return
+			}
+		}
+	}()
+	c := newClient(t, mqttkeep.WithServer("mqtt://"+ln.Addr().String()), mqttkeep.WithKeepAlive(0))
+	connect(t, c)
+	negative := 0
+	for range 50 {
+		rtt, err := c.Ping(context.Background())
+		require.NoError(t, err)
+		if rtt < 0 {
+			negative++
+		}
+	}
+	st := c.Stats()
+	close(stop)
+	require.NoError(t, c.Close(context.Background()))
+	served.Wait()
+	assert.Zero(t, negative, "Ping calls that returned a negative round trip")
+	assert.GreaterOrEqual(t, st.PingRTTMin, time.Duration(0), "Stats.PingRTTMin")
 }

@@ -254,6 +254,9 @@ func (l *link) writeLoop() {
 		}
 		batch, l.out = l.out, batch[:0]
 		l.taken += int64(len(batch))
+		if len(l.ka.pings) > 0 {
+			l.pingsTakenLocked()
+		}
 		if !l.closing {
 			l.s.pumpLocked() // room again: queued messages move in behind
 		}
