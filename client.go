@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // Client is an MQTT v5 client that keeps one connection to a broker alive
@@ -33,8 +35,12 @@ type Client struct {
 	subs        registry
 	fallback    *lane
 	waitingQoS0 int
-	stopping    bool // no handler call starts any more
-	draining    bool // Drain runs: no new subscription
+	held        []*heldMsg    // received messages waiting for a subscription (held.go)
+	progress    chan struct{} // closed when a delivery or acknowledgement completes; nil unless Drain waits
+	unwanted    []string      // filters unsubscribed from, latest last (held.go)
+	stopping    bool          // no handler call starts any more
+	draining    bool          // Drain runs: no new subscription
+	drainKeep   bool          // Drain keeps the session: new arrivals are left to the broker
 
 	callbacks callbackGroup
 	requests  requests
@@ -57,9 +63,13 @@ type Client struct {
 	capsSet     bool
 	clientID    string // the configured one, or the broker's assigned one
 	closeReason byte   // the DISCONNECT reason code Close sends
-	stopCh      chan struct{}
-	stopOnce    sync.Once
-	supDone     chan struct{}
+	// finalDisconnect is the DISCONNECT Drain built (it decided from it
+	// whether the session is kept); nil: Close builds its own.
+	finalDisconnect *wire.Disconnect
+	sessionExpiry   time.Duration // in force on the current (or last) connection
+	stopCh          chan struct{}
+	stopOnce        sync.Once
+	supDone         chan struct{}
 }
 
 // New returns a Client configured by opts. It validates every option,
@@ -128,11 +138,8 @@ func (c *Client) Connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err // not started
 	}
-	if c.cfg.store != nil {
-		c.loadOnce.Do(func() { c.loadErr = c.load() })
-		if c.loadErr != nil {
-			return c.loadErr
-		}
+	if err := c.loadStore(); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	switch {
@@ -146,6 +153,16 @@ func (c *Client) Connect(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	return c.AwaitConnected(ctx)
+}
+
+// loadStore reads the store (WithStore) once, before anything is put in
+// it: in the first Connect, or in a Publish made before Connect.
+func (c *Client) loadStore() error {
+	if c.cfg.store == nil {
+		return nil
+	}
+	c.loadOnce.Do(func() { c.loadErr = c.load() })
+	return c.loadErr
 }
 
 // AwaitConnected waits until the client is connected. It returns nil when
@@ -209,6 +226,7 @@ func (c *Client) Stats() Stats {
 	c.session.mu.Lock()
 	s.Queued, s.QueuedBytes = c.session.fifo.n, c.session.queuedBytes
 	s.InFlight, s.InFlightBytes = len(c.session.inflight), c.session.inflightBytes
+	s.Held = len(c.held)
 	s.LastReceived = c.session.lastRecv
 	if l := c.session.link; l != nil {
 		s.ConnectedSince, s.LastReceived = l.upAt, l.lastReceived()
@@ -402,7 +420,7 @@ func (c *Client) stopDelivery() int {
 		return 0
 	}
 	c.stopping = true
-	n := c.abandonQueuedLocked()
+	n := c.abandonQueuedLocked() + c.abandonHeldLocked()
 	c.stats.messagesAbandoned.Add(uint64(n))
 	if n > 0 {
 		c.cfg.logger.Warn("mqttkeep: received messages left unhandled and unacknowledged by Close", "count", n)

@@ -152,7 +152,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 					return nil, fmt.Errorf("%w: %w", ErrAuthFailed, err)
 				}
 			}
-			l.accept(ca, cp.KeepAlive)
+			l.accept(ca, &cp)
 			return l, nil
 		case wire.AUTH:
 			a, err := wire.DecodeAuth(body)
@@ -216,13 +216,17 @@ func connackError(ca wire.Connack) *ReasonCodeError {
 }
 
 // accept takes in what the CONNACK said.
-func (l *link) accept(ca wire.Connack, ourKeepAlive uint16) {
+func (l *link) accept(ca wire.Connack, cp *wire.Connect) {
 	l.caps = capabilitiesOf(&ca.Props)
 	l.sessionPresent = ca.SessionPresent
 	l.upAt = time.Now()
 	l.serverReceiveMax = uint16(l.caps.ReceiveMaximum)
 	l.serverMaxPacket = l.caps.MaximumPacketSize
-	l.keepAlive = time.Duration(ourKeepAlive) * time.Second
+	l.sessionExpiry = time.Duration(cp.Props.SessionExpiry) * time.Second
+	if l.caps.SessionExpirySet {
+		l.sessionExpiry = l.caps.SessionExpiry
+	}
+	l.keepAlive = time.Duration(cp.KeepAlive) * time.Second
 	if l.caps.ServerKeepAliveSet {
 		l.keepAlive = l.caps.ServerKeepAlive
 	}

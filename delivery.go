@@ -59,7 +59,8 @@ func compact[T any](q []T, head int) ([]T, int) {
 }
 
 // routeLocked hands a received message to every subscription it belongs
-// to, or to the fallback handler, or counts it as unroutable. m tracks the
+// to, or to the fallback handler, or holds it for a subscription not made
+// yet (held.go), or counts it as unroutable. m tracks the
 // acknowledgement of a QoS 1/2 message: each delivery holds it until its
 // handler is done. s.mu held.
 func (c *Client) routeLocked(p *wire.Publish, m *inMsg) {
@@ -70,8 +71,19 @@ func (c *Client) routeLocked(p *wire.Publish, m *inMsg) {
 			c.enqueueLocked(ln, p, m, nil)
 			return
 		}
+		if m != nil && !c.unwantedLocked(p.Topic) {
+			if c.draining {
+				// Nothing is held while draining: no subscription can
+				// come. Left unacknowledged for the broker.
+				c.session.abandonLocked(m)
+				c.stats.messagesAbandoned.Add(1)
+				return
+			}
+			c.holdLocked(p, m) // see held.go
+			return
+		}
 		c.stats.messagesUnroutable.Add(1)
-		c.cfg.logger.Warn("mqttkeep: message matches no subscription and no fallback handler is set; acknowledged unhandled",
+		c.cfg.logger.Warn("mqttkeep: message matches no subscription (only filters this client unsubscribed from) and no fallback handler is set; not handled",
 			"topic", p.Topic, "qos", p.QoS)
 		return
 	}
@@ -139,6 +151,12 @@ func (c *Client) enqueueLocked(ln *lane, p *wire.Publish, m *inMsg, sub *subscri
 	if m != nil {
 		m.pending++
 	}
+	c.pushLocked(ln, d)
+}
+
+// pushLocked queues d on ln and starts a lane goroutine when the lane may
+// run more. s.mu held.
+func (c *Client) pushLocked(ln *lane, d *delivery) {
 	ln.q = append(ln.q, d)
 	if ln.running < ln.max && !c.stopping {
 		ln.running++
@@ -159,6 +177,7 @@ func (c *Client) runLane(ln *lane) {
 			if ln.running == 0 && ln.waiting() == 0 {
 				c.subs.retired = slices.DeleteFunc(c.subs.retired, func(x *lane) bool { return x == ln })
 			}
+			c.progressedLocked()
 			s.mu.Unlock()
 			return
 		}
@@ -183,22 +202,23 @@ func (c *Client) handle(d *delivery) {
 			c.stats.handlerPanics.Add(1)
 			c.cfg.logger.Error("mqttkeep: message handler panicked; message acknowledged", "filter", d.lane.name,
 				"topic", d.msg.Topic, "panic", fmt.Sprint(r))
-			d.ack()
+			_ = d.ack()
 		}
 	}()
 	c.stats.messagesReceived.Add(1)
 	d.lane.handler(&d.msg)
 	panicked = false
 	if !c.cfg.manualAck {
-		d.ack()
+		_ = d.ack() // after Close: the broker sends it again (see Message.Ack)
 	}
 }
 
 // ack ends this delivery's hold on its message, once.
-func (d *delivery) ack() {
+func (d *delivery) ack() error {
 	if d.acked.CompareAndSwap(false, true) {
-		d.c.session.deliveryDone(d.in)
+		return d.c.session.deliveryDone(d.in)
 	}
+	return nil
 }
 
 // abandonQueuedLocked drops every delivery not yet handed to a handler

@@ -122,27 +122,6 @@ func TestResumedSessionBacklogHandled(t *testing.T) {
 	})
 }
 
-// Without a subscription or fallback for them, backlog messages are
-// counted and logged, not silently acknowledged.
-func TestUnroutableMessagesCounted(t *testing.T) {
-	b := mqttkeeptest.NewBroker(t)
-	id := "unroutable"
-	session := []mqttkeep.Option{mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID(id),
-		mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Minute)}
-	ev := newEvents()
-	first, err := mqttkeep.New(append(append(ev.options(), session...),
-		mqttkeep.WithSubscription("lost/#", 1, func(*mqttkeep.Message) {}))...)
-	require.NoError(t, err)
-	connect(t, first)
-	require.NoError(t, ev.connectEvent(t, 0).ResubscribeErr)
-	require.NoError(t, first.Close(context.Background()))
-	publishSeq(t, b.URL(), "lost/x", 5)
-	second := newClient(t, session...)
-	connect(t, second)
-	eventuallyTrue(t, "5 unroutable", func() bool { return second.Stats().MessagesUnroutable == 5 })
-	assert.Zero(t, second.Stats().MessagesReceived)
-}
-
 // Unsubscribe hands every message received before the UNSUBACK to its
 // handler; anything after it is counted. None is acknowledged unhandled
 // without a count.
@@ -166,9 +145,10 @@ func TestUnsubscribeWithMessagesInFlight(t *testing.T) {
 	})
 }
 
-// Drain unsubscribes, handles and acknowledges everything received, then
-// disconnects: the session keeps nothing for a later process.
-func TestDrainHandlesEverythingReceived(t *testing.T) {
+// DrainUnsubscribe unsubscribes, handles and acknowledges everything
+// received, then disconnects: the session keeps nothing for a later
+// process (what a shared subscription's member that scales down wants).
+func TestDrainUnsubscribeHandlesEverythingReceived(t *testing.T) {
 	onBrokers(t, func(t *testing.T, url string) {
 		id := fmt.Sprintf("drain-%d", time.Now().UnixNano())
 		session := []mqttkeep.Option{mqttkeep.WithServer(url), mqttkeep.WithClientID(id),
@@ -182,7 +162,7 @@ func TestDrainHandlesEverythingReceived(t *testing.T) {
 		eventuallyTrue(t, "10 received", func() bool { return c.Stats().MessagesIn >= 10 })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		require.NoError(t, c.Drain(ctx))
+		require.NoError(t, c.DrainUnsubscribe(ctx))
 		st := c.Stats()
 		assert.Equal(t, st.MessagesIn, uint64(got.total.Load()), "every received message handled")
 		assert.Zero(t, st.MessagesAbandoned)
@@ -383,7 +363,7 @@ func TestSharedSubscriptionMemberDrains(t *testing.T) {
 		eventuallyTrue(t, "the first member handles some", func() bool { return a.total.Load() >= 50 })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		require.NoError(t, ma.Drain(ctx))
+		require.NoError(t, ma.DrainUnsubscribe(ctx))
 		<-done
 		missing := func() []int {
 			var out []int

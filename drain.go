@@ -5,31 +5,71 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// drainPoll is how often Drain looks again while handlers run.
-const drainPoll = 5 * time.Millisecond
+// Drain shuts the client down without losing a message, and keeps what
+// the broker's session holds for the next process:
+//
+//   - When the session outlives the connection (a Session Expiry Interval
+//     above zero given with [WithSessionExpiry], and not overridden by
+//     the broker or [WithDisconnectPacket]), the subscriptions stay: the
+//     broker goes on queueing for the session while the process is down.
+//     Messages that arrive once Drain has begun are not handed to
+//     handlers: QoS 1/2 ones are left unacknowledged, for the broker to
+//     send again to the next connection that resumes the session, and
+//     QoS 0 ones are dropped (both counted in [Stats.MessagesAbandoned]).
+//   - Otherwise the session ends with the connection, and nothing left
+//     in it would survive: Drain first unsubscribes every subscription, as
+//     [Client.DrainUnsubscribe] does, so that the broker stops sending,
+//     and hands everything it had sent to the handlers.
+//
+// Either way, every message received before (and, in the second case,
+// until the broker's UNSUBACK) runs through its handler and is
+// acknowledged, outstanding manual acknowledgements ([WithManualAck]) are
+// waited for, messages held for a subscription not yet made are left
+// unacknowledged (see [Client.Subscribe]), every accepted outbound
+// message completes, and then the client sends DISCONNECT and closes like
+// [Client.Close]. New subscriptions are refused from the start; handlers
+// may still publish (a reply, say) until the outbound wait begins.
+//
+// When ctx ends first, Drain closes at once (as Close does) and returns
+// ctx's error. Called from a handler or hook, Drain does not wait for the
+// calling goroutine.
+func (c *Client) Drain(ctx context.Context) error { return c.drain(ctx, false) }
 
-// Drain shuts the client down without losing a message: it unsubscribes
-// every subscription (the broker stops sending, and a shared subscription
-// sends the rest to the other members), lets every message already
-// received run through its handler and be acknowledged, waits until every
-// accepted outbound message completed, then sends DISCONNECT and closes
-// like [Client.Close]. New subscriptions are refused from the start;
-// handlers may still publish (a reply, say) until the outbound wait
-// begins. When ctx ends first, Drain closes at once (as Close does) and
-// returns ctx's error. Called from a handler or hook, Drain does not wait
-// for the calling goroutine.
-func (c *Client) Drain(ctx context.Context) error {
+// DrainUnsubscribe is [Client.Drain] for a client that leaves for good, or
+// hands its share of a shared subscription ($share/...) to the group's
+// other members: it unsubscribes every subscription first, whatever the
+// session expiry, so that the broker stops sending to this session (and
+// sends the rest to the other members); the messages it sent before its
+// UNSUBACK are handled and acknowledged, then the client finishes and
+// closes as Drain does. What would have arrived for the session later is
+// not kept for it.
+func (c *Client) DrainUnsubscribe(ctx context.Context) error { return c.drain(ctx, true) }
+
+func (c *Client) drain(ctx context.Context, unsubscribe bool) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
+	d := c.disconnectPacket()
+	c.mu.Lock()
+	c.finalDisconnect = d
+	c.mu.Unlock()
 	s := c.session
 	s.mu.Lock()
 	c.draining = true
+	keep := !unsubscribe && c.sessionKeptLocked(d)
+	c.drainKeep = keep
+	if n := c.abandonHeldLocked(); n > 0 {
+		c.stats.messagesAbandoned.Add(uint64(n))
+	}
 	var filters []string
-	for _, sub := range c.subs.all {
-		filters = append(filters, sub.filter)
+	if !keep {
+		for _, sub := range c.subs.all {
+			filters = append(filters, sub.filter)
+		}
 	}
 	s.mu.Unlock()
 
@@ -39,7 +79,11 @@ func (c *Client) Drain(ctx context.Context) error {
 				return fmt.Errorf("mqttkeep: drain: %w", err)
 			}
 		}
-		if err := c.awaitQuiet(ctx); err != nil {
+		wait := c.awaitQuiet
+		if keep {
+			wait = c.awaitHandled // new arrivals are left to the broker
+		}
+		if err := wait(ctx); err != nil {
 			return fmt.Errorf("mqttkeep: drain: %w", err)
 		}
 		if err := c.Flush(ctx); err != nil {
@@ -57,6 +101,18 @@ func (c *Client) Drain(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// sessionKeptLocked reports whether the broker keeps the session after
+// DISCONNECT d: the expiry d sets, else the one in force on the
+// connection. s.mu held.
+func (c *Client) sessionKeptLocked(d *wire.Disconnect) bool {
+	if d.Props.Has(wire.PropSessionExpiry) {
+		return d.Props.SessionExpiry > 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionExpiry > 0
 }
 
 // awaitQuiet waits until everything received is handled and the broker
@@ -83,11 +139,11 @@ func (c *Client) awaitQuiet(ctx context.Context) error {
 }
 
 // awaitHandled waits until no delivery waits or runs (but the calling
-// goroutine's own) and every received QoS 1/2 message was acknowledged.
+// goroutine's own) and every received QoS 1/2 message handed out was
+// acknowledged. It wakes on progress (a lane going idle, an
+// acknowledgement, a callback goroutine ending), never on a timer.
 func (c *Client) awaitHandled(ctx context.Context) error {
 	self := goroutineID()
-	t := time.NewTicker(drainPoll)
-	defer t.Stop()
 	for {
 		s := c.session
 		s.mu.Lock()
@@ -98,17 +154,36 @@ func (c *Client) awaitHandled(ctx context.Context) error {
 		for _, ln := range c.subs.retired {
 			busy = busy || ln.busy()
 		}
+		if !busy {
+			s.mu.Unlock()
+			return nil
+		}
+		if c.progress == nil {
+			c.progress = make(chan struct{})
+		}
+		progress := c.progress
 		s.mu.Unlock()
-		if !busy || c.onlyCaller(self) {
+		only, callbacksChanged := c.onlyCaller(self)
+		if only {
 			return nil
 		}
 		select {
-		case <-t.C:
+		case <-progress:
+		case <-callbacksChanged:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.stopCh:
 			return c.stopErr()
 		}
+	}
+}
+
+// progressedLocked wakes awaitHandled: a lane went idle or a received
+// message left the session. s.mu held.
+func (c *Client) progressedLocked() {
+	if c.progress != nil {
+		close(c.progress)
+		c.progress = nil
 	}
 }
 
@@ -118,11 +193,18 @@ func (ln *lane) busy() bool { return ln.waiting() > 0 || ln.running > 0 }
 
 // onlyCaller reports whether the only callback goroutine left running is
 // the caller (Drain called from a handler: its own delivery cannot finish
-// before Drain returns).
-func (c *Client) onlyCaller(self uint64) bool {
+// before Drain returns), and returns a channel closed when the number of
+// callback goroutines changes.
+func (c *Client) onlyCaller(self uint64) (bool, <-chan struct{}) {
 	g := &c.callbacks
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	_, inside := g.inside[self]
-	return inside && g.n == 1
+	if inside && g.n == 1 {
+		return true, nil
+	}
+	if g.change == nil {
+		g.change = make(chan struct{})
+	}
+	return false, g.change
 }

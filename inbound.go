@@ -25,7 +25,12 @@ type inMsg struct {
 	persisting bool  // QoS 2: being recorded in the store before its PUBREC
 	persisted  bool  // QoS 2: recorded (or no store)
 	superseded bool  // the broker reused its identifier for a new message: never acknowledged
+	abandoned  bool  // given up by Close or Drain before any handler had it: never acknowledged
 }
+
+// unacked reports a message that is never acknowledged: its place in the
+// acknowledgement order holds nothing back.
+func (m *inMsg) unacked() bool { return m.superseded || m.abandoned }
 
 // ackQueue is a link's inbound QoS 1/2 messages in arrival order.
 type ackQueue struct {
@@ -40,9 +45,9 @@ func (a *ackQueue) len() int      { return len(a.q) - a.head }
 // held.
 func (s *session) flushAcksLocked(l *link) {
 	a := &l.acks
-	for a.head < len(a.q) && (a.q[a.head].ready || a.q[a.head].superseded) {
+	for a.head < len(a.q) && (a.q[a.head].ready || a.q[a.head].unacked()) {
 		m := a.q[a.head]
-		if m.qos == 2 && !m.persisted && !m.superseded {
+		if m.qos == 2 && !m.persisted && !m.unacked() {
 			if s.c.cfg.store == nil {
 				m.persisted = true
 			} else {
@@ -83,9 +88,10 @@ func (s *session) flushAcksLocked(l *link) {
 func (s *session) acknowledgeLocked(l *link, m *inMsg) {
 	if s.inbound[m.id] == m {
 		delete(s.inbound, m.id)
+		s.c.progressedLocked()
 	}
-	if m.superseded {
-		return // an acknowledgement now would be taken for the new message's
+	if m.unacked() {
+		return // superseded: it would be taken for the new message's
 	}
 	if m.qos == 1 {
 		l.writeAck(wire.PUBACK, m.id, 0)
@@ -101,13 +107,23 @@ func (s *session) acknowledgeLocked(l *link, m *inMsg) {
 }
 
 // deliveryDone marks one delivery of m done; m is acknowledged when all
-// are. Any goroutine.
-func (s *session) deliveryDone(m *inMsg) {
+// are. Any goroutine. Once the client stops (Close, or a final refusal)
+// the acknowledgement cannot be sent any more: it returns why.
+func (s *session) deliveryDone(m *inMsg) error {
 	if m == nil {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.deliveryDoneLocked(m)
+	if s.c.stopping {
+		return fmt.Errorf("%w: the acknowledgement was not sent; a broker that keeps the session sends the message again", s.c.stopErr())
+	}
+	return nil
+}
+
+// deliveryDoneLocked is deliveryDone with s.mu held.
+func (s *session) deliveryDoneLocked(m *inMsg) {
 	m.pending--
 	if m.pending > 0 || m.ready {
 		return
@@ -115,6 +131,16 @@ func (s *session) deliveryDone(m *inMsg) {
 	m.ready = true
 	if l := m.link; l != nil && l == s.link {
 		s.flushAcksLocked(l)
+	}
+}
+
+// abandonLocked gives m up unacknowledged: the broker sends it again if
+// the session survives. s.mu held.
+func (s *session) abandonLocked(m *inMsg) {
+	m.abandoned = true
+	if s.inbound[m.id] == m {
+		delete(s.inbound, m.id)
+		s.c.progressedLocked()
 	}
 }
 
@@ -182,6 +208,12 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 			}
 			return nil
 		}
+		if c.drainKeep {
+			// Drain keeps the session: the broker sends it again to the
+			// next connection that resumes it.
+			c.stats.messagesAbandoned.Add(1)
+			return nil
+		}
 		m = &inMsg{id: p.PacketID, qos: p.QoS, link: l}
 		if s.inbound == nil {
 			s.inbound = make(map[uint16]*inMsg)
@@ -189,6 +221,10 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 		s.inbound[p.PacketID] = m
 		l.acks.push(m)
 		l.checkWindowLocked()
+	}
+	if p.QoS == 0 && c.drainKeep {
+		c.stats.messagesAbandoned.Add(1)
+		return nil
 	}
 	c.routeLocked(&p, m)
 	if m != nil && m.pending == 0 {
@@ -210,6 +246,7 @@ func (s *session) supersedeLocked(id uint16) {
 	if old, ok := s.inbound[id]; ok {
 		old.superseded = true
 		delete(s.inbound, id)
+		s.c.progressedLocked()
 	}
 	if _, ok := s.released[id]; ok {
 		delete(s.released, id)
@@ -261,6 +298,7 @@ func (s *session) forgetInboundLocked() {
 		m.link = nil // its handlers may still finish; nothing is sent
 		delete(s.inbound, id)
 	}
+	s.c.progressedLocked()
 	if s.c.cfg.store != nil && len(s.released) > 0 {
 		var dels []uint64
 		for id := range s.released {

@@ -37,6 +37,7 @@ type link struct {
 	caps   Capabilities
 
 	sessionPresent bool
+	sessionExpiry  time.Duration // in force: CONNECT's, or the broker's from CONNACK
 
 	keepAlive    time.Duration // negotiated: the broker's Server Keep Alive wins
 	pingTimeout  time.Duration // 0: no probing
@@ -53,19 +54,21 @@ type link struct {
 
 	// Guarded by s.mu: the send buffer, keepalive and probe state, the
 	// order of inbound acknowledgements, outbound topic aliases.
-	out      []byte
-	queued   int64 // bytes ever put in out
-	taken    int64 // bytes ever taken from out by the writer (being or been written)
-	closing  bool  // a DISCONNECT is in out: close once it is written
-	ka       keepalive
-	acks     ackQueue
-	aliasOut aliasTable
-	reauth   *reauth
-	overRM   bool          // the broker exceeded our Receive Maximum (logged once)
-	paused   bool          // the reader waits for room in the receive window
-	window   chan struct{} // closed when the window has room again; nil unless paused
+	out        []byte
+	queued     int64 // bytes ever put in out
+	taken      int64 // bytes ever taken from out by the writer (being or been written)
+	closing    bool  // a DISCONNECT is in out: close once it is written
+	ka         keepalive
+	acks       ackQueue
+	aliasOut   aliasTable
+	reauth     *reauth
+	overRM     bool          // the broker exceeded our Receive Maximum (logged once)
+	heldWarned bool          // held messages filled the receive window (logged once)
+	paused     bool          // the reader waits for room in the receive window
+	window     chan struct{} // closed when the window has room again; nil unless paused
 
 	aliasIn     map[uint16]string // reader goroutine only
+	bad         *badPacket        // reader goroutine: the packet refused as broken, read by the supervisor after wg
 	overWindow  bool              // reader goroutine only: the last PUBLISH went beyond the window
 	prevAliasIn map[uint16]string // the previous connection's, when the session was resumed
 
@@ -330,6 +333,7 @@ func (l *link) readLoop() {
 		}
 		l.c.stats.packetsIn.Add(1)
 		if err := l.dispatch(typ, flags, body); err != nil {
+			l.bad = newBadPacket(typ, body)
 			l.protocolFailure(err)
 			return
 		}

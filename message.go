@@ -203,15 +203,23 @@ func messageSize(p *wire.Publish) int {
 // [WithManualAck]: the broker gets its PUBACK (or PUBREC) once every
 // message received before it was acknowledged too, as MQTT requires. Ack
 // may be called from any goroutine, more than once (later calls do
-// nothing), and after the handler returned. A message not yet
-// acknowledged holds one slot of the client's Receive Maximum; after a
-// reconnect the broker sends it again. Without WithManualAck, and for QoS
-// 0, Ack does nothing: the message is acknowledged when its handler
-// returns.
-func (m *Message) Ack() {
-	if m.delivery != nil {
-		m.delivery.ack()
+// nothing and return nil), and after the handler returned. A message not
+// yet acknowledged holds one slot of the client's Receive Maximum; after
+// a reconnect the broker sends it again, and the acknowledgement goes out
+// on the new connection. [Client.Drain] waits for outstanding
+// acknowledgements.
+//
+// Once [Client.Close] began (or a final refusal stopped the client), no
+// acknowledgement is sent any more: Ack returns an error matching
+// [ErrClosed] (or [ErrNotConnected]), and a broker that keeps the session
+// sends the message again to the next connection that resumes it.
+// Without WithManualAck, and for QoS 0, Ack does nothing and returns nil:
+// the message is acknowledged when its handler returns.
+func (m *Message) Ack() error {
+	if d := m.delivery; d != nil && d.c.cfg.manualAck {
+		return d.ack()
 	}
+	return nil
 }
 
 // Clone returns a deep copy of m that shares no buffer with it, for a

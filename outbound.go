@@ -30,6 +30,7 @@ type outMsg struct {
 	stored    bool // has a record in the store, to remove once complete
 	owned     bool // pub's payload and properties are copies of our own
 	caller    bool // a Publish call waits for the outcome
+	suspected int  // losses in a row whose bad packet named it (poison.go)
 
 	prev, next *outMsg // fifo links
 

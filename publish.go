@@ -58,12 +58,11 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
+	if err := c.loadStore(); err != nil {
+		return err
+	}
 	s := c.session
 	s.mu.Lock()
-	if c.notStartedLocked() {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: Connect has not been called", ErrNotConnected)
-	}
 	// The fastest path: a QoS 0 message with nothing queued ahead goes
 	// straight into the send buffer; nothing needs to remember it.
 	if p.QoS == 0 && !c.cfg.storeQoS0 && s.fifo.n == 0 && s.canSendQoS0Locked() {
@@ -199,13 +198,6 @@ func (c *Client) awaitStored(ctx context.Context, o *outMsg, stored <-chan struc
 		return fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, o.err)
 	}
 	return nil
-}
-
-// notStartedLocked reports whether Connect was never called. s.mu held.
-func (c *Client) notStartedLocked() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.started
 }
 
 // newOut validates m and builds its outbound message.
@@ -384,6 +376,9 @@ func (c *Client) PublishAsync(ctx context.Context, topic string, payload []byte,
 		return nil, err
 	}
 	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	if err := c.loadStore(); err != nil {
 		return nil, err
 	}
 	o.own()

@@ -123,6 +123,13 @@ func (c *Client) supervise() {
 			return
 		}
 		healthy := l.healthy.Load()
+		cause := l.cause
+		s := c.session
+		s.mu.Lock()
+		if perr := s.suspectsLocked(l); perr != nil {
+			cause = errors.Join(cause, perr)
+		}
+		s.mu.Unlock()
 		if rs.poisoned(l, healthy, c.cfg.poisonLimit) {
 			// The broker's session kills every connection that resumes
 			// it (a message the client cannot decode, sent again each
@@ -133,10 +140,12 @@ func (c *Client) supervise() {
 				"connections", c.cfg.poisonLimit, "err", l.cause)
 		}
 		c.cfg.logger.Warn("mqttkeep: connection lost", "server", server.Redacted(), "uptime", uptime, "err", l.cause)
-		c.events.post(DisconnectEvent{Err: l.cause, WillReconnect: true, Uptime: uptime, LastReceived: l.lastReceived(),
+		c.events.post(DisconnectEvent{Err: cause, WillReconnect: true, Uptime: uptime, LastReceived: l.lastReceived(),
 			NewSession: cleanStart})
 		attempt = 0
-		rs.lost(healthy)
+		// A loss the broker caused by breaking the protocol backs off like
+		// a failed attempt, whatever came before it (poison.go).
+		rs.lost(healthy && !brokerFault(l.cause))
 		redirect = c.redirectTarget(l.cause, server, &rs.hops)
 	}
 }
@@ -150,6 +159,7 @@ func (c *Client) supervise() {
 func (c *Client) open(l *link) (int, error) {
 	c.mu.Lock()
 	c.caps, c.capsSet = l.caps, true
+	c.sessionExpiry = l.sessionExpiry
 	if id := l.caps.AssignedClientID; id != "" {
 		c.clientID = id // kept for every later connection
 		c.cfg.logClientID.Store(&id)
@@ -318,18 +328,33 @@ func isTakeover(err error) bool {
 func (c *Client) disconnect(l *link) {
 	c.stopDelivery()
 	c.mu.Lock()
-	d := &wire.Disconnect{Reason: c.closeReason}
+	d := c.finalDisconnect
 	c.mu.Unlock()
-	if !c.cfg.sessionExpirySet && c.cfg.sessionExpiry > 0 {
-		d.Props.Mark(wire.PropSessionExpiry)
+	if d == nil {
+		d = c.disconnectPacket()
 	}
-	c.editDisconnect(d)
 	s := c.session
 	s.mu.Lock()
 	l.closeWithLocked(d, nil)
 	s.mu.Unlock()
 	<-l.lost
 	c.close(l)
+}
+
+// disconnectPacket builds the DISCONNECT that Close sends: it ends the
+// session at once unless the user chose a session expiry, and
+// WithDisconnectPacket edits it. Called once per Close (Drain builds it
+// first, to know whether the session will be kept), without a lock: the
+// edit is user code.
+func (c *Client) disconnectPacket() *wire.Disconnect {
+	c.mu.Lock()
+	d := &wire.Disconnect{Reason: c.closeReason}
+	c.mu.Unlock()
+	if !c.cfg.sessionExpirySet && c.cfg.sessionExpiry > 0 {
+		d.Props.Mark(wire.PropSessionExpiry)
+	}
+	c.editDisconnect(d)
+	return d
 }
 
 // sleep waits d or until Close; it reports whether to go on.

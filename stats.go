@@ -55,14 +55,25 @@ type Stats struct {
 	// MessagesDropped counts QoS 0 messages dropped because
 	// [WithMessageBuffer] messages already waited for their handlers.
 	MessagesDropped uint64
-	// MessagesUnroutable counts messages that matched no subscription
-	// while no fallback handler ([WithDefaultHandler]) was set. A QoS 1/2
-	// one was acknowledged unhandled (see Delivery guarantees in the
-	// README).
+	// MessagesUnroutable counts messages not handled because they matched
+	// only filters the program unsubscribed from (a broker may send some
+	// after its UNSUBACK), with no fallback handler ([WithDefaultHandler])
+	// set, and QoS 0 messages that matched no subscription at all. A QoS
+	// 1/2 one was acknowledged: the program asked not to get it. (A QoS
+	// 1/2 message that matches no subscription yet is held instead: see
+	// Held.)
 	MessagesUnroutable uint64
-	// MessagesAbandoned counts deliveries waiting for a handler when
-	// Close stopped the client: not handled, not acknowledged.
+	// MessagesAbandoned counts received messages never handed to a
+	// handler because the client stopped or drained first: deliveries
+	// still waiting for a handler when Close came, messages held for a
+	// subscription never made (see Held), and messages that arrived once
+	// Drain had begun. A QoS 1/2 one was left unacknowledged, for a broker
+	// that keeps the session to send again; a QoS 0 one is lost.
 	MessagesAbandoned uint64
+	// Held is how many received QoS 1/2 messages wait, unacknowledged, for
+	// a subscription not made yet: a resumed session's backlog that came
+	// before the program's Subscribe (see [Client.Subscribe]).
+	Held int
 	// HandlerPanics counts handler calls that panicked (recovered; the
 	// message is acknowledged).
 	HandlerPanics uint64
@@ -82,6 +93,11 @@ type Stats struct {
 	// to tell: queued QoS 0 messages discarded by Close or a final
 	// refusal, and queued messages a new broker's limits refuse.
 	MessagesDiscarded uint64
+
+	// MessagesPoisoned counts accepted QoS 1/2 messages given up with
+	// [ErrMessagePoisoned]: the broker's answer to each broke the
+	// protocol on WithMaxFailedResumes connections in a row.
+	MessagesPoisoned uint64
 
 	// MessagesRestored counts the accepted messages a Connect found in the
 	// store (WithStore), left by an earlier process, and sends.
@@ -106,6 +122,7 @@ type counters struct {
 	messagesAbandoned, handlerPanics                  atomic.Uint64
 	messagesDiscarded, sessionsAbandoned              atomic.Uint64
 	messagesRestored, messagesOverReceiveMax          atomic.Uint64
+	messagesPoisoned                                  atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -149,6 +166,7 @@ func (c *counters) snapshot(state State) Stats {
 		MessagesDiscarded:   c.messagesDiscarded.Load(),
 		SessionsAbandoned:   c.sessionsAbandoned.Load(),
 		MessagesRestored:    c.messagesRestored.Load(),
+		MessagesPoisoned:    c.messagesPoisoned.Load(),
 
 		MessagesOverReceiveMaximum: c.messagesOverReceiveMax.Load(),
 	}

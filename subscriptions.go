@@ -175,9 +175,11 @@ func (c *Client) addLocked(sub *subscription) {
 		c.retireLocked(old, nil)
 	}
 	r.leaving = slices.DeleteFunc(r.leaving, func(f string) bool { return f == sub.filter })
+	c.unwanted = slices.DeleteFunc(c.unwanted, func(f string) bool { return f == sub.filter })
 	r.router.add(sub)
 	r.all = append(r.all, sub)
 	sub.state = subWanted
+	c.releaseHeldLocked(sub)
 	if s := c.session; s.link != nil && !s.link.closing && s.pumping {
 		c.sendSubscribesLocked(s.link, []*subscription{sub})
 	}
@@ -435,6 +437,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
 			subs = append(subs, sub)
 		}
 	}
+	c.unsubscribedLocked(filters)
 	l := s.link
 	if l == nil || l.closing || !s.pumping {
 		for _, sub := range subs {
