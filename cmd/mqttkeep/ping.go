@@ -51,7 +51,8 @@ func (p *pingStats) summary(elapsed time.Duration) string {
 	if p.sent > 0 {
 		loss = (p.sent - p.received) * 100 / p.sent
 	}
-	s := fmt.Sprintf("%d PINGREQs sent, %d PINGRESPs received, %d%% loss, time %dms\n", p.sent, p.received, loss, elapsed.Milliseconds())
+	s := fmt.Sprintf("%s sent, %s received, %d%% loss, time %dms\n",
+		plural(p.sent, "PINGREQ", "PINGREQs"), plural(p.received, "PINGRESP", "PINGRESPs"), loss, elapsed.Milliseconds())
 	if p.received > 0 {
 		avg := float64(p.sum) / float64(p.received)
 		mdev := math.Sqrt(max(p.sum2/float64(p.received)-avg*avg, 0))
