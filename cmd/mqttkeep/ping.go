@@ -168,7 +168,7 @@ func (p *pinger) run(runCtx context.Context) int {
 			}
 		case r := <-p.results:
 			p.outstanding--
-			if isFinal(r.err) {
+			if p.final(r.err) {
 				return p.refused(r.err)
 			}
 			p.head()
@@ -189,12 +189,22 @@ func (p *pinger) head() {
 		p.cf.server, p.f.interval.d, p.f.wait.d, keepAliveNote(p.client, p.cf.keepAlive.d))
 }
 
-// refused reports a final refusal (a CONNACK reason code retrying cannot
-// fix, a certificate that does not verify): status 2, with the summary
-// when the run had begun.
+// final reports whether err ended the client for good: a CONNACK reason
+// code retrying cannot fix, or a certificate that does not verify (the
+// library stops on both).
+func (p *pinger) final(err error) bool {
+	return err != nil && (isFinal(err) || p.client.State() == mqttkeep.StateStopped)
+}
+
+// refused reports a final error: status 2, with the summary when the
+// run had begun.
 func (p *pinger) refused(err error) int {
 	p.rep.quiet = false
-	p.rep.printf("the broker refused the connection: %s", cause(err))
+	if isFinal(err) {
+		p.rep.printf("the broker refused the connection: %s", cause(err))
+	} else {
+		p.rep.printf("giving up: %s", cause(err))
+	}
 	if p.headed {
 		p.finish()
 	}
@@ -245,7 +255,7 @@ func (p *pinger) send() {
 		switch {
 		case err == nil:
 			rtt, err = p.client.Ping(wctx)
-		case !isFinal(err):
+		case !p.final(err):
 			err = &errNoConnection{err}
 		}
 		select {

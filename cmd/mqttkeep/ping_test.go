@@ -219,3 +219,17 @@ func TestPingInterruptedBeforeConnecting(t *testing.T) {
 	assert.Contains(t, out, "PING mqtt://127.0.0.1:1: ")
 	assert.Contains(t, out, "--- mqtt://127.0.0.1:1 MQTT ping statistics ---\n1 PINGREQ sent, 0 PINGRESPs received, 100% loss")
 }
+
+// A certificate that does not verify cannot get better by retrying: the
+// library stops, and ping says why and exits 2.
+func TestPingCertificateNotVerified(t *testing.T) {
+	t.Parallel()
+	pki := newPKI(t)
+	b := mqttkeeptest.NewBroker(t, mqttkeeptest.WithTLS(pki.serverConfig(false)))
+	for range 3 { // the first result and the stop race; each must give 2
+		code, stdout, _ := runSync(t, nil, "ping", "-L", b.URL(), "-c", "1", "-W", "5")
+		assert.Equal(t, pingError, code, stdout)
+		assert.Contains(t, stdout, "mqttkeep ping: giving up: ")
+		assert.Contains(t, stdout, "certificate signed by unknown authority")
+	}
+}
