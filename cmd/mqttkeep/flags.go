@@ -129,7 +129,8 @@ func usageFail(s stdio, cmd, msg string, secret *string) int {
 
 // redactSecret hides every occurrence of a password in msg. Very short
 // passwords are not searched for: hiding every "a" would garble the
-// message, and no message repeats a flag value anyway.
+// message (the command's streams hide them where they stand quoted, as
+// an echoed flag value does; see secrets.redact).
 func redactSecret(msg, secret string) string {
 	if len(secret) < 3 {
 		return msg
