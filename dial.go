@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 
-	"github.com/gorilla/websocket"
 	"github.com/mqttkeep/mqttkeep/internal/wsconn"
 )
 
@@ -43,31 +42,7 @@ func (d dialer) dial(ctx context.Context, server *url.URL, netDial netDialFunc) 
 		}
 		return tc, nil
 	case "ws", "wss":
-		wd := websocket.Dialer{
-			NetDialContext:   netDial,
-			TLSClientConfig:  d.tlsConfig(server),
-			Subprotocols:     []string{wsconn.Subprotocol},
-			HandshakeTimeout: 0, // bounded by ctx (the connect timeout)
-		}
-		u := *server
-		if u.Path == "" {
-			u.Path = "/"
-		}
-		ws, resp, err := wd.DialContext(ctx, u.String(), wsHeader(ctx))
-		if resp != nil && resp.Body != nil {
-			_ = resp.Body.Close()
-		}
-		if err != nil {
-			if resp != nil {
-				return nil, fmt.Errorf("websocket handshake: %s: %w", resp.Status, err)
-			}
-			return nil, err
-		}
-		if ws.Subprotocol() != wsconn.Subprotocol {
-			_ = ws.NetConn().Close()
-			return nil, fmt.Errorf("websocket handshake: server did not accept the %q subprotocol", wsconn.Subprotocol)
-		}
-		return wsconn.New(ws), nil
+		return wsconn.Dial(ctx, server, netDial, d.tlsConfig(server), wsHeader(ctx))
 	}
 	return nil, fmt.Errorf("unsupported scheme %q", server.Scheme)
 }

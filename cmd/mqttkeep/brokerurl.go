@@ -4,8 +4,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/mqttkeep/mqttkeep"
 )
 
 // brokerURL is a -L URL taken apart.
@@ -41,7 +39,7 @@ func (b *brokerURL) websocket() bool { return b.scheme == "ws" || b.scheme == "w
 // is percent-decoded ("%2F" for a "/" in a password). Errors never repeat
 // the user information.
 func parseBrokerURL(raw string) (*brokerURL, error) {
-	shown := mqttkeep.RedactURL(raw)
+	shown := redactURL(raw)
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok || scheme == "" {
 		return nil, usagef("-L %q: want a URL like mqtt://host:1883/topic", shown)
@@ -53,6 +51,16 @@ func parseBrokerURL(raw string) (*brokerURL, error) {
 		return nil, usagef("-L %q: unsupported scheme %q (want mqtt, mqtts, tcp, ssl, tls, ws or wss)", shown, scheme)
 	}
 	authority, path, hasPath := strings.Cut(rest, "/")
+	// A "/", "?", "#" or space in a password, unencoded, cuts the URL
+	// short (mosquitto's topic starts at the first "/" too): say how to
+	// write them.
+	encodeHint := ""
+	if strings.Contains(path, "@") || strings.ContainsAny(authority, "?# ") {
+		encodeHint = `; in a user name or password write "/" as %2F, "?" as %3F, "#" as %23 and a space as %20`
+	}
+	if strings.ContainsAny(authority, "?#") {
+		return nil, usagef("-L %q: a query or fragment before the path%s", shown, encodeHint)
+	}
 	if b.websocket() {
 		if hasPath {
 			b.wsPath = "/" + path
@@ -62,7 +70,7 @@ func parseBrokerURL(raw string) (*brokerURL, error) {
 	}
 	u, err := url.Parse(b.scheme + "://" + authority)
 	if err != nil {
-		return nil, usagef("-L %q: not a valid URL (want %s://[user[:password]@]host[:port]/topic)", shown, b.scheme)
+		return nil, usagef("-L %q: not a valid URL (want %s://host[:port]/topic, a user name and password before the host as user:password@)%s", shown, b.scheme, encodeHint)
 	}
 	if u.Hostname() == "" {
 		return nil, usagef("-L %q: no host", shown)
@@ -70,7 +78,7 @@ func parseBrokerURL(raw string) (*brokerURL, error) {
 	b.host, b.port = u.Hostname(), u.Port()
 	if b.port != "" {
 		if n, err := strconv.Atoi(b.port); err != nil || n < 1 || n > 65535 {
-			return nil, usagef("-L %q: port %q is not a number from 1 to 65535", shown, b.port)
+			return nil, usagef("-L %q: port %q is not a number from 1 to 65535%s", shown, b.port, encodeHint)
 		}
 	}
 	if b.websocket() && strings.ContainsAny(b.wsPath, "?#") {

@@ -153,7 +153,7 @@ func runCheck(ctx context.Context, args []string, s stdio) int {
 			r.RTT = &checkRTT{Count: st.received, Min: msf(st.min), Avg: float64(st.sum) / float64(st.received) / 1e6, Max: msf(st.max)}
 		}
 		if st.received < st.sent {
-			r.Notes = append(r.Notes, fmt.Sprintf("%d of %d PINGREQs got no PINGRESP", st.sent-st.received, st.sent))
+			r.Notes = append(r.Notes, fmt.Sprintf("%d of %s got no PINGRESP", st.sent-st.received, plural(st.sent, "PINGREQ", "PINGREQs")))
 		}
 		if r.RTT != nil && r.DeadLinkWithinS > 0 && r.RTT.Max/1e3 > r.DeadLinkWithinS/2 {
 			r.Notes = append(r.Notes, fmt.Sprintf("the slowest round trip (%.1f ms) is longer than the ping timeout (K/2 = %g s): pings will time out and the link will be dropped", r.RTT.Max, r.DeadLinkWithinS/2))
@@ -267,13 +267,13 @@ func (r *checkReport) text() []byte {
 	if r.MaximumPacketSize == 0 {
 		row("maximum packet size", "not announced: MQTT's own limit (268435460 bytes)")
 	} else {
-		row("maximum packet size", "%d bytes", r.MaximumPacketSize)
+		row("maximum packet size", "%s", plural(r.MaximumPacketSize, "byte", "bytes"))
 	}
-	rm := fmt.Sprint(r.ReceiveMaximum)
+	rm := plural(r.ReceiveMaximum, "QoS 1/2 message", "QoS 1/2 messages") + " in flight towards the broker"
 	if r.ReceiveMaximum == 65535 {
 		rm += " (also MQTT's value when not announced)"
 	}
-	row("receive maximum", "%s QoS 1/2 messages in flight towards the broker", rm)
+	row("receive maximum", "%s", rm)
 	if r.TopicAliasMaximum == 0 {
 		row("topic alias maximum", "0: the broker takes no topic aliases from us")
 	} else {
@@ -293,11 +293,11 @@ func (r *checkReport) text() []byte {
 			names := append(append([]string(nil), c.DNSNames...), c.IPs...)
 			row(fmt.Sprintf("certificate %d", i), "subject %s; issuer %s", c.Subject, c.Issuer)
 			row("", "valid %s to %s (%s)%s", c.NotBefore.Format(time.DateOnly), c.NotAfter.Format(time.DateOnly),
-				expiresIn(c.NotAfter), namesText(names))
+				expiresIn(c.NotAfter, time.Now()), namesText(names))
 		}
 	}
 	if r.RTT != nil {
-		row("round trip", "%d PINGREQ(s): min/avg/max = %.3f/%.3f/%.3f ms", r.RTT.Count, r.RTT.Min, r.RTT.Avg, r.RTT.Max)
+		row("round trip", "%s: min/avg/max = %.3f/%.3f/%.3f ms", plural(r.RTT.Count, "PINGREQ", "PINGREQs"), r.RTT.Min, r.RTT.Avg, r.RTT.Max)
 	}
 	for _, n := range r.Notes {
 		row("note", "%s", n)
@@ -311,14 +311,6 @@ func namesText(names []string) string {
 		return ""
 	}
 	return "; for " + strings.Join(names, ", ")
-}
-
-func expiresIn(t time.Time) string {
-	d := time.Until(t)
-	if d < 0 {
-		return "EXPIRED"
-	}
-	return fmt.Sprintf("expires in %d days", int(d.Hours()/24))
 }
 
 // secsText prints seconds as "60 s", or "never" for MQTT's 4294967295.

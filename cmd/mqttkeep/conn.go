@@ -231,6 +231,10 @@ func (c *connFlags) serverURL(set map[string]bool) (server, host, user, pass str
 	if c.host == "" {
 		return "", "", "", "", usagef("-h: empty host name")
 	}
+	if strings.ContainsAny(c.host, "@/") {
+		// Not echoed: it may hold a password (-h user:pass@host).
+		return "", "", "", "", usagef("-h: not a host name (give a URL with -L, a user name with -u and a password with -P)")
+	}
 	if set["p"] || set["port"] {
 		if c.port < 1 || c.port > 65535 {
 			return "", "", "", "", usagef("-p %d: want a port from 1 to 65535", c.port)

@@ -67,7 +67,7 @@ func (d *demo) publish(ctx context.Context) {
 			return
 		}
 		if failed > 0 {
-			d.out.event("publish_recovered", fmt.Sprintf("pub: seq %d acknowledged after %d failed attempts", seq, failed), "client", "pub", "seq", seq, "failed_attempts", failed)
+			d.out.event("publish_recovered", fmt.Sprintf("pub: seq %d acknowledged after %s", seq, plural(failed, "failed attempt", "failed attempts")), "client", "pub", "seq", seq, "failed_attempts", failed)
 		}
 	}
 }

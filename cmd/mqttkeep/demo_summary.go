@@ -100,11 +100,13 @@ func (d *demo) summary(completed bool) int {
 	}
 	fmt.Fprintf(&b, "  messages: published %d (acknowledged by the broker), received %d, duplicated %d, %s %d\n", published, received, duplicated, lostWord, len(lost))
 	if resent > 0 {
-		fmt.Fprintf(&b, "  (%d deliveries carried the DUP flag, re-sends by the broker after a reconnect; %d of them were the first arrival\n", resent, resentFirst)
+		fmt.Fprintf(&b, "  (%s carried the DUP flag, re-sends by the broker after a reconnect; %d of them %s the first arrival\n",
+			plural(resent, "delivery", "deliveries"), resentFirst, verb(resentFirst, "was", "were"))
 		fmt.Fprintf(&b, "   of their seq, not duplicates: duplicated counts the payloads that arrived more than once)\n")
 	}
 	if unacked > 0 {
-		fmt.Fprintf(&b, "  (%d received message(s) had not been acknowledged to pub: their publish was retried or cut short)\n", unacked)
+		fmt.Fprintf(&b, "  (%s had not been acknowledged to pub: %s publish was retried or cut short)\n",
+			plural(unacked, "received message", "received messages"), verb(unacked, "its", "their"))
 	}
 	partial := ""
 	if !completed {
@@ -115,9 +117,9 @@ func (d *demo) summary(completed bool) int {
 		fmt.Fprintf(&b, "verdict: PASS%s: every acknowledged message arrived (lost 0); exit status %d\n", partial, code)
 
 	case "FAIL":
-		fmt.Fprintf(&b, "verdict: FAIL: %d acknowledged message(s) never arrived (seq %s); exit status %d\n", len(lost), joinSeqs(lost), code)
+		fmt.Fprintf(&b, "verdict: FAIL: %s never arrived (seq %s); exit status %d\n", plural(len(lost), "acknowledged message", "acknowledged messages"), joinSeqs(lost), code)
 	default:
-		fmt.Fprintf(&b, "verdict: INCOMPLETE%s: %d acknowledged message(s) not received before the end (seq %s); exit status %d\n", partial, len(lost), joinSeqs(lost), code)
+		fmt.Fprintf(&b, "verdict: INCOMPLETE%s: %s not received before the end (seq %s); exit status %d\n", partial, plural(len(lost), "acknowledged message", "acknowledged messages"), joinSeqs(lost), code)
 	}
 	if len(conditions) > 0 {
 		fmt.Fprintf(&b, "  conditions of this verdict (the broker's limits, not the client's):\n")

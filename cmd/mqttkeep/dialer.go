@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"sync"
 
-	"github.com/gorilla/websocket"
 	"github.com/mqttkeep/mqttkeep/internal/wsconn"
 )
 
@@ -79,40 +78,32 @@ func (d *netDialer) tlsDial(ctx context.Context, server *url.URL) (net.Conn, err
 		_ = raw.Close()
 		return nil, err
 	}
-	st := tc.ConnectionState()
-	d.mu.Lock()
-	d.state, d.serverName = &st, cfg.ServerName
-	d.mu.Unlock()
+	d.record(tc.ConnectionState(), cfg.ServerName)
 	return tc, nil
 }
 
+// wsDial opens a WebSocket connection, over TLS for wss://, whose
+// handshake it records as tlsDial does.
 func (d *netDialer) wsDial(ctx context.Context, server *url.URL) (net.Conn, error) {
-	wd := websocket.Dialer{
-		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return d.raw(ctx, addr) },
-		Subprotocols:   []string{wsconn.Subprotocol},
-	}
-	if server.Scheme == "wss" {
-		wd.NetDialTLSContext = func(ctx context.Context, _, _ string) (net.Conn, error) { return d.tlsDial(ctx, server) }
-	}
-	u := *server
-	if u.Path == "" {
-		u.Path = "/"
-	}
-	ws, resp, err := wd.DialContext(ctx, u.String(), nil)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	raw := func(ctx context.Context, _, addr string) (net.Conn, error) { return d.raw(ctx, addr) }
+	cfg := d.tlsConfig(server)
+	c, err := wsconn.Dial(ctx, server, raw, cfg, nil)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("websocket handshake: %s: %w", resp.Status, err)
-		}
 		return nil, err
 	}
-	if ws.Subprotocol() != wsconn.Subprotocol {
-		_ = ws.NetConn().Close()
-		return nil, fmt.Errorf("websocket handshake: server did not accept the %q subprotocol", wsconn.Subprotocol)
+	if wc, ok := c.(*wsconn.Conn); ok {
+		if st, isTLS := wc.TLSConnectionState(); isTLS {
+			d.record(st, cfg.ServerName)
+		}
 	}
-	return wsconn.New(ws), nil
+	return c, nil
+}
+
+// record keeps a TLS handshake's state for tlsState.
+func (d *netDialer) record(st tls.ConnectionState, serverName string) {
+	d.mu.Lock()
+	d.state, d.serverName = &st, serverName
+	d.mu.Unlock()
 }
 
 // tlsState returns the last TLS handshake's state and the server name

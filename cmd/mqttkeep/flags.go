@@ -53,13 +53,13 @@ func parseArgs(fs *flag.FlagSet, cmd string, args []string, s stdio, secret *str
 		fmt.Fprint(s.out, c.help)
 		return exitOK, true
 	case err != nil:
-		return usageFail(s, cmd, redactArgs(err.Error(), args), secret), true
+		return usageFail(s, cmd, secretsIn(args).redact(err.Error()), secret), true
 	case fs.NArg() > 0:
 		if secret != nil && *secret != "" {
 			// The stray word may be the rest of a password with a space.
 			return usageFail(s, cmd, fmt.Sprintf("unexpected argument number %d (not shown: a password was given)", len(args)-fs.NArg()+1), nil), true
 		}
-		return usageFail(s, cmd, fmt.Sprintf("unexpected argument %q", fs.Arg(0)), nil), true
+		return usageFail(s, cmd, strayText(fs.Arg(0)), nil), true
 	}
 	return exitOK, false
 }
@@ -129,23 +129,28 @@ func usageFail(s stdio, cmd, msg string, secret *string) int {
 
 // redactSecret hides every occurrence of a password in msg. Very short
 // passwords are not searched for: hiding every "a" would garble the
-// message, and no message repeats a flag value anyway.
+// message (the command's streams hide them where they stand quoted, as
+// an echoed flag value does; see secrets.redact).
 func redactSecret(msg, secret string) string {
 	if len(secret) < 3 {
 		return msg
 	}
-	return strings.ReplaceAll(msg, secret, "[REDACTED]")
+	return strings.ReplaceAll(msg, secret, redacted)
 }
 
-// redactArgs hides the value glued to a password flag ("-Psecret", which
-// the flag package reports as an unknown flag) in a flag error message.
-func redactArgs(msg string, args []string) string {
-	for _, a := range args {
-		for _, p := range []string{"-P", "--P", "-pw", "--pw"} {
-			if rest, ok := strings.CutPrefix(a, p); ok && rest != "" && !strings.HasPrefix(rest, "=") {
-				msg = strings.ReplaceAll(msg, a, p+"[REDACTED]")
-			}
+// strayText words an unexpected argument: quoted, without the user
+// information of a URL (or of user:password@host, or the tail of a
+// password that held a space), with a hint for a URL.
+func strayText(a string) string {
+	if !strings.Contains(a, "@") {
+		if strings.Contains(a, "://") {
+			return fmt.Sprintf("unexpected argument %q (a broker URL goes after -L)", a)
 		}
+		return fmt.Sprintf("unexpected argument %q", a)
+	}
+	msg := fmt.Sprintf("unexpected argument %q", redactURL(a))
+	if strings.Contains(a, "://") {
+		msg += " (a broker URL goes after -L)"
 	}
 	return msg
 }

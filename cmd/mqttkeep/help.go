@@ -56,7 +56,8 @@ const connHelp = `Connection (as mosquitto's):
                          mqtts:// (TLS, port 8883), tcp://, ssl://, tls://, ws:// and wss://
                          (WebSocket: the path is the HTTP path, not a topic). As with
                          mosquitto, the path of an mqtt(s):// URL is the topic (-t).
-                         A "/" in a password is written %2F
+                         In a user name or password write "/" as %2F, "?" as %3F,
+                         "#" as %23 and a space as %20
   -h, --host HOST        broker host, when -L is not given (default localhost)
   -p, --port PORT        broker port (default 1883, 8883 with TLS)
       --unix PATH        connect through a unix socket instead of -h/-p/-L

@@ -6,30 +6,41 @@ const pingHelp = `Usage: mqttkeep ping [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [-w
 ping(8) for an MQTT broker: sends one PINGREQ every INTERVAL on a kept
 connection and prints the round trip of each PINGRESP, then, after COUNT
 PINGREQs, DEADLINE or Ctrl-C, the loss and min/avg/max/mdev of the round
-trips. A lost connection is reported (with its cause) and restored; the
-PINGREQs that find no connection or get no answer within TIMEOUT count as
-lost. The first line says whether the library's own keep alive pings run
-too (-k 0 turns them off).
+trips. Each PINGREQ is one attempt bounded by TIMEOUT: when there is no
+connection it waits for one, then for its PINGRESP, all within TIMEOUT,
+and counts as lost otherwise; against a broker that never answers (a
+closed port, or one that accepts TCP and says nothing) -c COUNT ends
+within (COUNT-1) x INTERVAL + TIMEOUT. A lost connection is reported
+(with its cause) and restored. The first line, printed once the first
+attempt ended, says whether the library's own keep alive pings run too
+(-k 0 turns them off).
 
 Flags:
-  -c COUNT               stop after COUNT PINGREQs (default: until Ctrl-C)
+  -c COUNT               stop after COUNT attempts (default: until Ctrl-C); with -w, as
+                         ping(8), after COUNT PINGRESPs
   -i INTERVAL            seconds between PINGREQs (0.2, or a duration; default 1)
-  -W TIMEOUT             how long each PINGREQ waits for its PINGRESP (default 10)
-  -w DEADLINE            stop after DEADLINE
+  -W TIMEOUT             how long each PINGREQ waits for a connection and its PINGRESP
+                         (default 10)
+  -w DEADLINE            stop DEADLINE after the start, connecting included
   -q                     only the first line and the summary
       --id ID            client ID (ping's -i is the interval)
       --disable-clean-session
                          resume the session for --id (ping's -c is the count)
 
 ` + connHelp + `
-Exit status (ping(8)'s): 0 when at least one PINGRESP came (with -c and -w:
-COUNT of them); 1 when none came; 2 for a bad command line or a broker that
-refused the connection for good.
+Exit status (ping(8)'s, not mosquitto's): 0 when at least one PINGRESP came
+(with -c and -w: COUNT of them before DEADLINE); 1 when none came (no
+connection, a silent broker, Ctrl-C before an answer) or, with -c and -w,
+fewer than COUNT; 2 for a bad command line or a broker that refused the
+connection for good (a CONNACK reason code such as 0x86 or 0x87, or a
+certificate that does not verify: the reason is printed, not used as the
+status).
 
 Examples:
   mqttkeep ping
   mqttkeep ping -c 10 -i 0.2 -L mqtts://broker.example
-  mqttkeep ping -k 0 -W 2       # no keep alive pings beside ours
+  mqttkeep ping -c 3 -W 2 -h broker.lan   # gives up after about 4 s if nothing answers
+  mqttkeep ping -k 0 -W 2                 # no keep alive pings beside ours
 `
 
 // checkHelp is "mqttkeep help check".

@@ -1,7 +1,3 @@
-// Command mqttkeep is the command-line face of the mqttkeep library: a
-// scripted demo of its keepalive and reconnect behaviour on an embedded
-// broker, mosquitto_sub/mosquitto_pub-like sub and pub commands, and an
-// embedded broker for local experiments. Run "mqttkeep --help".
 package main
 
 import (

@@ -100,7 +100,7 @@ func runPub(ctx context.Context, args []string, s stdio) int {
 	fail := func(err error) int {
 		if errors.Is(err, errInterrupted) {
 			if n := snd.undelivered(interruptGrace); n > 0 {
-				rep.printf("interrupted with %d message(s) not yet delivered", n)
+				rep.printf("interrupted with %s not yet delivered", plural(n, "message", "messages"))
 				return exitFail
 			}
 			return exitOK

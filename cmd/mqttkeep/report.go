@@ -31,18 +31,10 @@ func (r *reporter) printf(format string, args ...any) {
 }
 
 // clean hides the password and the user information of any URL in s.
+// (The command's streams hide them too; this keeps the reporter safe on
+// any writer.)
 func (r *reporter) clean(s string) string {
-	s = redactSecret(s, r.secret)
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	words := strings.Fields(s)
-	for i, w := range words {
-		if strings.Contains(w, "://") && strings.Contains(w, "@") {
-			words[i] = mqttkeep.RedactURL(w)
-		}
-	}
-	return strings.Join(words, " ")
+	return redactURLs(redactSecret(s, r.secret))
 }
 
 // refusal is the broker's refusal in err (its reason code and string),

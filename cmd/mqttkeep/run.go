@@ -17,10 +17,13 @@ const (
 )
 
 // stdio is the command's standard streams; run gets them as parameters so
-// that tests can call it in-process.
+// that tests can call it in-process. out and err hide the passwords of
+// the command line (see secrets); messages, sub's output, go to data as
+// they came.
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+	data     io.Writer // stdout, unredacted: the messages sub prints
 }
 
 // command is one subcommand of mqttkeep.
@@ -58,7 +61,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	s := stdio{in: stdin, out: &lockedWriter{w: stdout}, err: &lockedWriter{w: stderr}}
+	// Whatever the command says, on either stream, passes through one
+	// filter that knows every password on its command line: no message,
+	// log line or report repeats one, however it was given.
+	secrets := secretsIn(args)
+	out := &lockedWriter{w: stdout}
+	s := stdio{in: stdin, out: &redactingWriter{w: out, secrets: secrets},
+		err: &redactingWriter{w: &lockedWriter{w: stderr}, secrets: secrets}, data: out}
 	if len(args) == 0 {
 		fmt.Fprint(s.err, shortUsage())
 		return exitUsage

@@ -294,7 +294,7 @@ func (o *subOutput) handle(m *mqttkeep.Message) {
 			o.rep.printf("%s", errText(err))
 		}
 		if len(line) > 0 {
-			_, _ = o.s.out.Write(line)
+			_, _ = o.s.data.Write(line)
 		}
 	}
 	m.Ack()

@@ -2,6 +2,8 @@
 // byte stream, as MQTT over WebSocket needs: every Write is sent as one
 // binary message, and Read returns the bytes of the binary messages
 // received, in order, regardless of how they were split into messages.
+// Dial opens such a connection to a ws:// or wss:// URL: the one
+// WebSocket dialer of the library and of the mqttkeep command.
 package wsconn
 
 import (
