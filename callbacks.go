@@ -1,22 +1,25 @@
 package mqttkeep
 
 import (
-	"bytes"
 	"context"
+	"reflect"
 	"runtime"
-	"strconv"
 	"sync"
 )
 
 // callbackGroup tracks the goroutines that run user code (handler lanes
-// and the hook event goroutine), so that Close and Drain can wait for
-// them — except for the one they are called from: a handler or hook that
-// calls Close must not wait for itself.
+// and the hook event goroutine), so that Close can wait for them.
+//
+// User code runs only inside two library functions, the markers: handle
+// (a message handler) and eventQueue.call (a hook). A Close or Drain
+// called from user code therefore has one of them on its own call stack,
+// which inCallback finds; it then does not wait for callbacks, since one
+// of them is its caller and cannot end before it returns. No goroutine
+// identity is needed.
 type callbackGroup struct {
 	mu     sync.Mutex
-	n      int                 // goroutines started and not ended
-	inside map[uint64]struct{} // goroutine ids of those that run user code
-	change chan struct{}       // closed and replaced when n changes
+	n      int           // goroutines started and not ended
+	change chan struct{} // closed and replaced when n changes
 }
 
 // add counts a goroutine about to start.
@@ -42,41 +45,12 @@ func (g *callbackGroup) changedLocked() {
 	}
 }
 
-// enter records the calling goroutine as one of the group's and returns
-// its id for leave, which forgets it. A goroutine calls enter once, before
-// any user code (finding its id costs a runtime.Stack call: once per
-// goroutine, not twice).
-func (g *callbackGroup) enter() uint64 {
-	id := goroutineID()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.inside == nil {
-		g.inside = make(map[uint64]struct{})
-	}
-	g.inside[id] = struct{}{}
-	return id
-}
-
-func (g *callbackGroup) leave(id uint64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.inside, id)
-	if len(g.inside) == 0 {
-		g.inside = nil // an emptied map keeps its memory; idle clients need none
-	}
-}
-
-// wait returns once every goroutine of the group has ended, not counting
-// the caller if it is one of them, or with ctx's error.
+// wait returns once every goroutine of the group has ended, or with ctx's
+// error.
 func (g *callbackGroup) wait(ctx context.Context) error {
-	self := 0
-	id := goroutineID()
 	for {
 		g.mu.Lock()
-		if _, ok := g.inside[id]; ok {
-			self = 1
-		}
-		if g.n <= self {
+		if g.n == 0 {
 			g.mu.Unlock()
 			return nil
 		}
@@ -93,18 +67,34 @@ func (g *callbackGroup) wait(ctx context.Context) error {
 	}
 }
 
-// goroutineID returns the running goroutine's id, read from the first
-// line of its stack trace ("goroutine 42 [running]:"). Go does not expose
-// it otherwise; it is used only to recognise a Close or Drain called from
-// one of the client's own callback goroutines, once per such call and
-// once per callback goroutine.
-func goroutineID() uint64 {
-	var buf [32]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
+// markers are the entry points of the functions that run user code.
+var markers = sync.OnceValue(func() [2]uintptr {
+	return [2]uintptr{
+		reflect.ValueOf((*Client).handle).Pointer(),
+		reflect.ValueOf((*eventQueue).call).Pointer(),
 	}
-	id, _ := strconv.ParseUint(string(b), 10, 64)
-	return id
+})
+
+// inCallback reports whether the caller runs inside a message handler or
+// a hook of a mqttkeep Client (any Client's: the markers are functions,
+// not values).
+func inCallback() bool {
+	m := markers()
+	var pcs [32]uintptr
+	for skip := 2; ; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		frames := runtime.CallersFrames(pcs[:n])
+		for {
+			f, more := frames.Next()
+			if f.Entry == m[0] || f.Entry == m[1] {
+				return true
+			}
+			if !more {
+				break
+			}
+		}
+		if n < len(pcs) {
+			return false
+		}
+	}
 }

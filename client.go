@@ -365,10 +365,11 @@ func (c *Client) setStateLocked(st State) {
 // [ErrClosed], queued QoS 0 messages are counted in
 // [Stats.MessagesDiscarded]. Use [Client.Drain] to finish the work first.
 //
-// Close may be called from a message handler or a hook: it then waits for
-// everything but the calling goroutine, which ends when the handler or
-// hook returns. Close is idempotent; every method called after it returns
-// [ErrClosed].
+// Close may be called from a message handler or a hook (of this or any
+// other Client): it then returns once the connection is closed, without
+// waiting for handlers and hooks — one of them is its caller — which end
+// as they return. Close is idempotent; every method called after it
+// returns [ErrClosed].
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	started := c.started
@@ -390,6 +391,9 @@ func (c *Client) Close(ctx context.Context) error {
 	case <-c.supDone:
 	case <-ctx.Done():
 		return fmt.Errorf("mqttkeep: close: %w", ctx.Err())
+	}
+	if inCallback() {
+		return nil // the caller is a callback: they end as they return
 	}
 	if err := c.callbacks.wait(ctx); err != nil {
 		return fmt.Errorf("mqttkeep: close: %w (handlers or hooks still running)", err)

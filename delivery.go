@@ -168,7 +168,6 @@ func (c *Client) pushLocked(ln *lane, d *delivery) {
 // runLane is a lane goroutine: it runs handlers until the lane is empty.
 func (c *Client) runLane(ln *lane) {
 	defer c.callbacks.done()
-	defer c.callbacks.leave(c.callbacks.enter())
 	s := c.session
 	for {
 		s.mu.Lock()
@@ -193,7 +192,11 @@ func (c *Client) runLane(ln *lane) {
 // handle runs one handler call. A panic is recovered, logged and counted;
 // the message is then acknowledged (holding it back would hold back every
 // later acknowledgement too). Without manual acknowledgement a message is
-// acknowledged when its handler returns.
+// acknowledged when its handler returns. It is one of the two functions
+// user code runs in (see inCallback): never inlined, so that it shows on
+// the stack.
+//
+//go:noinline
 func (c *Client) handle(d *delivery) {
 	panicked := true
 	defer func() {

@@ -35,8 +35,9 @@ import (
 // may still publish (a reply, say) until the outbound wait begins.
 //
 // When ctx ends first, Drain closes at once (as Close does) and returns
-// ctx's error. Called from a handler or hook, Drain does not wait for the
-// calling goroutine.
+// ctx's error. Called from a handler or hook, Drain does not wait for
+// handler calls already running (one of them may be its caller) nor for
+// their acknowledgements.
 func (c *Client) Drain(ctx context.Context) error { return c.drain(ctx, false) }
 
 // DrainUnsubscribe is [Client.Drain] for a client that leaves for good, or
@@ -138,21 +139,21 @@ func (c *Client) awaitQuiet(ctx context.Context) error {
 	}
 }
 
-// awaitHandled waits until no delivery waits or runs (but the calling
-// goroutine's own) and every received QoS 1/2 message handed out was
-// acknowledged. It wakes on progress (a lane going idle, an
-// acknowledgement, a callback goroutine ending), never on a timer.
+// awaitHandled waits until no delivery waits or runs and every received
+// QoS 1/2 message handed out was acknowledged. Called from a handler or
+// hook (Drain in a callback), it does not wait for handler calls already
+// running, nor for their acknowledgements: one of them may be its caller.
+// It wakes on progress (a lane going idle, an acknowledgement), never on
+// a timer.
 func (c *Client) awaitHandled(ctx context.Context) error {
-	self := goroutineID()
+	fromCallback := inCallback()
 	for {
 		s := c.session
 		s.mu.Lock()
-		busy := len(s.inbound) > 0 || (c.fallback != nil && c.fallback.busy())
-		for _, sub := range c.subs.all {
-			busy = busy || sub.lane.busy()
-		}
-		for _, ln := range c.subs.retired {
-			busy = busy || ln.busy()
+		busy := !fromCallback && len(s.inbound) > 0
+		lanes := c.allLanesLocked()
+		for _, ln := range lanes {
+			busy = busy || ln.waiting() > 0 || (!fromCallback && ln.running > 0)
 		}
 		if !busy {
 			s.mu.Unlock()
@@ -163,19 +164,28 @@ func (c *Client) awaitHandled(ctx context.Context) error {
 		}
 		progress := c.progress
 		s.mu.Unlock()
-		only, callbacksChanged := c.onlyCaller(self)
-		if only {
-			return nil
-		}
 		select {
 		case <-progress:
-		case <-callbacksChanged:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.stopCh:
 			return c.stopErr()
 		}
 	}
+}
+
+// allLanesLocked returns every lane that may hold deliveries: the
+// subscriptions', the retired ones' and the fallback's. s.mu held.
+func (c *Client) allLanesLocked() []*lane {
+	lanes := make([]*lane, 0, len(c.subs.all)+len(c.subs.retired)+1)
+	for _, sub := range c.subs.all {
+		lanes = append(lanes, sub.lane)
+	}
+	lanes = append(lanes, c.subs.retired...)
+	if c.fallback != nil {
+		lanes = append(lanes, c.fallback)
+	}
+	return lanes
 }
 
 // progressedLocked wakes awaitHandled: a lane went idle or a received
@@ -187,24 +197,3 @@ func (c *Client) progressedLocked() {
 	}
 }
 
-// busy reports whether a lane has deliveries waiting or running. s.mu
-// held.
-func (ln *lane) busy() bool { return ln.waiting() > 0 || ln.running > 0 }
-
-// onlyCaller reports whether the only callback goroutine left running is
-// the caller (Drain called from a handler: its own delivery cannot finish
-// before Drain returns), and returns a channel closed when the number of
-// callback goroutines changes.
-func (c *Client) onlyCaller(self uint64) (bool, <-chan struct{}) {
-	g := &c.callbacks
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, inside := g.inside[self]
-	if inside && g.n == 1 {
-		return true, nil
-	}
-	if g.change == nil {
-		g.change = make(chan struct{})
-	}
-	return false, g.change
-}

@@ -156,7 +156,6 @@ func (q *eventQueue) close() {
 // run is the event goroutine: it delivers events until none is left.
 func (q *eventQueue) run() {
 	defer q.c.callbacks.done()
-	defer q.c.callbacks.leave(q.c.callbacks.enter())
 	for {
 		q.mu.Lock()
 		batch := q.queue
@@ -204,7 +203,11 @@ func (q *eventQueue) deliver(ev any) {
 	}
 }
 
-// call runs one hook; a panic is logged and does not stop the client.
+// call runs one hook; a panic is logged and does not stop the client. It
+// is one of the two functions user code runs in (see inCallback): never
+// inlined, so that it shows on the stack.
+//
+//go:noinline
 func (q *eventQueue) call(name string, fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
