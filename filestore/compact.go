@@ -76,7 +76,7 @@ func (s *Store) compact() error {
 		}
 	}
 	slices.SortFunc(sealed, func(a, b *segment) int { return cmp.Compare(a.num, b.num) })
-	if len(sealed) == 0 || len(sealed) == 1 && sealed[0].compacted && sealed[0].live == sealed[0].liveAfter {
+	if len(sealed) == 0 || len(sealed) == 1 && sealed[0].compacted && sealed[0].live == sealed[0].liveAfter && !sealed[0].damaged {
 		s.mu.Unlock()
 		return nil
 	}

@@ -80,10 +80,15 @@ func parseHeader(b []byte) (header, error) {
 		return header{}, errors.New("segment header checksum mismatch")
 	}
 	if b[4] != formatVersion {
-		return header{}, fmt.Errorf("unknown format version %d", b[4])
+		return header{}, fmt.Errorf("%w %d", errUnknownVersion, b[4])
 	}
 	return header{flags: b[5], number: binary.LittleEndian.Uint64(b[8:16])}, nil
 }
+
+// errUnknownVersion is matched by parseHeader's error for a whole header
+// (its checksum matches) of a format this code does not read: not damage,
+// so Salvage does not touch it.
+var errUnknownVersion = errors.New("unknown format version")
 
 // stepSize returns the payload length of the step (puts, deletes).
 func stepSize(puts []mqttkeep.Record, deletes []uint64) int {
@@ -146,7 +151,20 @@ type op struct {
 // decodeStep decodes a payload whose checksum matched into ops (appended to
 // ops[:0]). It never allocates more than the payload's length justifies.
 func decodeStep(payload []byte, ops []op) ([]op, error) {
-	ops = ops[:0]
+	return walkStep(payload, ops[:0], true)
+}
+
+// checkStep reports whether payload decodes as a step, as decodeStep
+// would, without allocating: it walks the counts, keys and value lengths
+// and jumps over the values, so it costs a few operations per put or
+// delete however long the values are.
+func checkStep(payload []byte) error {
+	_, err := walkStep(payload, nil, false)
+	return err
+}
+
+// walkStep is decodeStep (fill set: ops are appended) and checkStep.
+func walkStep(payload []byte, ops []op, fill bool) ([]op, error) {
 	p := 0
 	next := func() (uint64, error) {
 		v, n := binary.Uvarint(payload[p:])
@@ -181,7 +199,9 @@ func decodeStep(payload []byte, ops []op) ([]op, error) {
 		if n > uint64(len(payload)-p) {
 			return nil, fmt.Errorf("value of %d bytes overruns the step", n)
 		}
-		ops = append(ops, op{key: key, off: p, n: int(n)})
+		if fill {
+			ops = append(ops, op{key: key, off: p, n: int(n)})
+		}
 		p += int(n)
 	}
 	for range ndels {
@@ -189,7 +209,9 @@ func decodeStep(payload []byte, ops []op) ([]op, error) {
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, op{del: true, key: key})
+		if fill {
+			ops = append(ops, op{del: true, key: key})
+		}
 	}
 	if p != len(payload) {
 		return nil, fmt.Errorf("%d trailing bytes after the step", len(payload)-p)

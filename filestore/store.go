@@ -37,8 +37,9 @@ type Store struct {
 	err      error  // sticky: a failed write or sync leaves the store unusable
 	closed   bool
 	stats    Stats
-	valOffs  []int         // scratch for Apply
-	compactQ chan struct{} // a token: compaction requested (autoCompact)
+	valOffs  []int          // scratch for Apply
+	salvaged *SalvageReport // what recovery skipped, with opts.salvage only
+	compactQ chan struct{}  // a token: compaction requested (autoCompact)
 	wg       sync.WaitGroup
 }
 
@@ -110,6 +111,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	return open(path, o)
+}
+
+// open is Open with its options applied (and Salvage's).
+func open(path string, o options) (*Store, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
 	}
