@@ -138,6 +138,13 @@ func (s *Store) compact() error {
 	return errors.Join(errs...)
 }
 
+// compactFrameBytes is about how many bytes of values one frame of a
+// compacted segment holds (a value longer than this has a frame of its
+// own). A frame is what a checksum covers, so damage to a byte of it
+// loses every record in it: 4 KiB of them, about 55 records of 64 bytes,
+// for 8 bytes of framing.
+const compactFrameBytes = 4 << 10
+
 // writeCompacted writes items into a new compacted segment num (a
 // temporary file, synced, then renamed over the old segment num) and
 // returns it with the items' new locations. sealed holds the segments the
@@ -154,9 +161,13 @@ func (s *Store) writeCompacted(num uint64, items []item, sealed map[uint64]*segm
 		os.Remove(tmp)
 		return nil, nil, err
 	}
-	const batchBytes = 1 << 20
+	const batchBytes = 1 << 20 // written at a time
+	est := int64(headerSize)
+	for _, it := range items {
+		est += it.l.rec
+	}
 	var (
-		out     = appendHeader(make([]byte, 0, 2*batchBytes), header{flags: flagCompacted, number: num})
+		out     = appendHeader(make([]byte, 0, min(2*batchBytes, est+est/64+64)), header{flags: flagCompacted, number: num})
 		written int64
 		vals    []byte
 		recs    []mqttkeep.Record
@@ -164,10 +175,10 @@ func (s *Store) writeCompacted(num uint64, items []item, sealed map[uint64]*segm
 		newLocs = make([]loc, len(items))
 	)
 	for i := 0; i < len(items); {
-		// One step per batch of about 1 MiB of values.
+		// One step per compactFrameBytes of values.
 		vals, recs = vals[:0], recs[:0]
 		j := i
-		for ; j < len(items) && (j == i || len(vals) < batchBytes); j++ {
+		for ; j < len(items) && (j == i || len(vals) < compactFrameBytes); j++ {
 			l := items[j].l
 			start := len(vals)
 			vals = slices.Grow(vals, int(l.n))[:start+int(l.n)]

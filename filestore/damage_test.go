@@ -464,3 +464,36 @@ func FuzzFlip(f *testing.F) {
 		checkFlip(t, l, fi, int(pos)%len(l.data[fi]), x)
 	})
 }
+
+// TestFlipInCompactionOutput: a compacted segment holds its records in
+// frames of about 4 KiB of values, so a flipped byte loses the records of
+// one frame and Salvage keeps the others.
+func TestFlipInCompactionOutput(t *testing.T) {
+	dir := t.TempDir()
+	var steps [][2][]mqttkeep.Record
+	for i := range 60 {
+		steps = append(steps, put(i, fmt.Sprintf("%03d %s", i, strings.Repeat("c", 300))))
+	}
+	build(t, dir, steps, nil, false, true)
+	l := readLayout(t, dir)
+	var frames []int
+	for j, f := range l.frames {
+		if f.file == 0 {
+			frames = append(frames, j)
+			if n := len(f.puts); n < 2 || n > 14 {
+				t.Fatalf("compacted frame %d holds %d records of 304 bytes, want about 4 KiB of them", j, n)
+			}
+		}
+	}
+	if len(frames) < 4 {
+		t.Fatalf("the compacted segment has %d frames, want 60 records of 304 bytes in frames of about 4 KiB", len(frames))
+	}
+	for _, j := range frames {
+		f := l.frames[j]
+		for pos := f.off; pos < f.off+8; pos++ {
+			checkFlip(t, l, 0, pos, 0x01)
+			checkFlip(t, l, 0, pos, 0x10)
+		}
+		checkFlip(t, l, 0, f.off+f.len/2, 0xff)
+	}
+}
