@@ -154,8 +154,17 @@ func scanDamaged(rest []byte, base int64, tail bool, path, reason string, res *s
 			i += frameHeaderSize + n
 			continue
 		}
+		problem, n, summed := frameProblem(rest, i)
 		if reason == "" {
-			reason = frameProblem(rest, i)
+			reason = problem
+		}
+		if summed {
+			// Its checksum matches, so its length is the one written and
+			// no crash left it: the damage is this frame, in the tail too.
+			res.damage = append(res.damage, Damage{Path: path, Offset: base + int64(i), Length: int64(frameHeaderSize + n), Reason: reason})
+			reason = ""
+			i += frameHeaderSize + n
+			continue
 		}
 		j := nextWhole(rest, i+1)
 		if j < 0 && tail {
@@ -205,23 +214,24 @@ func wholeAt(b []byte, i int) (int, bool) {
 }
 
 // frameProblem says what is wrong with the frame at b[i:], which is not
-// whole.
-func frameProblem(b []byte, i int) string {
+// whole; summed reports that its length fits and its checksum matches
+// (so only its step does not decode), n is then its payload length.
+func frameProblem(b []byte, i int) (problem string, n int, summed bool) {
 	if len(b)-i < frameHeaderSize {
-		return "incomplete frame header"
+		return "incomplete frame header", 0, false
 	}
-	n := int64(binary.LittleEndian.Uint32(b[i:]))
+	m := int64(binary.LittleEndian.Uint32(b[i:]))
 	payload := b[i+frameHeaderSize:]
 	switch {
-	case n == 0 || n > maxStepSize || n > int64(len(payload)):
-		return fmt.Sprintf("frame length %d does not fit", n)
-	case !frameCRCOK(b[i:], payload[:n]):
-		return "frame checksum mismatch"
+	case m == 0 || m > maxStepSize || m > int64(len(payload)):
+		return fmt.Sprintf("frame length %d does not fit", m), 0, false
+	case !frameCRCOK(b[i:], payload[:m]):
+		return "frame checksum mismatch", 0, false
 	}
-	if err := checkStep(payload[:n]); err != nil {
-		return "step does not decode: " + err.Error()
+	if err := checkStep(payload[:m]); err != nil {
+		return "step does not decode: " + err.Error(), int(m), true
 	}
-	return "not a frame"
+	return "not a frame", 0, false // not reached: the frame is whole
 }
 
 // readFullAt reads len(b) bytes at off; a short read is an error.
