@@ -138,11 +138,11 @@ func (s *Store) compact() error {
 	return errors.Join(errs...)
 }
 
-// compactFrameBytes is about how many bytes of values one frame of a
-// compacted segment holds (a value longer than this has a frame of its
-// own). A frame is what a checksum covers, so damage to a byte of it
-// loses every record in it: 4 KiB of them, about 55 records of 64 bytes,
-// for 8 bytes of framing.
+// compactFrameBytes is how many bytes of values a frame of a compacted
+// segment takes records until (the last one can take it past that: a
+// long value shares a frame with the records before it). A frame is what
+// a checksum covers, so damage to a byte of it loses every record in it:
+// with 64-byte values, 64 records, for 11 bytes of framing and counts.
 const compactFrameBytes = 4 << 10
 
 // writeCompacted writes items into a new compacted segment num (a

@@ -30,8 +30,9 @@ type Damage struct {
 // CorruptError is the error [Open] returns when a segment holds damage
 // that a crash cannot leave: anything but a torn last write at the end of
 // the last segment. It matches [ErrCorrupt] (errors.Is); use errors.As to
-// read it. Open has changed no file when it returns one: [Salvage] keeps
-// every whole step and copies the damaged bytes aside.
+// read it. Open leaves the segment files as they were when it returns
+// one: [Salvage] keeps every whole step and copies the damaged bytes
+// aside.
 type CorruptError struct {
 	// Damage lists every damaged range, by segment and offset.
 	Damage []Damage

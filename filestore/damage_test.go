@@ -183,8 +183,17 @@ func checkFlip(t *testing.T, l layout, file, pos int, x byte) {
 	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, fmt.Sprintf("offset %d", off)) || !strings.Contains(msg, fmt.Sprintf("%d whole steps follow", after)) {
 		t.Fatalf("%s: the message does not name file, offset and steps after: %s", where, msg)
 	}
-	if now, _ := os.ReadFile(path); !bytes.Equal(now, flipped) {
-		t.Fatalf("%s: Open failed but changed %s", where, path)
+	for i, name := range l.files {
+		want := l.data[i]
+		if i == file {
+			want = flipped
+		}
+		if now, _ := os.ReadFile(filepath.Join(dir, name)); !bytes.Equal(now, want) {
+			t.Fatalf("%s: Open failed but changed %s", where, name)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != len(l.files)+1 { // and LOCK
+		t.Fatalf("%s: Open failed but left %d files, want the %d segments and LOCK", where, len(ents), len(l.files))
 	}
 
 	rep, err := filestore.Salvage(dir)

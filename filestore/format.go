@@ -45,7 +45,11 @@ var (
 
 // ErrCorrupt is matched (errors.Is) by the error [Open] returns for a file
 // whose contents are damaged in a way a crash cannot explain; the message
-// names the file and the byte offset.
+// names the file and the byte offset. For damaged bytes in a segment the
+// error is a [*CorruptError], which [Salvage] repairs; for a file that is
+// not a segment of this store (a name that is not a segment's, a whole
+// header of another segment or of an unknown format version) it is not,
+// and Salvage returns it too.
 var ErrCorrupt = errors.New("filestore: corrupt store file")
 
 // corruptf returns an error matching ErrCorrupt that names path and off.
