@@ -76,7 +76,7 @@ func (s *Store) compact() error {
 		}
 	}
 	slices.SortFunc(sealed, func(a, b *segment) int { return cmp.Compare(a.num, b.num) })
-	if len(sealed) == 0 || len(sealed) == 1 && sealed[0].compacted && sealed[0].live == sealed[0].liveAfter {
+	if len(sealed) == 0 || len(sealed) == 1 && sealed[0].compacted && sealed[0].live == sealed[0].liveAfter && !sealed[0].damaged {
 		s.mu.Unlock()
 		return nil
 	}
@@ -138,6 +138,13 @@ func (s *Store) compact() error {
 	return errors.Join(errs...)
 }
 
+// compactFrameBytes is how many bytes of values a frame of a compacted
+// segment takes records until (the last one can take it past that: a
+// long value shares a frame with the records before it). A frame is what
+// a checksum covers, so damage to a byte of it loses every record in it:
+// with 64-byte values, 64 records, for 11 bytes of framing and counts.
+const compactFrameBytes = 4 << 10
+
 // writeCompacted writes items into a new compacted segment num (a
 // temporary file, synced, then renamed over the old segment num) and
 // returns it with the items' new locations. sealed holds the segments the
@@ -154,9 +161,13 @@ func (s *Store) writeCompacted(num uint64, items []item, sealed map[uint64]*segm
 		os.Remove(tmp)
 		return nil, nil, err
 	}
-	const batchBytes = 1 << 20
+	const batchBytes = 1 << 20 // written at a time
+	est := int64(headerSize)
+	for _, it := range items {
+		est += it.l.rec
+	}
 	var (
-		out     = appendHeader(make([]byte, 0, 2*batchBytes), header{flags: flagCompacted, number: num})
+		out     = appendHeader(make([]byte, 0, min(2*batchBytes, est+est/64+64)), header{flags: flagCompacted, number: num})
 		written int64
 		vals    []byte
 		recs    []mqttkeep.Record
@@ -164,10 +175,10 @@ func (s *Store) writeCompacted(num uint64, items []item, sealed map[uint64]*segm
 		newLocs = make([]loc, len(items))
 	)
 	for i := 0; i < len(items); {
-		// One step per batch of about 1 MiB of values.
+		// One step per compactFrameBytes of values.
 		vals, recs = vals[:0], recs[:0]
 		j := i
-		for ; j < len(items) && (j == i || len(vals) < batchBytes); j++ {
+		for ; j < len(items) && (j == i || len(vals) < compactFrameBytes); j++ {
 			l := items[j].l
 			start := len(vals)
 			vals = slices.Grow(vals, int(l.n))[:start+int(l.n)]

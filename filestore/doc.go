@@ -27,7 +27,9 @@
 // # On disk
 //
 // Open takes a directory. It holds a file LOCK (flock) and segment files
-// named by a 16-digit hexadecimal number, 0000000000000001.seg onward. A
+// named by a 16-digit hexadecimal number, 0000000000000001.seg onward
+// (and, after a [Salvage], the .damaged copies of what it skipped, which
+// the store never reads or removes). A
 // segment starts with a 20-byte header (magic "MQKL", version, flags, its
 // number, CRC-32C) followed by frames, one per step: the payload length
 // and a CRC-32C of length and payload, then the payload (uvarint counts of
@@ -42,22 +44,44 @@
 //
 // # Recovery
 //
-// Open replays every segment. In the last one, the first frame that is
-// incomplete or whose checksum does not match ends the log: that is what a
-// crash during a write leaves, and the store cuts the file there without
-// an error. (Damage in the middle of the last segment cannot be told apart
-// from a torn write and loses the steps after it.) In any earlier segment,
-// which was complete and synced before the next one began, the same is
-// damage: Open returns an error matching [ErrCorrupt] that names the file
-// and the byte offset. Lengths read from a file are checked against the
-// file's size before anything is allocated for them.
+// Open replays every segment. A frame is whole when its length fits in
+// the file, its step decodes and its checksum matches. Where a frame is
+// not whole, Open looks for the next whole frame at every later offset,
+// so that a damaged length cannot hide the frames after it, and reads on
+// from there. What it found is one of two things:
+//
+//   - A torn tail: bytes at the end of the last segment with no whole
+//     frame after them. A crash during a write leaves that, and it holds
+//     no step whose durable Apply returned, so Open cuts the file there
+//     without an error and counts the bytes in [Stats].TornBytes. (A
+//     damaged byte in the last step itself cannot be told apart from a
+//     torn write: that step is cut the same way.)
+//   - Damage: anything else. A frame that is not whole with a whole one
+//     after it, in any segment; any bad byte in an earlier segment (it was
+//     complete and synced before the next one began) or in a segment
+//     header. Open returns a [*CorruptError], matching [ErrCorrupt], that
+//     lists each damaged range (file, offset, length, what is wrong) and
+//     counts the whole steps after the first one, and it leaves the
+//     segment files as they were.
+//     Nothing is dropped without that error. [Salvage] then keeps every
+//     whole step, copies each damaged range to a file beside its segment
+//     (0000000000000001.seg.4096.damaged) and rewrites the damaged
+//     segments, after which Open reads the store without an error; the
+//     steps inside the damaged ranges are lost.
+//
+// After a power loss (not a kill), a file system may keep later pages of
+// a write that was not yet synced and lose earlier ones; Open reports the
+// hole as damage, though the steps after it had not become durable.
+// Lengths read from a file are checked against the file's size before
+// anything is allocated for them.
 //
 // # Compaction
 //
 // [Store.Compact] (run in the background when at least half of the older
 // segments' bytes are dead, see [WithAutoCompact]) starts a new segment,
 // writes the live records of all older segments into a temporary file in
-// key order, syncs it, renames it over the newest of the older segments
+// key order (in frames of about 4 KiB of values, so that a damaged byte
+// costs no more records than that), syncs it, renames it over the newest of the older segments
 // with a "compacted" flag in its header, syncs the directory and removes
 // the rest. A compacted segment stands for everything numbered below it,
 // so a crash before the rename leaves the old segments in force and one

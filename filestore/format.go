@@ -45,7 +45,11 @@ var (
 
 // ErrCorrupt is matched (errors.Is) by the error [Open] returns for a file
 // whose contents are damaged in a way a crash cannot explain; the message
-// names the file and the byte offset.
+// names the file and the byte offset. For damaged bytes in a segment the
+// error is a [*CorruptError], which [Salvage] repairs; for a file that is
+// not a segment of this store (a name that is not a segment's, a whole
+// header of another segment or of an unknown format version) it is not,
+// and Salvage returns it too.
 var ErrCorrupt = errors.New("filestore: corrupt store file")
 
 // corruptf returns an error matching ErrCorrupt that names path and off.
@@ -80,10 +84,15 @@ func parseHeader(b []byte) (header, error) {
 		return header{}, errors.New("segment header checksum mismatch")
 	}
 	if b[4] != formatVersion {
-		return header{}, fmt.Errorf("unknown format version %d", b[4])
+		return header{}, fmt.Errorf("%w %d", errUnknownVersion, b[4])
 	}
 	return header{flags: b[5], number: binary.LittleEndian.Uint64(b[8:16])}, nil
 }
+
+// errUnknownVersion is matched by parseHeader's error for a whole header
+// (its checksum matches) of a format this code does not read: not damage,
+// so Salvage does not touch it.
+var errUnknownVersion = errors.New("unknown format version")
 
 // stepSize returns the payload length of the step (puts, deletes).
 func stepSize(puts []mqttkeep.Record, deletes []uint64) int {
@@ -146,7 +155,20 @@ type op struct {
 // decodeStep decodes a payload whose checksum matched into ops (appended to
 // ops[:0]). It never allocates more than the payload's length justifies.
 func decodeStep(payload []byte, ops []op) ([]op, error) {
-	ops = ops[:0]
+	return walkStep(payload, ops[:0], true)
+}
+
+// checkStep reports whether payload decodes as a step, as decodeStep
+// would, without allocating: it walks the counts, keys and value lengths
+// and jumps over the values, so it costs a few operations per put or
+// delete however long the values are.
+func checkStep(payload []byte) error {
+	_, err := walkStep(payload, nil, false)
+	return err
+}
+
+// walkStep is decodeStep (fill set: ops are appended) and checkStep.
+func walkStep(payload []byte, ops []op, fill bool) ([]op, error) {
 	p := 0
 	next := func() (uint64, error) {
 		v, n := binary.Uvarint(payload[p:])
@@ -181,7 +203,9 @@ func decodeStep(payload []byte, ops []op) ([]op, error) {
 		if n > uint64(len(payload)-p) {
 			return nil, fmt.Errorf("value of %d bytes overruns the step", n)
 		}
-		ops = append(ops, op{key: key, off: p, n: int(n)})
+		if fill {
+			ops = append(ops, op{key: key, off: p, n: int(n)})
+		}
 		p += int(n)
 	}
 	for range ndels {
@@ -189,7 +213,9 @@ func decodeStep(payload []byte, ops []op) ([]op, error) {
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, op{del: true, key: key})
+		if fill {
+			ops = append(ops, op{del: true, key: key})
+		}
 	}
 	if p != len(payload) {
 		return nil, fmt.Errorf("%d trailing bytes after the step", len(payload)-p)

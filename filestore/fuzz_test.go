@@ -14,9 +14,27 @@ import (
 
 // checkOpen opens dir, which holds whatever the fuzzer made: Open must
 // fail with ErrCorrupt or recover a store that loads, takes a new step
-// and reopens to the same contents plus that step.
+// and reopens to the same contents plus that step. Where Open reports
+// damage (a *CorruptError), Salvage must repair it so that the same holds.
 func checkOpen(t *testing.T, dir string) {
 	s, err := filestore.Open(dir)
+	var ce *filestore.CorruptError
+	if errors.As(err, &ce) {
+		rep, serr := filestore.Salvage(dir)
+		if serr != nil {
+			t.Fatalf("Open: %v; Salvage: %v", err, serr)
+		}
+		if len(rep.Damage) != len(ce.Damage) || rep.StepsAfterDamage != ce.StepsAfter {
+			t.Fatalf("Open: %+v; Salvage: %+v", ce, rep)
+		}
+		s, err = filestore.Open(dir)
+		if err != nil {
+			t.Fatalf("Open after Salvage: %v", err)
+		}
+		if n := s.Stats().Records; n != rep.Records {
+			t.Fatalf("Open after Salvage: %d records, Salvage said %d", n, rep.Records)
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, filestore.ErrCorrupt) {
 			t.Fatalf("Open: %v, want nil or ErrCorrupt", err)

@@ -31,6 +31,7 @@ type options struct {
 	maxBytes    int64
 	segmentSize int64
 	autoCompact bool
+	salvage     bool // Salvage's, never an Option: keep the whole steps around damage
 }
 
 func defaultOptions() options {

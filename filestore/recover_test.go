@@ -1,8 +1,10 @@
 package filestore_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,5 +222,29 @@ func TestBadHeaderAndStrayFiles(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestChecksummedStepThatDoesNotDecode: a frame whose checksum matches but
+// whose step does not decode is no torn write (a crash cannot make the
+// checksum match), even at the end of the last segment: it is damage.
+func TestChecksummedStepThatDoesNotDecode(t *testing.T) {
+	dir := t.TempDir()
+	writeSteps(t, dir, 3)
+	segs := segments(t, dir)
+	bad := []byte{5, 0, 0} // claims 5 puts in 1 byte
+	frame := binary.LittleEndian.AppendUint32(nil, uint32(len(bad)))
+	frame = binary.LittleEndian.AppendUint32(frame, crc32.Update(crc32.Checksum(frame[:4], castagnoli), castagnoli, bad))
+	f, err := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	_, _ = f.Write(append(frame, bad...))
+	_ = f.Close()
+	_, err = filestore.Open(dir)
+	var ce *filestore.CorruptError
+	if !errors.As(err, &ce) || ce.Damage[0].Offset != fi.Size() || ce.Damage[0].Length != 11 || !strings.Contains(err.Error(), "does not decode") {
+		t.Fatalf("Open: %v, want a *CorruptError for the 11-byte frame at %d", err, fi.Size())
 	}
 }

@@ -37,8 +37,9 @@ type Store struct {
 	err      error  // sticky: a failed write or sync leaves the store unusable
 	closed   bool
 	stats    Stats
-	valOffs  []int         // scratch for Apply
-	compactQ chan struct{} // a token: compaction requested (autoCompact)
+	valOffs  []int          // scratch for Apply
+	salvaged *SalvageReport // what recovery skipped, with opts.salvage only
+	compactQ chan struct{}  // a token: compaction requested (autoCompact)
 	wg       sync.WaitGroup
 }
 
@@ -76,7 +77,10 @@ type Stats struct {
 	// way when it arrived and its own, so at most 2.
 	MaxWaitRounds uint64
 	// TornBytes is how many bytes of a torn last write (a crash in the
-	// middle of one) Open cut off the end of the log; 0 after a clean stop.
+	// middle of one) Open cut off the end of the log: bytes at the end of
+	// the last segment with no whole frame after them; 0 after a clean
+	// stop. Damage with whole frames after it is never counted here:
+	// Open returns a *CorruptError for it.
 	TornBytes int64
 	// CompactionErr is the error of the last background compaction that
 	// failed, nil if none did; the store goes on without it.
@@ -97,9 +101,14 @@ const flushThreshold = 256 << 10
 var _ mqttkeep.Store = (*Store)(nil)
 
 // Open opens the store in directory path, creating the directory if
-// needed, and recovers its contents: a torn last frame (a crash during a
-// write) is cut off silently; other damage returns an error matching
-// [ErrCorrupt] that names the file and offset. Only one Store may have a
+// needed, and recovers its contents (the package doc has the details). A
+// torn tail, bytes at the end of the last segment with no whole frame
+// after them (what a crash during a write leaves), is cut off and counted
+// in [Stats].TornBytes. Any other damage, in particular a damaged frame
+// with whole ones after it, returns a [*CorruptError] matching
+// [ErrCorrupt] that names each damaged range's file, offset and length
+// and counts the whole steps after the first; Open then has changed no
+// file, and [Salvage] keeps those steps. Only one Store may have a
 // directory open at a time: a second Open returns an error matching
 // [ErrLocked].
 func Open(path string, opts ...Option) (*Store, error) {
@@ -110,6 +119,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	return open(path, o)
+}
+
+// open is Open with its options applied (and Salvage's).
+func open(path string, o options) (*Store, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
 	}

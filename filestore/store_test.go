@@ -319,7 +319,7 @@ func TestCompactionUnderConcurrentApply(t *testing.T) {
 }
 
 // segments lists the segment files in dir.
-func segments(t *testing.T, dir string) []string {
+func segments(t testing.TB, dir string) []string {
 	t.Helper()
 	m, err := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if err != nil {
