@@ -196,4 +196,3 @@ func (c *Client) progressedLocked() {
 		c.progress = nil
 	}
 }
-
