@@ -12,7 +12,7 @@ import (
 type Capabilities struct {
 	// MaximumQoS is the highest QoS the broker accepts in PUBLISH (2 when
 	// not announced). The client refuses a higher one with ErrInvalidQoS.
-	MaximumQoS byte
+	MaximumQoS QoS
 	// RetainAvailable reports whether the broker keeps retained messages.
 	RetainAvailable bool
 	// MaximumPacketSize is the largest packet the broker accepts, 0 for
@@ -62,7 +62,7 @@ func capabilitiesOf(p *wire.Props) Capabilities {
 		SharedSubscriptionsAvailable:   true,
 	}
 	if p.Has(wire.PropMaximumQoS) {
-		c.MaximumQoS = p.MaximumQoS
+		c.MaximumQoS = QoS(p.MaximumQoS)
 	}
 	if p.Has(wire.PropRetainAvailable) {
 		c.RetainAvailable = p.RetainAvailable == 1

@@ -224,9 +224,9 @@ func (c *Client) Capabilities() (Capabilities, bool) {
 func (c *Client) Stats() Stats {
 	s := c.stats.snapshot(c.State())
 	c.session.mu.Lock()
-	s.Queued, s.QueuedBytes = c.session.fifo.n, c.session.queuedBytes
-	s.InFlight, s.InFlightBytes = len(c.session.inflight), c.session.inflightBytes
-	s.Held = len(c.held)
+	s.OutQueued, s.OutQueuedBytes = c.session.fifo.n, c.session.queuedBytes
+	s.OutInFlight, s.OutInFlightBytes = len(c.session.inflight), c.session.inflightBytes
+	s.InHeld = len(c.held)
 	s.LastReceived = c.session.lastRecv
 	if l := c.session.link; l != nil {
 		s.ConnectedSince, s.LastReceived = l.upAt, l.lastReceived()
@@ -235,26 +235,34 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
-// OnConnect registers a hook like [WithOnConnect] and returns a function
-// that removes it.
+// OnConnect registers a hook called after every successful CONNACK (the
+// first connection and each reconnect), and returns a function that
+// removes it (a nil hook is ignored). Register hooks before Connect to see
+// every event. Hooks of
+// every kind run in registration order on the client's single event
+// goroutine, never while a lock is held; a slow hook delays later hooks
+// but never the connection itself. Don't block in one for long.
 func (c *Client) OnConnect(hook func(ConnectEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onConnect, hook)
 }
 
-// OnDisconnect registers a hook like [WithOnDisconnect] and returns a
-// function that removes it.
+// OnDisconnect registers a hook called after every lost connection, once
+// after Close (with a nil cause) and once when a refusal stops the client,
+// and returns a function that removes it. See [Client.OnConnect].
 func (c *Client) OnDisconnect(hook func(DisconnectEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onDisconnect, hook)
 }
 
-// OnReconnecting registers a hook like [WithOnReconnecting] and returns a
-// function that removes it.
+// OnReconnecting registers a hook called before each wait between
+// connection attempts, and returns a function that removes it. See
+// [Client.OnConnect].
 func (c *Client) OnReconnecting(hook func(ReconnectingEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onReconnecting, hook)
 }
 
-// OnPing registers a hook like [WithOnPing] and returns a function that
-// removes it.
+// OnPing registers a hook called for every PINGRESP, the keepalive's and
+// [Client.Ping]'s, and returns a function that removes it. See
+// [Client.OnConnect].
 func (c *Client) OnPing(hook func(PingEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onPing, hook)
 }
@@ -360,10 +368,10 @@ func (c *Client) setStateLocked(st State) {
 // running handlers and hooks return). Messages received but not yet handed
 // to a handler are not handled and not acknowledged (the broker sends them
 // again if the session survives); they are counted in
-// [Stats.MessagesAbandoned]. Handler calls already running finish. Queued
+// [Stats.InAbandoned]. Handler calls already running finish. Queued
 // outbound messages are discarded: waiting Publish calls return
 // [ErrClosed], queued QoS 0 messages are counted in
-// [Stats.MessagesDiscarded]. Use [Client.Drain] to finish the work first.
+// [Stats.OutDiscarded]. Use [Client.Drain] to finish the work first.
 //
 // Close may be called from a message handler or a hook (of this or any
 // other Client): it then returns once the connection is closed, without

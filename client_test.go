@@ -100,7 +100,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 	connect(t, sub)
 	connect(t, pub)
 
-	for _, qos := range []byte{0, 1, 2} {
+	for _, qos := range []mqttkeep.QoS{0, 1, 2} {
 		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
 			got := newCollector()
 			filter := fmt.Sprintf("rt/%d/+", qos)
@@ -128,7 +128,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 	assert.Positive(t, st.BytesOut)
 	assert.Positive(t, st.PacketsOut)
 	assert.EqualValues(t, 1, st.Connects)
-	assert.Positive(t, sub.Stats().MessagesReceived)
+	assert.Positive(t, sub.Stats().InHandlerCalls)
 }
 
 func TestRetainedMessageReachesLateSubscriber(t *testing.T) {
@@ -172,19 +172,19 @@ func TestPingReturnsRoundTripTime(t *testing.T) {
 // OnDisconnect reports the refusal once.
 func TestFinalRefusalStopsAfterOneAttempt(t *testing.T) {
 	for _, code := range []byte{0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C} {
-		t.Run(mqttkeep.ReasonCodeText(code), func(t *testing.T) {
+		t.Run(mqttkeep.ReasonCode(code).String(), func(t *testing.T) {
 			b := mqttkeeptest.NewBroker(t)
 			b.Refuse(code)
 			ev := newEvents()
 			c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
 				mqttkeep.WithCredentials("user", "hunter2"),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Millisecond }))...)
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Millisecond }}))...)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			err := c.Connect(ctx)
 			var rc *mqttkeep.ReasonCodeError
 			require.ErrorAs(t, err, &rc)
-			assert.Equal(t, code, rc.Code)
+			assert.Equal(t, mqttkeep.ReasonCode(code), rc.Code)
 			assert.Equal(t, "CONNACK", rc.Packet)
 			assert.NotContains(t, err.Error(), "hunter2")
 			assert.Equal(t, mqttkeep.StateStopped, c.State())
@@ -203,18 +203,18 @@ func TestFinalRefusalStopsAfterOneAttempt(t *testing.T) {
 // succeeds once the broker accepts.
 func TestRetryableRefusalIsRetried(t *testing.T) {
 	for _, code := range []byte{0x88, 0x89, 0x97, 0x9F} {
-		t.Run(mqttkeep.ReasonCodeText(code), func(t *testing.T) {
+		t.Run(mqttkeep.ReasonCode(code).String(), func(t *testing.T) {
 			b := mqttkeeptest.NewBroker(t)
 			b.Refuse(code)
 			var waits atomic.Int32
 			c := newClient(t, mqttkeep.WithServer(b.URL()),
-				mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2}),
-				mqttkeep.WithOnReconnecting(func(e mqttkeep.ReconnectingEvent) {
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2}}),
+				mqttkeep.HooksForTest(nil, nil, func(e mqttkeep.ReconnectingEvent) {
 					var rc *mqttkeep.ReasonCodeError
-					if errors.As(e.Err, &rc) && rc.Code == code && e.Delay <= 50*time.Millisecond {
+					if errors.As(e.Err, &rc) && rc.Code == mqttkeep.ReasonCode(code) && e.Delay <= 50*time.Millisecond {
 						waits.Add(1)
 					}
-				}))
+				}, nil))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			errc := make(chan error, 1)
@@ -246,8 +246,8 @@ func TestConnectContextEndsWhileUnreachable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := newClient(t, mqttkeep.WithServer(url),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }),
-		mqttkeep.WithOnReconnecting(func(mqttkeep.ReconnectingEvent) { cancel() }))
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}),
+		mqttkeep.HooksForTest(nil, nil, func(mqttkeep.ReconnectingEvent) { cancel() }, nil))
 	err := c.Connect(ctx)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "dial")
@@ -284,7 +284,7 @@ func TestCloseSemantics(t *testing.T) {
 	})
 	t.Run("during backoff", func(t *testing.T) {
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1"),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))
 		require.NoError(t, err)
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
@@ -347,7 +347,7 @@ func TestBrokerRestartRestoresSubscription(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}}))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -382,7 +382,7 @@ func TestServerDisconnectReportsReasonCode(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("kicked"),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 	connect(t, c)
 	require.NoError(t, b.DisconnectClient("kicked", 0x98))
 	select {
@@ -500,7 +500,7 @@ func TestSubscribeSurvivesLinkDeath(t *testing.T) {
 		ev := newEvents()
 		const k = 2 * time.Second
 		c := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
-			mqttkeep.WithKeepAlive(k), mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Second }))...)
+			mqttkeep.WithKeepAlive(k), mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Second }}))...)
 		connect(t, c)
 		link.blackhole.Store(true)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)

@@ -212,7 +212,7 @@ func checkAuthMethod(p *wire.Props, want string) error {
 
 // connackError is the error for a refused CONNACK.
 func connackError(ca wire.Connack) *ReasonCodeError {
-	return &ReasonCodeError{Packet: "CONNACK", Code: ca.Reason, Reason: ca.Props.ReasonString, ServerReference: ca.Props.ServerReference}
+	return &ReasonCodeError{Packet: "CONNACK", Code: ReasonCode(ca.Reason), Reason: ca.Props.ReasonString, ServerReference: ca.Props.ServerReference}
 }
 
 // accept takes in what the CONNACK said.
@@ -281,7 +281,7 @@ func (c *Client) connectPacket(cleanStart bool, creds *attemptCredentials) wire.
 		cp.Password, cp.HasPassword = []byte(creds.password), true
 	}
 	if w := c.cfg.will; w != nil {
-		cp.Will = &wire.Will{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain}
+		cp.Will = &wire.Will{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: byte(w.msg.QoS), Retain: w.msg.Retain}
 		setPublishProps(&cp.Will.Props, &w.msg)
 		if w.delay > 0 {
 			cp.Will.Props.Mark(wire.PropWillDelay)

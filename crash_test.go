@@ -206,7 +206,7 @@ func crashPublisher() {
 	}
 	run := os.Getenv("CRASH_RUN")
 	for i := 0; ; i++ {
-		topic, qos := "crash/q1", byte(1)
+		topic, qos := "crash/q1", mqttkeep.QoS(1)
 		if i%2 == 1 {
 			topic, qos = "crash/q2", 2
 		}

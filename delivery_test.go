@@ -116,7 +116,7 @@ func TestResumedSessionBacklogHandled(t *testing.T) {
 				for i := 1; i <= 20; i++ {
 					assert.Positive(t, got.seen()[i], "message %d", i)
 				}
-				assert.Zero(t, second.Stats().MessagesUnroutable)
+				assert.Zero(t, second.Stats().InUnsubscribed)
 			})
 		}
 	})
@@ -134,14 +134,14 @@ func TestUnsubscribeWithMessagesInFlight(t *testing.T) {
 		defer cancel()
 		require.NoError(t, c.Subscribe(ctx, "unsub/t", 1, got.handle))
 		publishSeq(t, url, "unsub/t", 50)
-		eventuallyTrue(t, "10 received", func() bool { return c.Stats().MessagesIn >= 10 })
+		eventuallyTrue(t, "10 received", func() bool { return c.Stats().InPublishes >= 10 })
 		require.NoError(t, c.Unsubscribe(ctx, "unsub/t"))
 		eventuallyTrue(t, "every received message handled or counted", func() bool {
 			st := c.Stats()
-			return uint64(got.total.Load())+st.MessagesUnroutable == st.MessagesIn
+			return uint64(got.total.Load())+st.InUnsubscribed == st.InPublishes
 		})
 		st := c.Stats()
-		t.Logf("unsubscribe with 50 in flight: received %d, handled %d, unroutable %d", st.MessagesIn, got.total.Load(), st.MessagesUnroutable)
+		t.Logf("unsubscribe with 50 in flight: received %d, handled %d, unroutable %d", st.InPublishes, got.total.Load(), st.InUnsubscribed)
 	})
 }
 
@@ -159,14 +159,14 @@ func TestDrainUnsubscribeHandlesEverythingReceived(t *testing.T) {
 		connect(t, c)
 		eventuallyTrue(t, "subscribed", func() bool { return c.Stats().PacketsIn >= 2 })
 		publishSeq(t, url, "drain/t", 50)
-		eventuallyTrue(t, "10 received", func() bool { return c.Stats().MessagesIn >= 10 })
+		eventuallyTrue(t, "10 received", func() bool { return c.Stats().InPublishes >= 10 })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		require.NoError(t, c.DrainUnsubscribe(ctx))
 		st := c.Stats()
-		assert.Equal(t, st.MessagesIn, uint64(got.total.Load()), "every received message handled")
-		assert.Zero(t, st.MessagesAbandoned)
-		assert.Zero(t, st.MessagesUnroutable)
+		assert.Equal(t, st.InPublishes, uint64(got.total.Load()), "every received message handled")
+		assert.Zero(t, st.InAbandoned)
+		assert.Zero(t, st.InUnsubscribed)
 		assert.Equal(t, mqttkeep.StateClosed, c.State())
 
 		// Nothing left for the session: a later process gets nothing.
@@ -176,7 +176,7 @@ func TestDrainUnsubscribeHandlesEverythingReceived(t *testing.T) {
 		_, err = next.Ping(ctx) // the broker sends a resumed session's backlog before this
 		require.NoError(t, err)
 		assert.Zero(t, later.total.Load(), "messages left in the session after Drain")
-		t.Logf("drain with messages in flight: received and handled %d", st.MessagesIn)
+		t.Logf("drain with messages in flight: received and handled %d", st.InPublishes)
 	})
 }
 
@@ -193,12 +193,12 @@ func TestCloseLeavesUnhandledMessagesToTheSession(t *testing.T) {
 		connect(t, c)
 		eventuallyTrue(t, "subscribed", func() bool { return c.Stats().PacketsIn >= 2 })
 		publishSeq(t, url, "close/t", 50)
-		eventuallyTrue(t, "10 received", func() bool { return c.Stats().MessagesIn >= 10 })
+		eventuallyTrue(t, "10 received", func() bool { return c.Stats().InPublishes >= 10 })
 		start := time.Now()
 		require.NoError(t, c.Close(context.Background()))
 		closeTook := time.Since(start)
 		st := c.Stats()
-		assert.Positive(t, st.MessagesAbandoned, "messages left by Close are counted")
+		assert.Positive(t, st.InAbandoned, "messages left by Close are counted")
 
 		second := newSeqCounter(0)
 		next := newClient(t, append(session, mqttkeep.WithSubscription("close/t", 1, second.handle))...)
@@ -213,7 +213,7 @@ func TestCloseLeavesUnhandledMessagesToTheSession(t *testing.T) {
 			return true
 		})
 		t.Logf("close with messages in flight: returned in %v, handled %d, abandoned %d; the next process got %d",
-			closeTook.Round(time.Millisecond), first.total.Load(), st.MessagesAbandoned, second.total.Load())
+			closeTook.Round(time.Millisecond), first.total.Load(), st.InAbandoned, second.total.Load())
 	})
 }
 
@@ -327,7 +327,7 @@ func TestHandlerPanicAcknowledges(t *testing.T) {
 	connect(t, c)
 	eventuallyTrue(t, "subscribed", func() bool { return c.Stats().PacketsIn >= 2 })
 	publishSeq(t, b.URL(), "panic/t", 3)
-	eventuallyTrue(t, "3 panics", func() bool { return c.Stats().HandlerPanics == 3 })
+	eventuallyTrue(t, "3 panics", func() bool { return c.Stats().InHandlerPanics == 3 })
 	_, err = c.Ping(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, c.Close(context.Background()))
@@ -376,10 +376,10 @@ func TestSharedSubscriptionMemberDrains(t *testing.T) {
 			return out
 		}
 		if !assert.Eventually(t, func() bool { return len(missing()) == 0 }, 20*time.Second, time.Millisecond) {
-			t.Logf("missing: %v; first member: in %d handled %d", missing(), ma.Stats().MessagesIn, a.total.Load())
+			t.Logf("missing: %v; first member: in %d handled %d", missing(), ma.Stats().InPublishes, a.total.Load())
 		}
 		t.Logf("shared subscription, one member drained: first %d, second %d, unroutable at the first %d",
-			a.total.Load(), b.total.Load(), ma.Stats().MessagesUnroutable)
+			a.total.Load(), b.total.Load(), ma.Stats().InUnsubscribed)
 	})
 }
 
@@ -389,7 +389,7 @@ func TestSubscribeWhileReconnecting(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 20 * time.Millisecond }}))...)
 	connect(t, c)
 	b.Stop()
 	<-ev.lost
@@ -422,6 +422,6 @@ func TestSubscriptionConcurrency(t *testing.T) {
 	publishSeq(t, b.URL(), "pool/t", 8)
 	eventuallyTrue(t, "4 handler calls at once", func() bool { return running.Load() == 4 })
 	close(release)
-	eventuallyTrue(t, "all handled", func() bool { return c.Stats().MessagesReceived == 8 })
+	eventuallyTrue(t, "all handled", func() bool { return c.Stats().InHandlerCalls == 8 })
 	assert.Equal(t, int32(4), peak.Load(), "never more than 4")
 }

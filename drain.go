@@ -19,7 +19,7 @@ import (
 //     Messages that arrive once Drain has begun are not handed to
 //     handlers: QoS 1/2 ones are left unacknowledged, for the broker to
 //     send again to the next connection that resumes the session, and
-//     QoS 0 ones are dropped (both counted in [Stats.MessagesAbandoned]).
+//     QoS 0 ones are dropped (both counted in [Stats.InAbandoned]).
 //   - Otherwise the session ends with the connection, and nothing left
 //     in it would survive: Drain first unsubscribes every subscription, as
 //     [Client.DrainUnsubscribe] does, so that the broker stops sending,

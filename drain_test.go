@@ -101,7 +101,7 @@ func TestRestartableConsumerDrainLosesNothing(t *testing.T) {
 		var abandoned uint64
 		for _, at := range []int64{n / 3, 2 * n / 3} {
 			eventuallyTrue(t, fmt.Sprintf("%d jobs handled", at), func() bool { return got.total.Load() >= at })
-			abandoned += rc.stop(t).MessagesAbandoned
+			abandoned += rc.stop(t).InAbandoned
 			// Down for a while: the broker queues 40 jobs for the session.
 			down := sent.Load()
 			eventuallyTrue(t, "40 jobs published while no consumer runs", func() bool { return sent.Load() >= min(down+40, n) })
@@ -127,7 +127,7 @@ func TestRestartableConsumerDrainLosesNothing(t *testing.T) {
 			dups += calls - 1
 		}
 		t.Logf("%d jobs, 2 restarts with Drain: all handled at least once, %d handled twice, %d left to the broker by the Drains, %d abandoned by the last",
-			n, dups, abandoned, st.MessagesAbandoned)
+			n, dups, abandoned, st.InAbandoned)
 	})
 }
 
@@ -140,14 +140,14 @@ func TestDrainWithoutAKeptSessionUnsubscribes(t *testing.T) {
 		c := newClient(t, mqttkeep.WithServer(url), mqttkeep.WithSubscription("drain/t", 1, got.handle))
 		connect(t, c)
 		publishSeq(t, url, "drain/t", 50)
-		eventuallyTrue(t, "10 received", func() bool { return c.Stats().MessagesIn >= 10 })
+		eventuallyTrue(t, "10 received", func() bool { return c.Stats().InPublishes >= 10 })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		require.NoError(t, c.Drain(ctx))
 		st := c.Stats()
-		assert.Equal(t, st.MessagesIn, uint64(got.total.Load()), "every received message handled")
-		assert.Zero(t, st.MessagesAbandoned)
-		assert.Zero(t, st.MessagesUnroutable)
+		assert.Equal(t, st.InPublishes, uint64(got.total.Load()), "every received message handled")
+		assert.Zero(t, st.InAbandoned)
+		assert.Zero(t, st.InUnsubscribed)
 	})
 }
 

@@ -91,7 +91,7 @@ type ReasonCodeError struct {
 	// "DISCONNECT", "PUBACK", "PUBREC", "PUBCOMP", "SUBACK" or "UNSUBACK".
 	Packet string
 	// Code is the MQTT v5 reason code.
-	Code byte
+	Code ReasonCode
 	// Reason is the Reason String property, if the broker sent one.
 	Reason string
 	// ServerReference is the Server Reference property (CONNACK and
@@ -101,7 +101,7 @@ type ReasonCodeError struct {
 
 // Error implements error: "mqttkeep: CONNACK 0x86 bad user name or password".
 func (e *ReasonCodeError) Error() string {
-	msg := fmt.Sprintf("mqttkeep: %s 0x%02X %s", e.Packet, e.Code, ReasonCodeText(e.Code))
+	msg := fmt.Sprintf("mqttkeep: %s 0x%02X %s", e.Packet, e.Code, e.Code)
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
@@ -121,57 +121,6 @@ func (e *ReasonCodeError) Final() bool {
 		return true
 	}
 	return false
-}
-
-var reasonText = map[byte]string{
-	0x00: "success",
-	0x04: "disconnect with will message",
-	0x10: "no matching subscribers",
-	0x11: "no subscription existed",
-	0x80: "unspecified error",
-	0x81: "malformed packet",
-	0x82: "protocol error",
-	0x83: "implementation specific error",
-	0x84: "unsupported protocol version",
-	0x85: "client identifier not valid",
-	0x86: "bad user name or password",
-	0x87: "not authorized",
-	0x88: "server unavailable",
-	0x89: "server busy",
-	0x8A: "banned",
-	0x8B: "server shutting down",
-	0x8C: "bad authentication method",
-	0x8D: "keep alive timeout",
-	0x8E: "session taken over",
-	0x8F: "topic filter invalid",
-	0x90: "topic name invalid",
-	0x91: "packet identifier in use",
-	0x92: "packet identifier not found",
-	0x93: "receive maximum exceeded",
-	0x94: "topic alias invalid",
-	0x95: "packet too large",
-	0x96: "message rate too high",
-	0x97: "quota exceeded",
-	0x98: "administrative action",
-	0x99: "payload format invalid",
-	0x9A: "retain not supported",
-	0x9B: "QoS not supported",
-	0x9C: "use another server",
-	0x9D: "server moved",
-	0x9E: "shared subscriptions not supported",
-	0x9F: "connection rate exceeded",
-	0xA0: "maximum connect time",
-	0xA1: "subscription identifiers not supported",
-	0xA2: "wildcard subscriptions not supported",
-}
-
-// ReasonCodeText returns the MQTT v5 specification's name for a reason
-// code, or "unknown reason code".
-func ReasonCodeText(code byte) string {
-	if s, ok := reasonText[code]; ok {
-		return s
-	}
-	return "unknown reason code"
 }
 
 // optionError builds the error New returns for a bad option value.

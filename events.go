@@ -51,7 +51,7 @@ type DisconnectEvent struct {
 	LastReceived time.Time
 	// NewSession reports that the next connection starts a new session
 	// (Clean Start): the resumed one failed every connection (see
-	// WithMaxFailedResumes).
+	// ReconnectPolicy.MaxFailedResumes).
 	NewSession bool
 }
 
@@ -95,6 +95,9 @@ type hook[E any] struct {
 
 // addHook appends fn to *list and returns a function that removes it.
 func addHook[E any](h *hooks, list *[]hook[E], fn func(E)) (unregister func()) {
+	if fn == nil {
+		return func() {} // nothing to call
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.nextID++

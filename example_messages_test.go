@@ -127,7 +127,7 @@ func ExampleClient_Drain() {
 		log.Fatal(err)
 	}
 	st := client.Stats()
-	fmt.Println("received:", st.MessagesIn, "handled:", handled.Load(), "abandoned:", st.MessagesAbandoned)
+	fmt.Println("received:", st.InPublishes, "handled:", handled.Load(), "abandoned:", st.InAbandoned)
 	// Output: received: 20 handled: 20 abandoned: 0
 }
 
@@ -212,12 +212,11 @@ func ExampleWithWill() {
 	defer watcher.Close(context.Background())
 
 	// The broker publishes the will when the device's connection ends
-	// without a normal DISCONNECT; publish options give it properties.
-	// WithWillDelay(10*time.Second) would let a reconnect within 10 s
-	// cancel it, so that a brief loss does not flip a dashboard to
-	// "offline" and back.
+	// without a normal DISCONNECT. A delay of 10*time.Second instead of 0
+	// would let a reconnect within 10 s cancel it, so that a brief loss
+	// does not flip a dashboard to "offline" and back.
 	device := exampleClient(ctx, broker.URL(),
-		mqttkeep.WithWill("status/device-1", []byte("offline"), 1, true, mqttkeep.WithPayloadUTF8()))
+		mqttkeep.WithWill(mqttkeep.Message{Topic: "status/device-1", Payload: []byte("offline"), QoS: 1, Retain: true, PayloadUTF8: true}, 0))
 	// CloseWithWill: shut down on purpose, and have the will published.
 	if err := device.CloseWithWill(ctx); err != nil {
 		log.Fatal(err)

@@ -29,9 +29,9 @@ func writePrometheus(w io.Writer, client string, s mqttkeep.Stats) {
 	metric("connects_total", "counter", "Successful CONNACKs.", float64(s.Connects))
 	metric("disconnects_total", "counter", "Connections lost or closed after a CONNACK.", float64(s.Disconnects))
 	metric("ping_rtt_seconds", "gauge", "Round trip of the latest PINGREQ.", s.PingRTTLast.Seconds())
-	metric("messages_received_total", "counter", "Messages handed to a handler.", float64(s.MessagesReceived))
-	metric("messages_dropped_total", "counter", "QoS 0 messages dropped: handlers behind.", float64(s.MessagesDropped))
-	metric("queued_messages", "gauge", "Accepted messages not yet written.", float64(s.Queued))
+	metric("messages_received_total", "counter", "Messages handed to a handler.", float64(s.InHandlerCalls))
+	metric("messages_dropped_total", "counter", "QoS 0 messages dropped: handlers behind.", float64(s.InDroppedQoS0))
+	metric("queued_messages", "gauge", "Accepted messages not yet written.", float64(s.OutQueued))
 	if !s.LastReceived.IsZero() {
 		metric("last_received_timestamp_seconds", "gauge", "When bytes last arrived from the broker.",
 			float64(s.LastReceived.UnixNano())/1e9)

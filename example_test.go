@@ -23,15 +23,15 @@ func ExampleNew() {
 	client, err := mqttkeep.New(
 		mqttkeep.WithServer(broker.URL()),
 		mqttkeep.WithKeepAlive(10*time.Second), // PINGREQ every 5 s when idle
-		mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
-			if e.Err != nil { // nil: our own Close
-				log.Printf("connection lost: %v (reconnecting: %v)", e.Err, e.WillReconnect)
-			}
-		}),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
+	client.OnDisconnect(func(e mqttkeep.DisconnectEvent) {
+		if e.Err != nil { // nil: our own Close
+			log.Printf("connection lost: %v (reconnecting: %v)", e.Err, e.WillReconnect)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := client.Connect(ctx); err != nil {
@@ -156,7 +156,7 @@ func ExampleReasonCodeError() {
 	err = client.Connect(ctx)
 	var rc *mqttkeep.ReasonCodeError
 	if errors.As(err, &rc) {
-		fmt.Printf("refused: 0x%02X %s, final: %v\n", rc.Code, mqttkeep.ReasonCodeText(rc.Code), rc.Final())
+		fmt.Printf("refused: 0x%02X %s, final: %v\n", rc.Code, rc.Code, rc.Final())
 	}
 	fmt.Println(client.State())
 	// Output:

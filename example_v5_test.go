@@ -27,7 +27,7 @@ func ExampleClient_Capabilities() {
 	fmt.Println("shared subscriptions:", caps.SharedSubscriptionsAvailable)
 	fmt.Println("topic aliases accepted:", caps.TopicAliasMaximum)
 	// Output:
-	// maximum QoS: 2
+	// maximum QoS: QoS 2
 	// retain available: true
 	// subscription identifiers: true
 	// shared subscriptions: true

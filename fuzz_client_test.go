@@ -36,7 +36,7 @@ func FuzzBrokerBytes(f *testing.F) {
 			ev := newEvents()
 			c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 				mqttkeep.WithMaxPacketSize(1<<16), mqttkeep.WithSubscription("#", 2, func(*mqttkeep.Message) {}),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 			if err != nil {
 				t.Fatal(err)
 			}

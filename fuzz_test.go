@@ -21,15 +21,15 @@ func FuzzParseServerURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := parseServerURL(raw)
 		// Whatever precedes the last "@" may be a password: neither the
-		// error nor RedactURL may repeat it.
+		// error nor redactURL may repeat it.
 		if at := strings.LastIndex(raw, "@"); at >= 0 {
 			secret := raw[:at]
 			if _, rest, ok := strings.Cut(secret, "://"); ok {
 				secret = rest
 			}
 			if len(secret) > 3 {
-				if strings.Contains(RedactURL(raw), secret) {
-					t.Fatalf("RedactURL(%q) repeats %q", raw, secret)
+				if strings.Contains(redactURL(raw), secret) {
+					t.Fatalf("redactURL(%q) repeats %q", raw, secret)
 				}
 				if err != nil && strings.Contains(strings.ReplaceAll(err.Error(), schemeList, ""), secret) {
 					t.Fatalf("error %q repeats %q", err, secret)

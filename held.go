@@ -20,7 +20,7 @@ import (
 // holds back the acknowledgements of the messages after it; a stale
 // subscription that an earlier process left in the session is dropped with
 // Unsubscribe (its held messages are then acknowledged unhandled and
-// counted in Stats.MessagesUnroutable), or handled with WithDefaultHandler.
+// counted in Stats.InUnsubscribed), or handled with WithDefaultHandler.
 //
 // Messages that match a filter this Client unsubscribed from (a broker
 // may still send some after its UNSUBACK) are not held: they are what the

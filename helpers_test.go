@@ -110,13 +110,13 @@ func newEvents() *events {
 
 func (e *events) options() []mqttkeep.Option {
 	return []mqttkeep.Option{
-		mqttkeep.WithOnConnect(func(ev mqttkeep.ConnectEvent) {
+		mqttkeep.HooksForTest(func(ev mqttkeep.ConnectEvent) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.connects = append(e.connects, ev)
 			e.order = append(e.order, "connect")
-		}),
-		mqttkeep.WithOnDisconnect(func(ev mqttkeep.DisconnectEvent) {
+		}, nil, nil, nil),
+		mqttkeep.HooksForTest(nil, func(ev mqttkeep.DisconnectEvent) {
 			e.mu.Lock()
 			e.disconnects = append(e.disconnects, ev)
 			e.disconnAt = append(e.disconnAt, time.Now())
@@ -126,7 +126,7 @@ func (e *events) options() []mqttkeep.Option {
 			case e.lost <- ev:
 			default:
 			}
-		}),
+		}, nil, nil),
 	}
 }
 

@@ -83,7 +83,7 @@ func TestPublishLargerThanMQTTCanCarry(t *testing.T) {
 	huge := make([]byte, 268435455) // the payload alone fills the remaining length
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, qos := range []byte{0, 1} {
+	for _, qos := range []mqttkeep.QoS{0, 1} {
 		err := c.Publish(ctx, "big", huge, mqttkeep.WithQoS(qos))
 		require.ErrorIs(t, err, mqttkeep.ErrPacketTooLarge, "QoS %d", qos)
 		_, err = c.PublishAsync(ctx, "big", huge, mqttkeep.WithQoS(qos))
@@ -91,7 +91,7 @@ func TestPublishLargerThanMQTTCanCarry(t *testing.T) {
 	}
 	b.Stop() // and while reconnecting, before anything is queued
 	require.ErrorIs(t, c.Publish(ctx, "big", huge), mqttkeep.ErrPacketTooLarge)
-	assert.Zero(t, c.Stats().Queued)
+	assert.Zero(t, c.Stats().OutQueued)
 }
 
 // A server that accepts and then redirects (DISCONNECT 0x9C) to itself
@@ -202,7 +202,7 @@ func TestStuckWriteEndsConnection(t *testing.T) {
 		ev := newEvents()
 		c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 			mqttkeep.WithKeepAlive(60*time.Second), mqttkeep.WithWriteTimeout(2*time.Second),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 		require.NoError(t, err)
 		require.NoError(t, c.Connect(context.Background()))
 		start := time.Now()
@@ -228,13 +228,13 @@ func TestCloseFromCallbacks(t *testing.T) {
 			case "handler":
 				opts = append(opts, mqttkeep.WithSubscription("close/me", 1, func(*mqttkeep.Message) { closeNow() }))
 			case "OnConnect":
-				opts = append(opts, mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { closeNow() }))
+				opts = append(opts, mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) { closeNow() }, nil, nil, nil))
 			case "OnDisconnect":
-				opts = append(opts, mqttkeep.WithOnDisconnect(func(mqttkeep.DisconnectEvent) {
+				opts = append(opts, mqttkeep.HooksForTest(nil, func(mqttkeep.DisconnectEvent) {
 					if len(closed) == 0 {
 						closeNow()
 					}
-				}))
+				}, nil, nil))
 			}
 			var err error
 			c, err = mqttkeep.New(opts...)
@@ -298,10 +298,10 @@ func TestInflightBoundedWhenBrokerNeverAcks(t *testing.T) {
 		}
 		wg.Wait()
 		st := c.Stats()
-		assert.LessOrEqual(t, st.InFlight, 64, "64 KiB of 1 KiB messages")
-		assert.LessOrEqual(t, st.InFlightBytes, 64<<10)
-		assert.Positive(t, st.InFlight)
-		assert.Zero(t, st.Queued, "messages whose ctx ended while queued were taken out")
+		assert.LessOrEqual(t, st.OutInFlight, 64, "64 KiB of 1 KiB messages")
+		assert.LessOrEqual(t, st.OutInFlightBytes, 64<<10)
+		assert.Positive(t, st.OutInFlight)
+		assert.Zero(t, st.OutQueued, "messages whose ctx ended while queued were taken out")
 		require.NoError(t, c.Close(context.Background()))
 	})
 }
@@ -316,12 +316,12 @@ func TestConnectTimeoutIsNamed(t *testing.T) {
 			var errs []error
 			c := newClient(t, mqttkeep.WithServer(scheme+"://"+ln),
 				mqttkeep.WithConnectTimeout(20*time.Millisecond),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Millisecond }),
-				mqttkeep.WithOnReconnecting(func(e mqttkeep.ReconnectingEvent) {
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Millisecond }}),
+				mqttkeep.HooksForTest(nil, nil, func(e mqttkeep.ReconnectingEvent) {
 					mu.Lock()
 					errs = append(errs, e.Err)
 					mu.Unlock()
-				}))
+				}, nil))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 			_ = c.Connect(ctx) // starts the client, which keeps trying
 			cancel()

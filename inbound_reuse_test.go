@@ -98,7 +98,7 @@ func TestReusedPacketIDIsANewMessage(t *testing.T) {
 		}
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 			mqttkeep.WithClientID("reuse"), mqttkeep.WithCleanStart(false),
-			mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}),
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}),
 			mqttkeep.WithSubscription("reuse/#", 2, func(m *mqttkeep.Message) {
 				handled <- string(m.Payload)
 				if string(m.Payload) == "q1-old" {

@@ -39,7 +39,7 @@ func TestSilentLinkDeathOverTCP(t *testing.T) {
 			p := mqttkeeptest.NewProxy(t, b.Addr())
 			ev := newEvents()
 			c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithKeepAlive(k),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 			connect(t, c)
 
 			stop := make(chan struct{})
@@ -87,7 +87,7 @@ func TestBlockedWriteDoesNotDelayDetection(t *testing.T) {
 	p := mqttkeeptest.NewProxy(t, b.Addr())
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithKeepAlive(k),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 	connect(t, c)
 
 	p.Stall()

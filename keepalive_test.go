@@ -152,7 +152,7 @@ func TestSilentLinkDeathDetectedWithinBound(t *testing.T) {
 					mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
 					mqttkeep.WithKeepAlive(c.keepAlive), mqttkeep.WithPingTimeout(c.pingTimeout),
 					// Keep the reconnects that follow out of the way.
-					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+					mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 				connect(t, cl)
 
 				stop := make(chan struct{})
@@ -223,7 +223,7 @@ func TestRequestsInFlightAreProbes(t *testing.T) {
 				ev := newEvents()
 				cl := newClient(t, append(ev.options(),
 					mqttkeep.WithServer("mqtt://pipe"), link.dialer(), mqttkeep.WithKeepAlive(k),
-					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+					mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 				connect(t, cl)
 
 				stop := make(chan struct{})

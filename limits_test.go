@@ -9,6 +9,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/redact"
 	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,16 +79,16 @@ func TestOptionLimits(t *testing.T) {
 		{"client ID over 65535 bytes", mqttkeep.WithClientID(long), "WithClientID"},
 		{"user name over 65535 bytes", mqttkeep.WithCredentials(long, ""), "WithCredentials"},
 		{"password over 65535 bytes", mqttkeep.WithCredentials("u", long), "WithCredentials"},
-		{"will payload over 65535 bytes", mqttkeep.WithWill("w", []byte(long), 0, false), "WithWill"},
-		{"will topic with a wildcard", mqttkeep.WithWill("w/#", nil, 0, false), "WithWill"},
-		{"will QoS 3", mqttkeep.WithWill("w", nil, 3, false), "WithWill"},
+		{"will payload over 65535 bytes", mqttkeep.WithWill(mqttkeep.Message{Topic: "w", Payload: []byte(long)}, 0), "WithWill"},
+		{"will topic with a wildcard", mqttkeep.WithWill(mqttkeep.Message{Topic: "w/#"}, 0), "WithWill"},
+		{"will QoS 3", mqttkeep.WithWill(mqttkeep.Message{Topic: "w", QoS: 3}, 0), "WithWill"},
 		{"keep alive over 65535 s", mqttkeep.WithKeepAlive(65536 * time.Second), "WithKeepAlive"},
 		{"keep alive not whole seconds", mqttkeep.WithKeepAlive(1500 * time.Millisecond), "WithKeepAlive"},
 		{"session expiry over 2^32-1 s", mqttkeep.WithSessionExpiry((1 << 32) * time.Second), "WithSessionExpiry"},
 		{"receive maximum 0", mqttkeep.WithReceiveMaximum(0), "WithReceiveMaximum"},
 		{"receive maximum 65536", mqttkeep.WithReceiveMaximum(65536), "WithReceiveMaximum"},
 		{"maximum packet size over MQTT's", mqttkeep.WithMaxPacketSize(268435461), "WithMaxPacketSize"},
-		{"topic alias maximum 65536", mqttkeep.WithTopicAliasMaximum(65536), "WithTopicAliasMaximum"},
+		{"topic alias maximum 65536", mqttkeep.WithInboundTopicAliases(65536), "WithInboundTopicAliases"},
 		{"in-flight limit 0", mqttkeep.WithInflightLimits(0, 1), "WithInflightLimits"},
 		{"port 0", mqttkeep.WithServer("mqtt://127.0.0.1:0"), "WithServer"},
 		{"port 65536", mqttkeep.WithServer("mqtt://127.0.0.1:65536"), "WithServer"},
@@ -120,7 +121,7 @@ func TestURLPasswordNeverShown(t *testing.T) {
 		_, err := mqttkeep.New(mqttkeep.WithServer(raw))
 		require.Error(t, err, raw)
 		assert.NotContains(t, err.Error(), pw, raw)
-		assert.NotContains(t, mqttkeep.RedactURL(raw), pw, raw)
+		assert.NotContains(t, redact.URL(raw), pw, raw)
 	}
 }
 
@@ -198,7 +199,7 @@ func TestBrokerProtocolViolations(t *testing.T) {
 				ev := newEvents()
 				c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 					mqttkeep.WithMaxPacketSize(1<<16),
-					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+					mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 				require.NoError(t, err)
 				// Connect may never see the connected state: the packet can
 				// end the connection before the client is marked connected.

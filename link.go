@@ -446,12 +446,12 @@ func checkServerDisconnect(d *wire.Disconnect) error {
 
 // disconnectError is the error for a server DISCONNECT.
 func disconnectError(d wire.Disconnect) *ReasonCodeError {
-	return &ReasonCodeError{Packet: "DISCONNECT", Code: d.Reason, Reason: d.Props.ReasonString, ServerReference: d.Props.ServerReference}
+	return &ReasonCodeError{Packet: "DISCONNECT", Code: ReasonCode(d.Reason), Reason: d.Props.ReasonString, ServerReference: d.Props.ServerReference}
 }
 
 // checkLimits refuses what the broker said in CONNACK it does not take.
 func (l *link) checkLimits(p *wire.Publish, size int) error {
-	if p.QoS > l.caps.MaximumQoS {
+	if QoS(p.QoS) > l.caps.MaximumQoS {
 		return fmt.Errorf("%w: %d, the broker's maximum is %d", ErrInvalidQoS, p.QoS, l.caps.MaximumQoS)
 	}
 	if p.Retain && !l.caps.RetainAvailable {

@@ -16,7 +16,7 @@ import (
 type Message struct {
 	Topic   string
 	Payload []byte
-	QoS     byte // 0, 1 or 2
+	QoS     QoS // 0, 1 or 2
 	Retain  bool
 
 	// Duplicate is set on received messages that the broker re-sent
@@ -61,8 +61,8 @@ type UserProperty struct {
 // with [WithManualAck]); while handlers are behind, the broker holds back
 // further QoS 1/2 messages (see [WithReceiveMaximum]) and QoS 0 messages
 // beyond [WithMessageBuffer] are dropped and counted in
-// [Stats.MessagesDropped]. A handler that panics is recovered, logged and
-// counted in [Stats.HandlerPanics], and its message acknowledged.
+// [Stats.InDroppedQoS0]. A handler that panics is recovered, logged and
+// counted in [Stats.InHandlerPanics], and its message acknowledged.
 //
 // m and its slices stay valid after the handler returns: the client never
 // reuses them, so a handler may keep m (and [Message.Ack] it later, with
@@ -75,7 +75,7 @@ type MessageHandler func(m *Message)
 type PublishOption func(*Message)
 
 // WithQoS sets the QoS of a published message: 0 (the default), 1 or 2.
-func WithQoS(qos byte) PublishOption { return func(m *Message) { m.QoS = qos } }
+func WithQoS(qos QoS) PublishOption { return func(m *Message) { m.QoS = qos } }
 
 // WithRetain asks the broker to retain the message for future subscribers.
 func WithRetain() PublishOption { return func(m *Message) { m.Retain = true } }
@@ -112,7 +112,7 @@ func WithPayloadUTF8() PublishOption { return func(m *Message) { m.PayloadUTF8 =
 // validate checks what can be checked before anything is sent, and
 // returns the message as a PUBLISH with its size on the wire.
 func (m *Message) toPublish() (wire.Publish, int, error) {
-	p := wire.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
+	p := wire.Publish{Topic: m.Topic, Payload: m.Payload, QoS: byte(m.QoS), Retain: m.Retain}
 	if err := validateTopicName(m.Topic); err != nil {
 		return p, 0, err
 	}
@@ -172,7 +172,7 @@ func setPublishProps(p *wire.Props, m *Message) {
 // messageFromPublish fills m from a received PUBLISH. Payload and
 // CorrelationData alias the packet's buffer, which nothing reuses.
 func messageFromPublish(m *Message, p *wire.Publish) {
-	m.Topic, m.Payload, m.QoS, m.Retain, m.Duplicate = p.Topic, p.Payload, p.QoS, p.Retain, p.Dup
+	m.Topic, m.Payload, m.QoS, m.Retain, m.Duplicate = p.Topic, p.Payload, QoS(p.QoS), p.Retain, p.Dup
 	if p.QoS > 0 {
 		m.PacketID = p.PacketID
 	}

@@ -35,11 +35,11 @@ import (
 const mosquittoBadPasswordCode = 0x87
 
 // mosqFastBackoff keeps reconnects quick in tests that restart the broker.
-var mosqFastBackoff = mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2})
+var mosqFastBackoff = mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}})
 
 // mosqNoRetry makes a client wait an hour before any reconnect (Close ends
 // the wait).
-var mosqNoRetry = mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour })
+var mosqNoRetry = mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }})
 
 // mosqWaitConnects waits until ev recorded n OnConnect events (hooks run
 // asynchronously, after Connect or AwaitConnected returned) and returns a
@@ -206,7 +206,7 @@ func TestMosquittoSilentLinkDeathPublishesWill(t *testing.T) {
 
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID("will-dies"),
-		mqttkeep.WithKeepAlive(k), mqttkeep.WithWill("wills/will-dies", []byte("gone"), 1, false), mosqNoRetry)...)
+		mqttkeep.WithKeepAlive(k), mqttkeep.WithWill(mqttkeep.Message{Topic: "wills/will-dies", Payload: []byte("gone"), QoS: 1}, 0), mosqNoRetry)...)
 	connect(t, c)
 
 	time.Sleep(k + rand.N(k/2)) // the scenario: the link dies at a random phase of the ping cycle
@@ -286,7 +286,7 @@ func TestMosquittoSessionTakeoverDoesNotFight(t *testing.T) {
 	b := mosquitto.Start(t)
 	opts := func(ev *events) []mqttkeep.Option {
 		return append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("twin"),
-			mqttkeep.WithBackoff(policy), mqttkeep.WithDialRetry(mqttkeep.DefaultDialRetry/scale))
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: policy}), mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{DialRetry: mqttkeep.DefaultDialRetry / scale}))
 	}
 	ev1, ev2 := newEvents(), newEvents()
 	first := newClient(t, opts(ev1)...)
@@ -342,7 +342,7 @@ func TestMosquittoWrongPasswordRefusedOnce(t *testing.T) {
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID("intruder"),
 		mqttkeep.WithCredentials("alice", "battery staple"),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))...)
 	err := c.Connect(ctx)
 	var rc *mqttkeep.ReasonCodeError
 	require.ErrorAs(t, err, &rc)
@@ -527,7 +527,7 @@ func TestMosquittoRetainedAndQoS2(t *testing.T) {
 	connect(t, pub)
 
 	t.Run("retained", func(t *testing.T) {
-		for _, qos := range []byte{1, 2} {
+		for _, qos := range []mqttkeep.QoS{1, 2} {
 			topic := fmt.Sprintf("status/dev%d", qos)
 			require.NoError(t, pub.Publish(ctx, topic, []byte("online"), mqttkeep.WithQoS(qos), mqttkeep.WithRetain()))
 		}
@@ -536,13 +536,13 @@ func TestMosquittoRetainedAndQoS2(t *testing.T) {
 		got := newCollector()
 		require.NoError(t, late.Subscribe(ctx, "status/#", 2, got.handle))
 		msgs := got.wait(t, 2, 5*time.Second)
-		topics := map[string]byte{}
+		topics := map[string]mqttkeep.QoS{}
 		for _, m := range msgs {
 			assert.Equal(t, "online", string(m.Payload))
 			assert.True(t, m.Retain, "Retain set on a retained message sent on subscribe")
 			topics[m.Topic] = m.QoS
 		}
-		assert.Equal(t, map[string]byte{"status/dev1": 1, "status/dev2": 2}, topics)
+		assert.Equal(t, map[string]mqttkeep.QoS{"status/dev1": 1, "status/dev2": 2}, topics)
 
 		// An empty retained message clears it.
 		require.NoError(t, pub.Publish(ctx, "status/dev1", nil, mqttkeep.WithQoS(1), mqttkeep.WithRetain()))

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"github.com/mqttkeep/mqttkeep/internal/redact"
 	"log/slog"
 	"math"
 	"net"
@@ -34,7 +35,7 @@ const (
 	DefaultReceiveMaximum = 128
 	// DefaultMessageBuffer is how many received messages may wait for their
 	// handler before QoS 0 messages are dropped (and counted in
-	// [Stats.MessagesDropped]). Memory is used only while messages wait.
+	// [Stats.InDroppedQoS0]). Memory is used only while messages wait.
 	DefaultMessageBuffer = 8192
 	// DefaultMaxFailedResumes is how many connections in a row may die of
 	// a protocol failure right after resuming the session before the
@@ -78,23 +79,24 @@ type config struct {
 	cleanStart       bool
 	logger           *slog.Logger
 	logClientID      *atomic.Pointer[string] // the client ID the logger adds to every record
-	onConnect        []func(ConnectEvent)
-	onDisconnect     []func(DisconnectEvent)
-	onReconnecting   []func(ReconnectingEvent)
-	backoff          Backoff
-	backoffFunc      func(retry int) time.Duration // nil: the policy of retry.go
-	dialRetry        time.Duration
-	poisonLimit      int
-	dial             DialFunc // WithDialer's; nil: builtinDial
-	builtinDial      dialer
-	tlsConfig        *tls.Config
-	receiveMaximum   uint16
-	messageBuffer    int
-	queueMessages    int
-	queueBytes       int
-	maxPacketSize    int
+	// Hooks registered from New on (test builds only: export_test.go).
+	onConnect      []func(ConnectEvent)
+	onDisconnect   []func(DisconnectEvent)
+	onReconnecting []func(ReconnectingEvent)
+	onPing         []func(PingEvent)
+	backoff        Backoff
+	backoffFunc    func(retry int) time.Duration // nil: the policy of retry.go
+	dialRetry      time.Duration
+	poisonLimit    int
+	dial           DialFunc // WithDialer's; nil: builtinDial
+	builtinDial    dialer
+	tlsConfig      *tls.Config
+	receiveMaximum uint16
+	messageBuffer  int
+	queueMessages  int
+	queueBytes     int
+	maxPacketSize  int
 
-	onPing              []func(PingEvent)
 	writeTimeout        time.Duration // 0: the ping timeout, or the connect timeout without keep alive
 	inflightMessages    int
 	inflightBytes       int
@@ -105,7 +107,6 @@ type config struct {
 	topicAliasMaximum   uint16 // inbound aliases we accept
 	requestResponseInfo bool
 	auth                Authenticator
-	willDelay           time.Duration
 	credentials         CredentialsFunc
 	store               Store
 	storeQoS0           bool
@@ -129,7 +130,7 @@ func defaultConfig() *config {
 
 		inflightMessages:  DefaultInflightMessages,
 		inflightBytes:     DefaultInflightBytes,
-		topicAliasMaximum: DefaultTopicAliasMaximum,
+		topicAliasMaximum: DefaultInboundTopicAliases,
 	}
 }
 
@@ -231,24 +232,7 @@ func parseServerURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// RedactURL returns a server URL as it may appear in a log line or an
-// error: everything up to the last "@" after the scheme, where a user
-// name and password would be, replaced by "[REDACTED]" — also when the
-// password itself holds "/", "?" or "@", or the scheme is unknown. A URL
-// without "@" is returned as it is.
-func RedactURL(raw string) string {
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
-		return raw
-	}
-	prefix := ""
-	if scheme, _, ok := strings.Cut(raw, "://"); ok && !strings.ContainsAny(scheme, "@:/") {
-		prefix = scheme + "://"
-	}
-	return prefix + "[REDACTED]@" + raw[at+1:]
-}
-
-func redactURL(raw string) string { return RedactURL(raw) }
+func redactURL(raw string) string { return redact.URL(raw) }
 
 // WithClientID sets the MQTT client identifier. An empty id asks the
 // broker to assign one (CONNACK's Assigned Client Identifier), which the
@@ -347,50 +331,30 @@ func WithCredentials(username, password string) Option {
 
 // WithWill sets the will message the broker publishes when this client's
 // connection ends without a normal DISCONNECT (for example after a silent
-// link death). The topic must be a valid topic name, qos 0, 1 or 2, and
-// the payload at most 65,535 bytes. opts set the will's properties as
-// they would a publish's (content type, response topic, correlation
-// data, message expiry, user properties, payload format; QoS and retain
-// are the arguments), with the same checks. See [WithWillDelay] to let a
-// quick reconnect cancel the will, and [Client.CloseWithWill] to have it
+// link death): will's topic, payload (at most 65,535 bytes), QoS, retain
+// flag and properties, checked as [Client.PublishMessage] checks a message.
+// delay is the Will Delay Interval: the broker waits that long before it
+// publishes the will, and drops it if the client reconnects meanwhile (a
+// brief loss then does not flip a dashboard to "offline" and back); keep
+// the session expiry at least delay, since the broker also publishes the
+// will when the session ends. delay is whole seconds, at most
+// 4,294,967,295 s, 0 for at once. [Client.CloseWithWill] has the will
 // published on purpose. Default: no will.
-func WithWill(topic string, payload []byte, qos byte, retain bool, opts ...PublishOption) Option {
+func WithWill(will Message, delay time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		m := Message{}
-		for _, o := range opts {
-			if o == nil {
-				return optionError("WithWill", "nil option")
-			}
-			o(&m)
+		if delay < 0 || delay%time.Second != 0 || delay > math.MaxUint32*time.Second {
+			return optionError("WithWill", "delay %v: want whole seconds from 0 to 4294967295s", delay)
 		}
-		m.Topic, m.Payload, m.QoS, m.Retain = topic, append([]byte(nil), payload...), qos, retain
-		if len(payload) > wire.MaxString {
-			return optionError("WithWill", "payload of %d bytes, longer than MQTT's %d for a will", len(payload), wire.MaxString)
+		if len(will.Payload) > wire.MaxString {
+			return optionError("WithWill", "payload of %d bytes, longer than MQTT's %d for a will", len(will.Payload), wire.MaxString)
 		}
+		m := Message{Topic: will.Topic, Payload: slices.Clone(will.Payload), QoS: will.QoS, Retain: will.Retain,
+			ContentType: will.ContentType, ResponseTopic: will.ResponseTopic, CorrelationData: slices.Clone(will.CorrelationData),
+			MessageExpiry: will.MessageExpiry, PayloadUTF8: will.PayloadUTF8, UserProperties: slices.Clone(will.UserProperties)}
 		if _, _, err := m.toPublish(); err != nil {
 			return optionError("WithWill", "%v", err)
 		}
-		m.CorrelationData = slices.Clone(m.CorrelationData)
-		m.UserProperties = slices.Clone(m.UserProperties)
-		c.will = &willConfig{msg: m}
-		return nil
-	})
-}
-
-// WithWillDelay sets the Will Delay Interval: after the connection ends
-// without a normal DISCONNECT, the broker waits d before it publishes the
-// will, and drops it if the client reconnects within d (a brief loss then
-// does not flip a dashboard to "offline" and back). The broker also
-// publishes it when the session ends, if that is sooner: keep the session
-// expiry at least d. Whole seconds, at most 4,294,967,295 s. Needs
-// [WithWill] (in either order). Default: 0, published at once.
-func WithWillDelay(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		switch {
-		case d < 0 || d%time.Second != 0 || d > math.MaxUint32*time.Second:
-			return optionError("WithWillDelay", "%v: want whole seconds from 0 to 4294967295s", d)
-		}
-		c.willDelay = d
+		c.will = &willConfig{msg: m, delay: delay}
 		return nil
 	})
 }
@@ -437,47 +401,6 @@ func WithCleanStart(clean bool) Option {
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		c.logger = l
-		return nil
-	})
-}
-
-// WithOnConnect registers a hook called after every successful CONNACK
-// (the first connection and each reconnect). Hooks run in registration
-// order on the client's single event goroutine, never while a lock is
-// held; a slow hook delays later hooks but never the connection itself.
-// Don't block in it for long. Default: none.
-func WithOnConnect(hook func(ConnectEvent)) Option {
-	return optionFunc(func(c *config) error {
-		if hook == nil {
-			return optionError("WithOnConnect", "nil hook")
-		}
-		c.onConnect = append(c.onConnect, hook)
-		return nil
-	})
-}
-
-// WithOnDisconnect registers a hook called after every lost connection
-// and once after Close, with the cause (nil for Close). It runs on the
-// event goroutine like [WithOnConnect] hooks. Default: none.
-func WithOnDisconnect(hook func(DisconnectEvent)) Option {
-	return optionFunc(func(c *config) error {
-		if hook == nil {
-			return optionError("WithOnDisconnect", "nil hook")
-		}
-		c.onDisconnect = append(c.onDisconnect, hook)
-		return nil
-	})
-}
-
-// WithOnReconnecting registers a hook called before each wait between
-// connection attempts, with the attempt number and the delay. It runs on
-// the event goroutine like [WithOnConnect] hooks. Default: none.
-func WithOnReconnecting(hook func(ReconnectingEvent)) Option {
-	return optionFunc(func(c *config) error {
-		if hook == nil {
-			return optionError("WithOnReconnecting", "nil hook")
-		}
-		c.onReconnecting = append(c.onReconnecting, hook)
 		return nil
 	})
 }
@@ -540,12 +463,6 @@ func buildConfig(opts []Option) (*config, error) {
 	}
 	if c.storeQoS0 && c.store == nil {
 		return nil, optionError("WithStoreQoS0", "no store: give WithStore too")
-	}
-	if c.willDelay > 0 {
-		if c.will == nil {
-			return nil, optionError("WithWillDelay", "no will: give WithWill too")
-		}
-		c.will.delay = c.willDelay
 	}
 	if c.clientID == "" && !c.clientIDSet {
 		c.clientID = newClientID()

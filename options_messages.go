@@ -19,17 +19,17 @@ const (
 	// DefaultInflightBytes caps the size of the QoS 1/2 packets written
 	// and not yet acknowledged (kept for re-sending).
 	DefaultInflightBytes = 16 << 20
-	// DefaultTopicAliasMaximum is the Topic Alias Maximum announced in
+	// DefaultInboundTopicAliases is the Topic Alias Maximum announced in
 	// CONNECT: how many topic aliases the broker may use towards us. 0:
 	// none, because mochi v2.7.9 breaks them on resumed sessions (see
-	// WithTopicAliasMaximum).
-	DefaultTopicAliasMaximum = 0
+	// WithInboundTopicAliases).
+	DefaultInboundTopicAliases = 0
 )
 
 // subSpec is a subscription given in New.
 type subSpec struct {
 	filter  string
-	qos     byte
+	qos     QoS
 	handler MessageHandler
 	opts    []SubscribeOption
 }
@@ -45,7 +45,7 @@ type willConfig struct {
 // CONNACK: a session resumed with [WithCleanStart](false) may deliver
 // queued messages right after it. May be given more than once. Default:
 // none.
-func WithSubscription(filter string, qos byte, handler MessageHandler, opts ...SubscribeOption) Option {
+func WithSubscription(filter string, qos QoS, handler MessageHandler, opts ...SubscribeOption) Option {
 	return optionFunc(func(c *config) error {
 		if _, err := newSubscription(filter, qos, handler, opts); err != nil {
 			return optionError("WithSubscription", "%v", err)
@@ -58,7 +58,7 @@ func WithSubscription(filter string, qos byte, handler MessageHandler, opts ...S
 // WithDefaultHandler sets the handler for messages that match none of the
 // client's subscriptions — typically those of a session resumed from an
 // earlier process, whose subscriptions the broker kept. Without it such
-// messages are counted in [Stats.MessagesUnroutable], logged at Warn and
+// messages are counted in [Stats.InUnsubscribed], logged at Warn and
 // acknowledged (QoS 1/2) so that the broker does not re-send them on
 // every reconnect. The handler runs on a lane of its own like a
 // subscription's. Default: none.
@@ -92,7 +92,7 @@ func WithManualAck() Option {
 // them. It bounds the memory held by messages waiting for handlers: a
 // broker that sends more is not read from until handlers free a slot
 // (the one message over the window is kept and handled, and counted in
-// [Stats.MessagesOverReceiveMaximum]); if no slot frees within the write
+// [Stats.InOverReceiveMaximum]); if no slot frees within the write
 // timeout, the connection is closed with DISCONNECT 0x93. 1 to 65,535.
 // Default: [DefaultReceiveMaximum] (128).
 func WithReceiveMaximum(n int) Option {
@@ -146,7 +146,7 @@ func WithInflightLimits(messages, bytes int) Option {
 
 // WithMessageBuffer sets how many received QoS 0 messages may wait for
 // their handlers, across all subscriptions; beyond it they are dropped and
-// counted in [Stats.MessagesDropped]. QoS 1/2 messages are never dropped:
+// counted in [Stats.InDroppedQoS0]. QoS 1/2 messages are never dropped:
 // the broker holds them back (see [WithReceiveMaximum]). At least 1.
 // Memory is used only while messages wait. Default:
 // [DefaultMessageBuffer] (8,192).
@@ -175,46 +175,33 @@ func WithWriteTimeout(d time.Duration) Option {
 	})
 }
 
-// WithOnPing registers a hook called for every PINGRESP with the round-trip
-// time. It runs on the event goroutine like [WithOnConnect] hooks.
-// Default: none.
-func WithOnPing(hook func(PingEvent)) Option {
-	return optionFunc(func(c *config) error {
-		if hook == nil {
-			return optionError("WithOnPing", "nil hook")
-		}
-		c.onPing = append(c.onPing, hook)
-		return nil
-	})
-}
-
-// WithTopicAliasMaximum sets the Topic Alias Maximum announced in CONNECT:
-// how many topic aliases the broker may use when it sends us messages, to
-// save the topic's bytes on every message after the first. The client
+// WithInboundTopicAliases sets the Topic Alias Maximum announced in
+// CONNECT: how many topic aliases the broker may use when it sends us
+// messages, to save the topic's bytes on every message after the first. The client
 // resolves them; an alias out of range or never set on the connection
 // ends it with DISCONNECT 0x94. 0 to 65,535; 0 lets the broker use none.
 // Beware mochi v2.7.9: with a resumed session it sends queued messages
 // with aliases of an earlier connection (they end with their connection,
 // [MQTT-3.3.2-7]); the client accepts the previous connection's aliases on
 // re-sent (DUP) messages, but messages queued while it was away cannot be
-// resolved and end every connection. Default: [DefaultTopicAliasMaximum]
+// resolved and end every connection. Default: [DefaultInboundTopicAliases]
 // (0).
-func WithTopicAliasMaximum(n int) Option {
+func WithInboundTopicAliases(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 || n > math.MaxUint16 {
-			return optionError("WithTopicAliasMaximum", "%d, want 0 to 65535", n)
+			return optionError("WithInboundTopicAliases", "%d, want 0 to 65535", n)
 		}
 		c.topicAliasMaximum = uint16(n)
 		return nil
 	})
 }
 
-// WithTopicAliases makes the client send topic aliases: within the
-// broker's Topic Alias Maximum, each of the first topics published on a
-// connection gets an alias, and later messages to it carry the two-byte
+// WithOutboundTopicAliases makes the client send topic aliases: within
+// the broker's Topic Alias Maximum, each of the first topics published on
+// a connection gets an alias, and later messages to it carry the two-byte
 // alias instead of the topic. Aliases are set up again on every
 // connection. Default: off.
-func WithTopicAliases() Option {
+func WithOutboundTopicAliases() Option {
 	return optionFunc(func(c *config) error {
 		c.topicAliases = true
 		return nil

@@ -43,19 +43,19 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"zero connect timeout", []mqttkeep.Option{srv, mqttkeep.WithConnectTimeout(0)}, "WithConnectTimeout"},
 		{"password without user", []mqttkeep.Option{srv, mqttkeep.WithCredentials("", "pw")}, "WithCredentials"},
 		{"user with NUL", []mqttkeep.Option{srv, mqttkeep.WithCredentials("a\x00b", "")}, "WithCredentials"},
-		{"will with wildcard", []mqttkeep.Option{srv, mqttkeep.WithWill("a/#", nil, 0, false)}, "WithWill"},
-		{"will with QoS 3", []mqttkeep.Option{srv, mqttkeep.WithWill("a", nil, 3, false)}, "WithWill"},
+		{"will with wildcard", []mqttkeep.Option{srv, mqttkeep.WithWill(mqttkeep.Message{Topic: "a/#"}, 0)}, "WithWill"},
+		{"will with QoS 3", []mqttkeep.Option{srv, mqttkeep.WithWill(mqttkeep.Message{Topic: "a", QoS: 3}, 0)}, "WithWill"},
 		{"negative session expiry", []mqttkeep.Option{srv, mqttkeep.WithSessionExpiry(-time.Second)}, "WithSessionExpiry"},
 		{"fractional session expiry", []mqttkeep.Option{srv, mqttkeep.WithSessionExpiry(time.Millisecond)}, "WithSessionExpiry"},
 		{"session expiry too long", []mqttkeep.Option{srv, mqttkeep.WithSessionExpiry((math.MaxUint32 + 1) * time.Second)}, "WithSessionExpiry"},
-		{"nil connect hook", []mqttkeep.Option{srv, mqttkeep.WithOnConnect(nil)}, "WithOnConnect"},
-		{"nil disconnect hook", []mqttkeep.Option{srv, mqttkeep.WithOnDisconnect(nil)}, "WithOnDisconnect"},
-		{"nil reconnecting hook", []mqttkeep.Option{srv, mqttkeep.WithOnReconnecting(nil)}, "WithOnReconnecting"},
-		{"zero backoff", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{})}, "WithBackoff"},
-		{"backoff max below initial", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Second, Max: time.Millisecond, Multiplier: 2})}, "WithBackoff"},
-		{"backoff multiplier < 1", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 0.5})}, "WithBackoff"},
-		{"backoff multiplier NaN", []mqttkeep.Option{srv, mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: math.NaN()})}, "WithBackoff"},
-		{"nil backoff func", []mqttkeep.Option{srv, mqttkeep.WithBackoffFunc(nil)}, "WithBackoffFunc"},
+		{"backoff max below initial", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: time.Second, Max: time.Millisecond, Multiplier: 2}})}, "WithReconnect"},
+		{"backoff multiplier < 1", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 0.5}})}, "Backoff"},
+		{"backoff multiplier NaN", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: math.NaN()}})}, "Backoff"},
+		{"backoff without initial", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Max: time.Minute, Multiplier: 2}})}, "Backoff"},
+		{"dial retry below 10 ms", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{DialRetry: time.Millisecond})}, "DialRetry"},
+		{"negative dial retry", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{DialRetry: -time.Second})}, "DialRetry"},
+		{"negative max failed resumes", []mqttkeep.Option{srv, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{MaxFailedResumes: -1})}, "MaxFailedResumes"},
+		{"will delay not whole seconds", []mqttkeep.Option{srv, mqttkeep.WithWill(mqttkeep.Message{Topic: "w"}, 1500*time.Millisecond)}, "WithWill"},
 		{"nil dialer", []mqttkeep.Option{srv, mqttkeep.WithDialer(nil)}, "WithDialer"},
 		{"receive maximum 0", []mqttkeep.Option{srv, mqttkeep.WithReceiveMaximum(0)}, "WithReceiveMaximum"},
 		{"receive maximum too big", []mqttkeep.Option{srv, mqttkeep.WithReceiveMaximum(65536)}, "WithReceiveMaximum"},
@@ -91,10 +91,10 @@ func TestNewAcceptsValidOptions(t *testing.T) {
 		mqttkeep.WithServers("mqtt://a.example", "tcp://b.example:1884", "mqtt://[::1]:1883", "mqtts://[::1]"),
 		mqttkeep.WithKeepAlive(0), mqttkeep.WithKeepAlive(65535*time.Second),
 		mqttkeep.WithPingTimeout(0), mqttkeep.WithConnectTimeout(time.Second),
-		mqttkeep.WithCredentials("user", "secret"), mqttkeep.WithWill("dev/1/status", []byte("gone"), 1, true),
+		mqttkeep.WithCredentials("user", "secret"), mqttkeep.WithWill(mqttkeep.Message{Topic: "dev/1/status", Payload: []byte("gone"), QoS: 1, Retain: true}, 0),
 		mqttkeep.WithSessionExpiry(0), mqttkeep.WithCleanStart(false), mqttkeep.WithLogger(nil),
 		mqttkeep.WithReceiveMaximum(65535),
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}),
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}}),
 	)
 	require.NoError(t, err)
 	assert.Equal(t, mqttkeep.StateDisconnected, c.State())
@@ -141,7 +141,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithLogger(logger),
 		mqttkeep.WithCredentials("alice", password),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)

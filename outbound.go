@@ -363,7 +363,7 @@ func ackError(packet string, a wire.Ack) error {
 	if a.Reason < 0x80 {
 		return nil
 	}
-	return &ReasonCodeError{Packet: packet, Code: a.Reason, Reason: a.Props.ReasonString}
+	return &ReasonCodeError{Packet: packet, Code: ReasonCode(a.Reason), Reason: a.Props.ReasonString}
 }
 
 // resumeLocked prepares the outbound state for a new link. With the

@@ -189,8 +189,8 @@ func TestDialOverlapsAfterPartition(t *testing.T) {
 	lost := make(chan struct{}, 16)
 	c := newClient(t, mqttkeep.WithServer("mqtt://"+d.addr()), mqttkeep.WithKeepAlive(2*time.Second),
 		mqttkeep.WithPingTimeout(time.Second),
-		mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { connected <- time.Now() }),
-		mqttkeep.WithOnDisconnect(func(mqttkeep.DisconnectEvent) { lost <- struct{}{} }))
+		mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) { connected <- time.Now() }, nil, nil, nil),
+		mqttkeep.HooksForTest(nil, func(mqttkeep.DisconnectEvent) { lost <- struct{}{} }, nil, nil))
 	connect(t, c)
 	<-connected
 	var waits []time.Duration

@@ -8,25 +8,16 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// ConnectPacket is the part of a CONNECT that [WithConnectPacket] may edit
-// before it is sent. Fields the client relies on for its own state (the
-// client ID, Clean Start, Receive Maximum, Maximum Packet Size, Topic
-// Alias Maximum, authentication) are set by options and not shown here.
+// ConnectPacket is the part of a CONNECT that no option sets, which
+// [WithConnectPacket] may edit before it is sent.
 type ConnectPacket struct {
 	// Server is the broker about to be connected to, as a URL without user
 	// information (read only).
 	Server string
-	// KeepAlive is the Keep Alive asked for, whole seconds up to 65,535 s;
-	// the broker's Server Keep Alive still wins.
-	KeepAlive time.Duration
-	// SessionExpiry is the Session Expiry Interval asked for, whole seconds.
-	SessionExpiry time.Duration
 	// RequestProblemInformation asks for reason strings and user
 	// properties on every packet (true by default: mochi strips user
 	// properties from forwarded messages without it).
 	RequestProblemInformation bool
-	// RequestResponseInformation asks for CONNACK's Response Information.
-	RequestResponseInformation bool
 	// UserProperties go in CONNECT's properties (some cloud brokers read
 	// them, e.g. for routing or a model version).
 	UserProperties []UserProperty
@@ -36,7 +27,7 @@ type ConnectPacket struct {
 // [WithDisconnectPacket] may edit.
 type DisconnectPacket struct {
 	// ReasonCode is 0x00 (normal) or, from CloseWithWill, 0x04.
-	ReasonCode byte
+	ReasonCode ReasonCode
 	// SessionExpiry, when SessionExpirySet, replaces the session's expiry
 	// (0 ends it at once; MQTT forbids raising it from 0).
 	SessionExpiry    time.Duration
@@ -81,28 +72,15 @@ func (c *Client) editConnect(cp *wire.Connect, server string) error {
 		return nil
 	}
 	p := ConnectPacket{
-		Server:                     server,
-		KeepAlive:                  time.Duration(cp.KeepAlive) * time.Second,
-		SessionExpiry:              time.Duration(cp.Props.SessionExpiry) * time.Second,
-		RequestProblemInformation:  cp.Props.RequestProblemInfo == 1,
-		RequestResponseInformation: cp.Props.RequestResponseInfo == 1,
+		Server:                    server,
+		RequestProblemInformation: cp.Props.RequestProblemInfo == 1,
 	}
 	for _, u := range cp.Props.User {
 		p.UserProperties = append(p.UserProperties, UserProperty(u))
 	}
 	edit(&p)
-	switch {
-	case p.KeepAlive < 0 || p.KeepAlive%time.Second != 0 || p.KeepAlive > maxKeepAlive:
-		return optionError("WithConnectPacket", "keep alive %v: want whole seconds up to 65535s", p.KeepAlive)
-	case p.SessionExpiry < 0 || p.SessionExpiry%time.Second != 0 || p.SessionExpiry > math.MaxUint32*time.Second:
-		return optionError("WithConnectPacket", "session expiry %v: want whole seconds up to 4294967295s", p.SessionExpiry)
-	}
-	cp.KeepAlive = uint16(p.KeepAlive / time.Second)
-	cp.Props.SessionExpiry = uint32(p.SessionExpiry / time.Second)
 	cp.Props.RequestProblemInfo = boolByte(p.RequestProblemInformation)
 	cp.Props.Mark(wire.PropRequestProblemInfo)
-	cp.Props.RequestResponseInfo = boolByte(p.RequestResponseInformation)
-	cp.Props.Mark(wire.PropRequestResponseInfo)
 	cp.Props.User = nil
 	cp.Props.Set &^= 1 << wire.PropUser
 	if len(p.UserProperties) > 0 {
@@ -124,13 +102,13 @@ func (c *Client) editDisconnect(d *wire.Disconnect) {
 		return
 	}
 	p := DisconnectPacket{
-		ReasonCode:       d.Reason,
+		ReasonCode:       ReasonCode(d.Reason),
 		SessionExpiry:    time.Duration(d.Props.SessionExpiry) * time.Second,
 		SessionExpirySet: d.Props.Has(wire.PropSessionExpiry),
 		ReasonString:     d.Props.ReasonString,
 	}
 	edit(&p)
-	nd := wire.Disconnect{Reason: p.ReasonCode}
+	nd := wire.Disconnect{Reason: byte(p.ReasonCode)}
 	if p.SessionExpirySet && p.SessionExpiry >= 0 && p.SessionExpiry <= math.MaxUint32*time.Second {
 		nd.Props.Mark(wire.PropSessionExpiry)
 		nd.Props.SessionExpiry = uint32(p.SessionExpiry / time.Second)

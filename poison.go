@@ -23,16 +23,16 @@ import (
 //   - A message in flight that the bad packet names — a PUBLISH on the
 //     message's topic, or an acknowledgement of its packet identifier — is
 //     a suspect of that loss. A message that is a suspect of the limit of
-//     losses in a row (WithMaxFailedResumes) is given up: its Publish or
+//     losses in a row (ReconnectPolicy.MaxFailedResumes) is given up: its Publish or
 //     PublishResult fails with ErrMessagePoisoned, it is counted in
-//     Stats.MessagesPoisoned, taken out of the store, never sent again,
+//     Stats.OutPoisoned, taken out of the store, never sent again,
 //     and the DisconnectEvent of that loss carries ErrMessagePoisoned
 //     beside the cause.
 
 // ErrMessagePoisoned is the error of a QoS 1/2 message the client gave up
 // because every connection that carried it ended with the broker breaking
 // the protocol in answer to it (a malformed echo or acknowledgement of
-// that message), [WithMaxFailedResumes] connections in a row. The message
+// that message), [ReconnectPolicy].MaxFailedResumes connections in a row. The message
 // may or may not have reached subscribers; it is not sent again.
 var ErrMessagePoisoned = errors.New("mqttkeep: message given up: the broker's answer to it broke the protocol on every connection")
 

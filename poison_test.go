@@ -86,7 +86,7 @@ func TestSelfPoisoningPublishIsGivenUp(t *testing.T) {
 		time.Sleep(10 * time.Minute)
 		st := c.Stats()
 		require.NoError(t, c.Close(context.Background()))
-		assert.EqualValues(t, 1, st.MessagesPoisoned)
+		assert.EqualValues(t, 1, st.OutPoisoned)
 		assert.Equal(t, mqttkeep.StateClosed, c.State())
 		_, disconnects := ev.counts()
 		assert.Equal(t, 4, disconnects, "three poisoned connections, then the one Close ended")

@@ -336,10 +336,10 @@ func (r *PublishResult) Err() error {
 // ReasonCode returns the broker's reason code for a completed QoS 1/2
 // message: 0x00, 0x10 (no matching subscribers) or a failure code of 0x80
 // and above (also returned by Err as a [*ReasonCodeError]).
-func (r *PublishResult) ReasonCode() byte {
+func (r *PublishResult) ReasonCode() ReasonCode {
 	select {
 	case <-r.done:
-		return r.reason
+		return ReasonCode(r.reason)
 	default:
 		return 0
 	}

@@ -199,7 +199,7 @@ wait:
 			for i, code := range a.Reasons {
 				if code >= 0x80 && r.unsub == nil && i < len(r.subs) {
 					errs = append(errs, fmt.Errorf("filter %q: %w", r.subs[i].filter,
-						&ReasonCodeError{Packet: "SUBACK", Code: code, Reason: a.Props.ReasonString}))
+						&ReasonCodeError{Packet: "SUBACK", Code: ReasonCode(code), Reason: a.Props.ReasonString}))
 				}
 			}
 		case <-timeout.C:

@@ -53,7 +53,7 @@ func TestBusyRefusalsBackOff(t *testing.T) {
 		defer b.Close()
 		b.Refuse(0x89)
 		policy := mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2}
-		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithBackoff(policy))
+		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: policy}))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		err = c.Connect(ctx)
@@ -98,16 +98,16 @@ func TestFlappingConnectionBacksOff(t *testing.T) {
 		var mu sync.Mutex
 		var retries []int
 		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("flappy"),
-			mqttkeep.WithBackoffFunc(func(n int) time.Duration {
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(n int) time.Duration {
 				mu.Lock()
 				defer mu.Unlock()
 				retries = append(retries, n)
 				return time.Second
-			}),
-			mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) {
+			}}),
+			mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) {
 				time.Sleep(100 * time.Millisecond)
 				_ = b.DisconnectClient("flappy", 0x80)
-			}))
+			}, nil, nil, nil))
 		connect(t, c)
 		time.Sleep(6 * time.Second)
 		require.NoError(t, c.Close(context.Background()))
@@ -131,15 +131,15 @@ func TestSlowAndPanickingHooks(t *testing.T) {
 		var mu sync.Mutex
 		note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
 		c := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithClientID("hooked"),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 100 * time.Millisecond }),
-			mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 100 * time.Millisecond }}),
+			mqttkeep.HooksForTest(nil, func(e mqttkeep.DisconnectEvent) {
 				note("disconnect")
 				if e.Err != nil {
 					time.Sleep(5 * time.Second)
 				}
-			}),
-			mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { note("connect"); panic("hook bug") }),
-			mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { note("connect-2") }),
+			}, nil, nil),
+			mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) { note("connect"); panic("hook bug") }, nil, nil, nil),
+			mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) { note("connect-2") }, nil, nil, nil),
 		)
 		connect(t, c)
 		lostAt := time.Now()
@@ -180,7 +180,7 @@ func TestSessionPresentSkipsResubscribe(t *testing.T) {
 	p := mqttkeeptest.NewProxy(t, b.Addr())
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID("keeper"),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -201,7 +201,7 @@ func TestResubscribeInOnePacket(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("many"),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -239,7 +239,7 @@ func TestOfflineQueue(t *testing.T) {
 		ev := newEvents()
 		pub := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
 			mqttkeep.WithKeepAlive(2*time.Second), mqttkeep.WithQueueLimits(10, 1<<20),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 5 * time.Second }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 5 * time.Second }}))...)
 		connect(t, pub)
 		link.blackhole.Store(true)
 		<-ev.lost // dead link detected; the reconnect waits 5 s, its CONNECT is dropped
@@ -255,7 +255,7 @@ func TestOfflineQueue(t *testing.T) {
 		err = pub.Publish(ctx, "q", []byte("overflow"))
 		require.ErrorIs(t, err, mqttkeep.ErrQueueFull)
 		st := pub.Stats()
-		assert.Equal(t, 10, st.Queued)
+		assert.Equal(t, 10, st.OutQueued)
 
 		link.blackhole.Store(false)
 		require.NoError(t, <-qos1)
@@ -270,7 +270,7 @@ func TestOfflineQueue(t *testing.T) {
 			received = append(received, string(m.Payload))
 		}
 		assert.ElementsMatch(t, numbers(0, 9), received)
-		assert.Zero(t, pub.Stats().Queued)
+		assert.Zero(t, pub.Stats().OutQueued)
 		require.NoError(t, pub.Close(ctx))
 		require.NoError(t, sub.Close(ctx))
 		link.wg.Wait()
@@ -294,7 +294,7 @@ func TestQueueOffReturnsNotConnected(t *testing.T) {
 		ev := newEvents()
 		c := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
 			mqttkeep.WithClientID("noq"), mqttkeep.WithQueueLimits(0, 0),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 		connect(t, c)
 		require.NoError(t, b.DisconnectClient("noq", 0x8B))
 		<-ev.lost
@@ -320,7 +320,7 @@ func TestInFlightQoS1SurvivesReconnect(t *testing.T) {
 		ev := newEvents()
 		pub := newClient(t, append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), link.dialer(),
 			mqttkeep.WithKeepAlive(2*time.Second),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 100 * time.Millisecond }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 100 * time.Millisecond }}))...)
 		connect(t, pub)
 		link.blackhole.Store(true)
 		done := make(chan error, 1)
@@ -346,7 +346,7 @@ func TestInFlightQoS1SurvivesReconnect(t *testing.T) {
 func TestQoS1AcrossBrokerRestarts(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithClientID("steady"),
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}))
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}}))
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -399,7 +399,7 @@ func TestSessionTakeoverDoesNotFight(t *testing.T) {
 		opts := func(ev *events) []mqttkeep.Option {
 			return append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b),
 				mqttkeep.WithClientID("twin"),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))
 		}
 		ev1, ev2 := newEvents(), newEvents()
 		first := newClient(t, opts(ev1)...)
@@ -427,7 +427,7 @@ func TestFailoverToSecondServer(t *testing.T) {
 	b2 := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServers(b1.URL(), b2.URL()),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 10 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))...)
 	connect(t, c)
 	b1.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -459,7 +459,7 @@ func TestServerRedirect(t *testing.T) {
 			}
 			ev := newEvents()
 			c := newClient(t, append(ev.options(), mqttkeep.WithServer(from.URL()), mqttkeep.WithClientID("mover"),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 			if tc.viaAck {
 				from.Redirect(tc.code, ref)
 				connect(t, c)
@@ -531,7 +531,7 @@ func TestSlowHandlerDoesNotStarveKeepalive(t *testing.T) {
 		assert.Zero(t, disconnects, "no false keepalive timeout while handlers are behind")
 		assert.EqualValues(t, 40, qos1.Load(), "every QoS 1 message handled")
 		st := c.Stats()
-		assert.Positive(t, st.MessagesDropped, "QoS 0 overflow is counted")
+		assert.Positive(t, st.InDroppedQoS0, "QoS 0 overflow is counted")
 		assert.Positive(t, st.PingResponses)
 		require.NoError(t, c.Close(ctx))
 	})
@@ -581,7 +581,7 @@ func TestQueuedQoS1SentOnceAcrossSessionLoss(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b.URL()),
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}}))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -591,7 +591,7 @@ func TestQueuedQoS1SentOnceAcrossSessionLoss(t *testing.T) {
 	for i := range 3 {
 		go func() { done <- c.Publish(ctx, "once", []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)) }()
 	}
-	require.Eventually(t, func() bool { return c.Stats().Queued == 3 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return c.Stats().OutQueued == 3 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, b.Restart())
 	for range 3 {
 		require.NoError(t, <-done)
@@ -608,7 +608,7 @@ func TestQueuedMessageRefusedByNewBrokerIsDiscarded(t *testing.T) {
 	second := mqttkeeptest.NewBroker(t, mqttkeeptest.WithMaximumPacketSize(1024))
 	ev := newEvents()
 	c := newClient(t, append(ev.options(), mqttkeep.WithServers(first.URL(), second.URL()),
-		mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 20 * time.Millisecond }}))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -621,7 +621,7 @@ func TestQueuedMessageRefusedByNewBrokerIsDiscarded(t *testing.T) {
 	require.Eventually(t, func() bool { return len(second.Payloads("small")) == 1 }, 5*time.Second, time.Millisecond)
 	assert.Empty(t, second.Payloads("big"))
 	st := c.Stats()
-	assert.EqualValues(t, 1, st.MessagesDiscarded)
-	assert.Zero(t, st.Queued)
+	assert.EqualValues(t, 1, st.OutDiscarded)
+	assert.Zero(t, st.OutQueued)
 	assert.Equal(t, mqttkeep.StateConnected, st.State)
 }

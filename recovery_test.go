@@ -107,7 +107,7 @@ func TestRecoveryWithinOutagePlusOneSecond(t *testing.T) {
 				connected := make(chan time.Time, 200)
 				c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), r.dialer(),
 					mqttkeep.WithSubscription("t", 1, func(*mqttkeep.Message) {}),
-					mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { connected <- time.Now() }))
+					mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) { connected <- time.Now() }, nil, nil, nil))
 				require.NoError(t, err)
 				require.NoError(t, c.Connect(context.Background()))
 				<-connected
@@ -212,14 +212,14 @@ func TestStormSpreadsReconnects(t *testing.T) {
 		for i := range n {
 			c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), r.dialer(),
 				mqttkeep.WithSubscription("storm/t", 1, func(*mqttkeep.Message) {}),
-				mqttkeep.WithOnReconnecting(func(mqttkeep.ReconnectingEvent) { attempts[i].Add(1) }),
-				mqttkeep.WithOnConnect(func(e mqttkeep.ConnectEvent) {
+				mqttkeep.HooksForTest(nil, nil, func(mqttkeep.ReconnectingEvent) { attempts[i].Add(1) }, nil),
+				mqttkeep.HooksForTest(func(e mqttkeep.ConnectEvent) {
 					if e.Downtime > 0 {
 						mu.Lock()
 						back = append(back, time.Now())
 						mu.Unlock()
 					}
-				}))
+				}, nil, nil, nil))
 			require.NoError(t, err)
 			require.NoError(t, c.Connect(context.Background()))
 			clients[i] = c
@@ -295,8 +295,8 @@ func TestPoisonedSessionAbandoned(t *testing.T) {
 		}()
 		ev := newEvents()
 		c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
-			mqttkeep.WithCleanStart(false), mqttkeep.WithTopicAliasMaximum(8),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 100 * time.Millisecond }))...)
+			mqttkeep.WithCleanStart(false), mqttkeep.WithInboundTopicAliases(8),
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 100 * time.Millisecond }}))...)
 		require.NoError(t, err)
 		start, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 		_ = c.Connect(start)
@@ -385,8 +385,8 @@ func TestOverlappingDialsAfterPartition(t *testing.T) {
 		lost := make(chan struct{}, 16)
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), mqttkeep.WithDialer(pd.dial),
 			mqttkeep.WithKeepAlive(2*time.Second), mqttkeep.WithPingTimeout(time.Second),
-			mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { connected <- time.Now() }),
-			mqttkeep.WithOnDisconnect(func(mqttkeep.DisconnectEvent) { lost <- struct{}{} }))
+			mqttkeep.HooksForTest(func(mqttkeep.ConnectEvent) { connected <- time.Now() }, nil, nil, nil),
+			mqttkeep.HooksForTest(nil, func(mqttkeep.DisconnectEvent) { lost <- struct{}{} }, nil, nil))
 		require.NoError(t, err)
 		require.NoError(t, c.Connect(context.Background()))
 		<-connected

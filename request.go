@@ -160,7 +160,7 @@ func (c *Client) responseReceived(m *Message) {
 
 // publishReason is PublishMessage that also returns the broker's reason
 // code for a QoS 1/2 message.
-func (c *Client) publishReason(ctx context.Context, m *Message) (byte, error) {
+func (c *Client) publishReason(ctx context.Context, m *Message) (ReasonCode, error) {
 	res, err := c.PublishAsync(ctx, m.Topic, m.Payload, func(x *Message) { *x = *m })
 	if err != nil {
 		return 0, err

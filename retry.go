@@ -25,17 +25,12 @@ type Backoff struct {
 	Multiplier float64
 }
 
-// DefaultBackoff is the backoff used without [WithBackoff] between
-// attempts that reached MQTT and failed (a refusing CONNACK, a connection
-// that dropped before any exchange): the first retry waits at most
-// 500 ms, the bound doubles after each failed attempt, and no wait exceeds
-// 60 s.
+// DefaultBackoff is [ReconnectPolicy]'s default Backoff: the first retry
+// waits at most 500 ms, the bound doubles after each failed attempt, and
+// no wait exceeds 60 s.
 var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 60 * time.Second, Multiplier: 2}
 
-// DefaultDialRetry is the interval of the retry grid used without
-// [WithDialRetry] for attempts that did not reach MQTT (the port refuses,
-// the host is unreachable, the dial timed out) and after a connection that
-// worked is lost.
+// DefaultDialRetry is [ReconnectPolicy]'s default DialRetry.
 const DefaultDialRetry = 900 * time.Millisecond
 
 func (b Backoff) validate() error {
@@ -139,7 +134,7 @@ type retryState struct {
 	due      bool    // the next attempt waits
 	below    bool    // the last failure was below MQTT (or a working connection was lost)
 	failures int     // failures at MQTT since the last connection that carried an exchange
-	retries  int     // attempts since then, of any kind (WithBackoffFunc's n)
+	retries  int     // attempts since then, of any kind (ReconnectPolicy.Delay's n)
 	hops     int     // redirects followed since then
 	phase    float64 // this client's place on the retry grid
 	poison   int     // resumed sessions in a row that died of a protocol failure before any exchange

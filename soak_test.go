@@ -48,7 +48,7 @@ func TestSoak(t *testing.T) {
 	b := mosquitto.Start(t, mosquitto.WithPersistence(), mosquitto.WithConfigLines("max_queued_messages 1000000"),
 		mosquitto.WithLogTypes("error", "warning", "notice"))
 	p := mqttkeeptest.NewProxy(t, b.Addr())
-	backoff := mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2})
+	backoff := mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -40,71 +40,55 @@ type Stats struct {
 	PacketsIn  uint64 // MQTT packets received
 	PacketsOut uint64 // MQTT packets queued for sending (CONNECT included)
 
-	// Received messages. Every PUBLISH the broker sent is counted once in
-	// MessagesIn; each is then handed to handlers, or is one of the
-	// following.
-	MessagesIn uint64 // PUBLISH packets received, re-sent ones included
-	// MessagesReceived counts messages handed to a handler (a
-	// subscription's or the fallback's): one per handler call, so a
-	// message delivered to two subscriptions counts twice.
-	MessagesReceived uint64
-	// MessagesRedelivered counts QoS 1/2 messages the broker sent again
-	// while their first delivery was still being handled (or, QoS 2,
-	// already handled): not handed out a second time.
-	MessagesRedelivered uint64
-	// MessagesDropped counts QoS 0 messages dropped because
+	// Inbound messages. Every PUBLISH received counts once in
+	// InPublishes; it is then handed to handlers (InHandlerCalls), or is a
+	// re-send not handed out twice (InRedelivered), or is counted in one
+	// of InDroppedQoS0, InUnsubscribed, InAbandoned, or waits in InHeld.
+	InPublishes    uint64 // PUBLISH packets received, re-sent ones included
+	InHandlerCalls uint64 // handler calls: a message given to two subscriptions counts twice
+	InRedelivered  uint64 // QoS 1/2 re-sends of a message still being (or, QoS 2, already) handled
+	// InDroppedQoS0 counts QoS 0 messages dropped because
 	// [WithMessageBuffer] messages already waited for their handlers.
-	MessagesDropped uint64
-	// MessagesUnroutable counts messages not handled because they matched
-	// only filters the program unsubscribed from (a broker may send some
-	// after its UNSUBACK), with no fallback handler ([WithDefaultHandler])
-	// set, and QoS 0 messages that matched no subscription at all. A QoS
-	// 1/2 one was acknowledged: the program asked not to get it. (A QoS
-	// 1/2 message that matches no subscription yet is held instead: see
-	// Held.)
-	MessagesUnroutable uint64
-	// MessagesAbandoned counts received messages never handed to a
-	// handler because the client stopped or drained first: deliveries
-	// still waiting for a handler when Close came, messages held for a
-	// subscription never made (see Held), and messages that arrived once
-	// Drain had begun. A QoS 1/2 one was left unacknowledged, for a broker
-	// that keeps the session to send again; a QoS 0 one is lost.
-	MessagesAbandoned uint64
-	// Held is how many received QoS 1/2 messages wait, unacknowledged, for
-	// a subscription not made yet: a resumed session's backlog that came
-	// before the program's Subscribe (see [Client.Subscribe]).
-	Held int
-	// HandlerPanics counts handler calls that panicked (recovered; the
+	InDroppedQoS0 uint64
+	// InUnsubscribed counts messages that matched no subscription of the
+	// client with no fallback handler set: QoS 0 ones, and QoS 1/2 ones
+	// that match only filters it unsubscribed from (acknowledged: the
+	// program asked not to get them). Other QoS 1/2 ones are held (InHeld).
+	InUnsubscribed uint64
+	// InAbandoned counts messages never handed to a handler because Close
+	// or Drain came first (waiting for a handler, held, or arrived during
+	// Drain): QoS 1/2 ones were left unacknowledged, for a broker that
+	// keeps the session to send again; QoS 0 ones are lost.
+	InAbandoned uint64
+	// InHeld is how many QoS 1/2 messages wait, unacknowledged, for a
+	// subscription not made yet (see [Client.Subscribe]).
+	InHeld int
+	// InHandlerPanics counts handler calls that panicked (recovered; the
 	// message is acknowledged).
-	HandlerPanics uint64
-	// MessagesOverReceiveMaximum counts QoS 1/2 PUBLISH packets that
-	// arrived while [WithReceiveMaximum] received ones already waited for
-	// their acknowledgement: the broker sent more than the window allows
-	// (Mosquitto 2.0.11 does under load). Each is kept and handled; the
-	// client stops reading until the window has room again.
-	MessagesOverReceiveMaximum uint64
+	InHandlerPanics uint64
+	// InOverReceiveMaximum counts QoS 1/2 messages the broker sent beyond
+	// [WithReceiveMaximum] (Mosquitto 2.0.11 does under load): each is
+	// kept and handled, and the client stops reading until the window has
+	// room again.
+	InOverReceiveMaximum uint64
 
 	// Outbound messages.
-	Queued        int // accepted messages not yet written on a connection
-	QueuedBytes   int // their size, as counted against the queue's byte limit
-	InFlight      int // QoS 1/2 messages written and not yet acknowledged
-	InFlightBytes int // their packets' size
-	// MessagesDiscarded counts accepted messages dropped without a caller
-	// to tell: queued QoS 0 messages discarded by Close or a final
-	// refusal, and queued messages a new broker's limits refuse.
-	MessagesDiscarded uint64
+	OutQueued        int    // accepted messages not yet written on a connection
+	OutQueuedBytes   int    // their size, as counted against the queue's byte limit
+	OutInFlight      int    // QoS 1/2 messages written and not yet acknowledged
+	OutInFlightBytes int    // their packets' size
+	OutRestored      uint64 // accepted messages an earlier process left in the store (WithStore)
+	// OutDiscarded counts accepted messages dropped with no caller to
+	// tell: queued QoS 0 messages discarded by Close or a final refusal,
+	// and queued messages a new broker's limits refuse.
+	OutDiscarded uint64
+	// OutPoisoned counts QoS 1/2 messages given up with
+	// [ErrMessagePoisoned].
+	OutPoisoned uint64
 
-	// MessagesPoisoned counts accepted QoS 1/2 messages given up with
-	// [ErrMessagePoisoned]: the broker's answer to each broke the
-	// protocol on WithMaxFailedResumes connections in a row.
-	MessagesPoisoned uint64
-
-	// MessagesRestored counts the accepted messages a Connect found in the
-	// store (WithStore), left by an earlier process, and sends.
-	MessagesRestored uint64
-
-	// SessionsAbandoned counts resumed sessions the client gave up for a
-	// new one because they failed every connection (WithMaxFailedResumes).
+	// SessionsAbandoned counts resumed sessions given up for a new one
+	// because they failed every connection
+	// ([ReconnectPolicy].MaxFailedResumes).
 	SessionsAbandoned uint64
 }
 
@@ -156,19 +140,19 @@ func (c *counters) snapshot(state State) Stats {
 		PacketsIn:   c.packetsIn.Load(),
 		PacketsOut:  c.packetsOut.Load(),
 
-		MessagesIn:          c.messagesIn.Load(),
-		MessagesReceived:    c.messagesReceived.Load(),
-		MessagesRedelivered: c.messagesRedelivered.Load(),
-		MessagesDropped:     c.messagesDropped.Load(),
-		MessagesUnroutable:  c.messagesUnroutable.Load(),
-		MessagesAbandoned:   c.messagesAbandoned.Load(),
-		HandlerPanics:       c.handlerPanics.Load(),
-		MessagesDiscarded:   c.messagesDiscarded.Load(),
-		SessionsAbandoned:   c.sessionsAbandoned.Load(),
-		MessagesRestored:    c.messagesRestored.Load(),
-		MessagesPoisoned:    c.messagesPoisoned.Load(),
+		InPublishes:       c.messagesIn.Load(),
+		InHandlerCalls:    c.messagesReceived.Load(),
+		InRedelivered:     c.messagesRedelivered.Load(),
+		InDroppedQoS0:     c.messagesDropped.Load(),
+		InUnsubscribed:    c.messagesUnroutable.Load(),
+		InAbandoned:       c.messagesAbandoned.Load(),
+		InHandlerPanics:   c.handlerPanics.Load(),
+		OutDiscarded:      c.messagesDiscarded.Load(),
+		SessionsAbandoned: c.sessionsAbandoned.Load(),
+		OutRestored:       c.messagesRestored.Load(),
+		OutPoisoned:       c.messagesPoisoned.Load(),
 
-		MessagesOverReceiveMaximum: c.messagesOverReceiveMax.Load(),
+		InOverReceiveMaximum: c.messagesOverReceiveMax.Load(),
 	}
 	c.rttMu.Lock()
 	s.PingResponses = c.rttN

@@ -96,7 +96,7 @@ func TestResumedPubrecForRestoredMessage(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, second.Connect(ctx))
 		require.NoError(t, second.Flush(ctx), "both restored messages complete")
-		assert.EqualValues(t, 2, second.Stats().MessagesRestored)
+		assert.EqualValues(t, 2, second.Stats().OutRestored)
 		require.NoError(t, second.Close(ctx))
 		<-served
 		close(log)

@@ -38,7 +38,7 @@ func TestAuthMethodMissingOrChangedIsAProtocolError(t *testing.T) {
 				}()
 				c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 					mqttkeep.WithAuthenticator(&challengeAuth{secret: []byte("s")}),
-					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))
+					mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))
 				require.NoError(t, err)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -73,7 +73,7 @@ func TestAuthMethodMissingOrChangedIsAProtocolError(t *testing.T) {
 				}()
 				c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 					mqttkeep.WithAuthenticator(&challengeAuth{secret: secret}),
-					mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))
+					mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))
 				require.NoError(t, err)
 				require.NoError(t, c.Connect(context.Background()))
 				assert.Error(t, c.Reauthenticate(context.Background()))
@@ -109,7 +109,7 @@ func TestServerDisconnectWithSessionExpiryIsAProtocolError(t *testing.T) {
 		}()
 		ev := newEvents()
 		c, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 		require.NoError(t, err)
 		require.NoError(t, c.Connect(context.Background()))
 		cp := <-answer

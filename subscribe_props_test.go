@@ -69,7 +69,7 @@ func TestSubscriptionUserProperties(t *testing.T) {
 		}()
 		nop := func(*mqttkeep.Message) {}
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
-			mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}),
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}),
 			mqttkeep.WithSubscription("plain/a", 1, nop),
 			mqttkeep.WithSubscription("tagged/b", 1, nop,
 				mqttkeep.WithSubscriptionUserProperty("tenant", "acme"),

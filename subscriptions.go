@@ -105,7 +105,7 @@ func WithSubscriptionUserProperty(key, value string) SubscribeOption {
 func WithConcurrency(n int) SubscribeOption { return func(c *subConfig) { c.concurrency = n } }
 
 // newSubscription builds a subscription from Subscribe's arguments.
-func newSubscription(filter string, qos byte, handler MessageHandler, opts []SubscribeOption) (*subscription, error) {
+func newSubscription(filter string, qos QoS, handler MessageHandler, opts []SubscribeOption) (*subscription, error) {
 	if err := validateFilter(filter); err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func newSubscription(filter string, qos byte, handler MessageHandler, opts []Sub
 	}
 	return &subscription{
 		filter: filter,
-		opts: wire.Subscription{Filter: filter, QoS: qos, NoLocal: cfg.noLocal,
+		opts: wire.Subscription{Filter: filter, QoS: byte(qos), NoLocal: cfg.noLocal,
 			RetainAsPublished: cfg.retainAsPublished, RetainHandling: cfg.retainHandling},
 		user:  user,
 		lane:  &lane{name: filter, handler: handler, max: cfg.concurrency},
@@ -319,7 +319,7 @@ func (c *Client) subAckLocked(r *request, a wire.SubAck) {
 			code = a.Reasons[i]
 		}
 		if code >= 0x80 {
-			rc := &ReasonCodeError{Packet: "SUBACK", Code: code, Reason: a.Props.ReasonString}
+			rc := &ReasonCodeError{Packet: "SUBACK", Code: ReasonCode(code), Reason: a.Props.ReasonString}
 			c.cfg.logger.Warn("mqttkeep: subscription refused", "filter", sub.filter, "err", rc)
 			c.retireLocked(sub, fmt.Errorf("mqttkeep: subscribe to %q refused: %w", sub.filter, rc))
 			continue
@@ -376,7 +376,7 @@ func (c *Client) restoreLocked(l *link, sessionPresent bool) []*request {
 // ends first, Subscribe returns ctx's error and the subscription stays:
 // it is still sent and acknowledged on this or a later connection, and
 // its handler gets what matches; [Client.Unsubscribe] drops it.
-func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, handler MessageHandler, opts ...SubscribeOption) error {
+func (c *Client) Subscribe(ctx context.Context, filter string, qos QoS, handler MessageHandler, opts ...SubscribeOption) error {
 	sub, err := newSubscription(filter, qos, handler, opts)
 	if err != nil {
 		return err
@@ -467,7 +467,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
 				if i < len(filters) {
 					f = filters[i]
 				}
-				return fmt.Errorf("mqttkeep: unsubscribe from %q: %w", f, &ReasonCodeError{Packet: "UNSUBACK", Code: code, Reason: a.Props.ReasonString})
+				return fmt.Errorf("mqttkeep: unsubscribe from %q: %w", f, &ReasonCodeError{Packet: "UNSUBACK", Code: ReasonCode(code), Reason: a.Props.ReasonString})
 			}
 		}
 		return nil

@@ -109,7 +109,7 @@ func TestTransportsBehaveTheSame(t *testing.T) {
 			ev := newEvents()
 			c := newClient(t, append(append(ev.options(), tr.client...), mqttkeep.WithServer(url),
 				mqttkeep.WithKeepAlive(k), mqttkeep.WithClientID("tr-"+tr.name),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 20 * time.Millisecond }}))...)
 			connect(t, c)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -164,7 +164,7 @@ func TestTLSVerificationFailureIsFinal(t *testing.T) {
 			ev := newEvents()
 			c := newClient(t, append(ev.options(), mqttkeep.WithServer(scheme+"://"+p.Addr()+"/"+path),
 				mqttkeep.WithTLSConfig(tc.tls),
-				mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Millisecond }))...)
+				mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Millisecond }}))...)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := c.Connect(ctx)

@@ -152,7 +152,7 @@ func TestEnhancedAuthentication(t *testing.T) {
 		ev := newEvents()
 		bad, err := mqttkeep.New(append(ev.options(), mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 			mqttkeep.WithAuthenticator(&challengeAuth{secret: secret}),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return time.Hour }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }}))...)
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -190,7 +190,7 @@ func TestCredentialsPerAttempt(t *testing.T) {
 		n := 0
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 			mqttkeep.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 100 * time.Millisecond }),
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 100 * time.Millisecond }}),
 			mqttkeep.WithCredentialsFunc(func(context.Context, *url.URL) (mqttkeep.Credentials, error) {
 				n++
 				return mqttkeep.Credentials{Username: "device", Password: fmt.Sprintf("token-secret-%d", n)}, nil

@@ -29,11 +29,10 @@ func TestWillPropertiesAndDelay(t *testing.T) {
 		ev := newEvents()
 		dev := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID("willer"),
 			mqttkeep.WithSessionExpiry(time.Minute),
-			mqttkeep.WithWill("wills/willer", []byte("offline"), 1, false,
-				mqttkeep.WithContentType("text/plain"), mqttkeep.WithUserProperty("why", "lost"),
-				mqttkeep.WithCorrelationData([]byte{7}), mqttkeep.WithMessageExpiry(time.Hour)),
-			mqttkeep.WithWillDelay(2*time.Second),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 50 * time.Millisecond }))...)
+			mqttkeep.WithWill(mqttkeep.Message{Topic: "wills/willer", Payload: []byte("offline"), QoS: 1,
+				ContentType: "text/plain", UserProperties: []mqttkeep.UserProperty{{Key: "why", Value: "lost"}},
+				CorrelationData: []byte{7}, MessageExpiry: time.Hour}, 2*time.Second),
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 50 * time.Millisecond }}))...)
 		connect(t, dev)
 
 		// A loss repaired within the delay: no will.
@@ -75,14 +74,14 @@ func TestCloseWithWill(t *testing.T) {
 		watcher := newClient(t, mqttkeep.WithServer(url), mqttkeep.WithSubscription("bye/#", 1, wills.handle))
 		connect(t, watcher)
 		eventuallyTrue(t, "subscribed", func() bool { return watcher.Stats().PacketsIn >= 2 })
-		dev, err := mqttkeep.New(mqttkeep.WithServer(url), mqttkeep.WithWill("bye/dev", []byte("leaving"), 1, false))
+		dev, err := mqttkeep.New(mqttkeep.WithServer(url), mqttkeep.WithWill(mqttkeep.Message{Topic: "bye/dev", Payload: []byte("leaving"), QoS: 1}, 0))
 		require.NoError(t, err)
 		connect(t, dev)
 		require.NoError(t, dev.CloseWithWill(context.Background()))
 		assert.Equal(t, "leaving", string(wills.wait(t, 1, 10*time.Second)[0].Payload))
 
 		// A plain Close publishes nothing.
-		quiet, err := mqttkeep.New(mqttkeep.WithServer(url), mqttkeep.WithWill("bye/quiet", []byte("x"), 1, false))
+		quiet, err := mqttkeep.New(mqttkeep.WithServer(url), mqttkeep.WithWill(mqttkeep.Message{Topic: "bye/quiet", Payload: []byte("x"), QoS: 1}, 0))
 		require.NoError(t, err)
 		connect(t, quiet)
 		require.NoError(t, quiet.Close(context.Background()))
@@ -172,7 +171,7 @@ func TestOutboundTopicAliases(t *testing.T) {
 			return float64(after-before-4) / 100
 		}
 		plain := perMessage()
-		aliased := perMessage(mqttkeep.WithTopicAliases())
+		aliased := perMessage(mqttkeep.WithOutboundTopicAliases())
 		eventuallyTrue(t, "all 202 delivered", func() bool { return len(got.snapshot()) >= 202 })
 		for _, m := range got.snapshot() {
 			assert.Equal(t, topic, m.Topic)
@@ -193,7 +192,7 @@ func TestInboundTopicAliases(t *testing.T) {
 	b := mqttkeeptest.NewBroker(t)
 	topic := "inbound/" + strings.Repeat("x", 32)
 	got := newCollector()
-	sub := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithTopicAliasMaximum(8),
+	sub := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithInboundTopicAliases(8),
 		mqttkeep.WithSubscription("inbound/#", 0, got.handle))
 	connect(t, sub)
 	eventuallyTrue(t, "subscribed", func() bool { return sub.Stats().PacketsIn >= 2 })
@@ -216,7 +215,7 @@ func TestCapabilitiesAndAssignedClientID(t *testing.T) {
 		host := strings.TrimPrefix(url, "mqtt://")
 		p := mqttkeeptest.NewProxy(t, host)
 		c := newClient(t, append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID(""),
-			mqttkeep.WithBackoffFunc(func(int) time.Duration { return 20 * time.Millisecond }))...)
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 20 * time.Millisecond }}))...)
 		connect(t, c)
 		first := ev.connectEvent(t, 0)
 		assigned := first.Capabilities.AssignedClientID

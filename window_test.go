@@ -102,8 +102,8 @@ func TestBrokerOverReceiveMaximumIsHeldBack(t *testing.T) {
 		// and one more, then waits; the server's next write stalls.
 		synctest.Wait()
 		st := c.Stats()
-		assert.EqualValues(t, rm+1, st.MessagesIn, "messages read while the handlers were stuck")
-		assert.EqualValues(t, 1, st.MessagesOverReceiveMaximum)
+		assert.EqualValues(t, rm+1, st.InPublishes, "messages read while the handlers were stuck")
+		assert.EqualValues(t, 1, st.InOverReceiveMaximum)
 		assert.Len(t, ws.sent, rm+1)
 
 		// Thirty keep-alive periods pass paused: no ping timeout, no
@@ -112,7 +112,7 @@ func TestBrokerOverReceiveMaximumIsHeldBack(t *testing.T) {
 		st = c.Stats()
 		assert.Equal(t, mqttkeep.StateConnected, st.State)
 		assert.EqualValues(t, 0, st.Disconnects)
-		assert.EqualValues(t, rm+1, st.MessagesIn)
+		assert.EqualValues(t, rm+1, st.InPublishes)
 
 		close(release)
 		for i := 1; i <= n; i++ {
@@ -130,8 +130,8 @@ func TestBrokerOverReceiveMaximumIsHeldBack(t *testing.T) {
 			}
 		}
 		st = c.Stats()
-		assert.EqualValues(t, n, st.MessagesIn)
-		assert.EqualValues(t, n, st.MessagesReceived)
+		assert.EqualValues(t, n, st.InPublishes)
+		assert.EqualValues(t, n, st.InHandlerCalls)
 		assert.EqualValues(t, 0, st.Disconnects)
 		require.NoError(t, c.Close(context.Background()))
 	})
@@ -152,19 +152,19 @@ func TestBrokerOverReceiveMaximumTooLongDisconnects(t *testing.T) {
 		c, err := mqttkeep.New(mqttkeep.WithServer("mqtt://pipe"), srv.dialer(),
 			mqttkeep.WithKeepAlive(2*time.Second), mqttkeep.WithWriteTimeout(writeTimeout),
 			mqttkeep.WithReceiveMaximum(rm),
-			mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: time.Hour, Max: time.Hour, Multiplier: 1}),
-			mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: time.Hour, Max: time.Hour, Multiplier: 1}}),
+			mqttkeep.HooksForTest(nil, func(e mqttkeep.DisconnectEvent) {
 				select {
 				case lost <- e.Err:
 				default:
 				}
-			}),
+			}, nil, nil),
 			mqttkeep.WithSubscription("window/#", 1, func(*mqttkeep.Message) { <-release }))
 		require.NoError(t, err)
 		require.NoError(t, c.Connect(context.Background()))
 		synctest.Wait()
 		paused := time.Now()
-		require.EqualValues(t, rm+1, c.Stats().MessagesIn)
+		require.EqualValues(t, rm+1, c.Stats().InPublishes)
 
 		select {
 		case reason := <-ws.disconnect:

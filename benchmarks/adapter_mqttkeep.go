@@ -35,30 +35,31 @@ func (mqttkeepContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 		// A refused dial (the broker is down) retries on the dial grid,
 		// every 100 ms; an attempt the broker refused waits the backoff,
 		// full jitter over [0, 100 ms].
-		opts = append(opts,
-			mqttkeep.WithDialRetry(100*time.Millisecond),
-			mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 1}))
-	}
-	if cfg.OnLost != nil {
-		opts = append(opts, mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
-			if e.Err != nil { // nil: our own Close
-				cfg.OnLost(e.Err)
-			}
-		}))
-	}
-	if cfg.OnUp != nil {
-		opts = append(opts, mqttkeep.WithOnConnect(func(mqttkeep.ConnectEvent) { cfg.OnUp() }))
-	}
-	if cfg.OnFailedAttempt != nil {
-		opts = append(opts, mqttkeep.WithOnConnect(func(e mqttkeep.ConnectEvent) {
-			for range e.Attempt - 1 { // attempts since the client was last connected
-				cfg.OnFailedAttempt()
-			}
+		opts = append(opts, mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{
+			DialRetry: 100 * time.Millisecond,
+			Backoff:   mqttkeep.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 1},
 		}))
 	}
 	c, err := mqttkeep.New(opts...)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.OnLost != nil {
+		c.OnDisconnect(func(e mqttkeep.DisconnectEvent) {
+			if e.Err != nil { // nil: our own Close
+				cfg.OnLost(e.Err)
+			}
+		})
+	}
+	if cfg.OnUp != nil {
+		c.OnConnect(func(mqttkeep.ConnectEvent) { cfg.OnUp() })
+	}
+	if cfg.OnFailedAttempt != nil {
+		c.OnConnect(func(e mqttkeep.ConnectEvent) {
+			for range e.Attempt - 1 { // attempts since the client was last connected
+				cfg.OnFailedAttempt()
+			}
+		})
 	}
 	if err := c.Connect(ctx); err != nil {
 		closeWithTimeout(c.Close)
@@ -67,7 +68,7 @@ func (mqttkeepContestant) Connect(ctx context.Context, cfg ClientConfig) (Client
 	if s := cfg.Sub; s != nil {
 		// Remembered and restored by the library after a reconnect.
 		h := s.Handler
-		if err := c.Subscribe(ctx, s.Topic, s.QoS, func(m *mqttkeep.Message) { h(m.Payload) }); err != nil {
+		if err := c.Subscribe(ctx, s.Topic, mqttkeep.QoS(s.QoS), func(m *mqttkeep.Message) { h(m.Payload) }); err != nil {
 			closeWithTimeout(c.Close)
 			return nil, err
 		}
@@ -94,7 +95,7 @@ func subscribeAll(ctx context.Context, c *mqttkeep.Client, subs []Subscription) 
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(subs) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
 				h := subs[i].Handler
-				if err := c.Subscribe(ctx, subs[i].Topic, subs[i].QoS, func(m *mqttkeep.Message) { h(m.Payload) }); err != nil {
+				if err := c.Subscribe(ctx, subs[i].Topic, mqttkeep.QoS(subs[i].QoS), func(m *mqttkeep.Message) { h(m.Payload) }); err != nil {
 					cancel(fmt.Errorf("subscribe %q: %w", subs[i].Topic, err))
 				}
 			}
@@ -125,9 +126,9 @@ func (m *mqttkeepClient) PublishAsync(ctx context.Context, topic string, payload
 	return r.Wait, nil
 }
 
-// Dropped is Stats.MessagesDropped: QoS 0 messages dropped because
+// Dropped is Stats.InDroppedQoS0: QoS 0 messages dropped because
 // WithMessageBuffer messages already waited for their handlers.
-func (m *mqttkeepClient) Dropped() int64 { return int64(m.c.Stats().MessagesDropped) }
+func (m *mqttkeepClient) Dropped() int64 { return int64(m.c.Stats().InDroppedQoS0) }
 
 func (m *mqttkeepClient) Close() { closeWithTimeout(m.c.Close) }
 

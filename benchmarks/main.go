@@ -218,7 +218,7 @@ func printHeader(w io.Writer, e *env, seed uint64, cs []Contestant) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- contestants: mqttkeep (this working tree, via replace ../); paho.golang %s (raw paho.Client, one connection); autopaho %s; paho.mqtt.golang %s (MQTT 3.1.1); raw TCP (pre-encoded MQTT v5 packets, the limit)\n",
 		deps["github.com/eclipse/paho.golang"], deps["github.com/eclipse/paho.golang"], deps["github.com/eclipse/paho.mqtt.golang"])
-	fmt.Fprintf(w, "- settings: library defaults except K (and CleanStart on the first connection for autopaho); 3b: mqttkeep WithDialRetry(100ms) + WithBackoff{100ms, 100ms, ×1}, autopaho ReconnectBackoff constant 100 ms, paho.mqtt.golang MaxReconnectInterval 100 ms; peers re-subscribe in their on-connect callback, mqttkeep restores subscriptions itself\n")
+	fmt.Fprintf(w, "- settings: library defaults except K (and CleanStart on the first connection for autopaho); 3b: mqttkeep WithReconnect{DialRetry: 100ms, Backoff: {100ms, 100ms, ×1}}, autopaho ReconnectBackoff constant 100 ms, paho.mqtt.golang MaxReconnectInterval 100 ms; peers re-subscribe in their on-connect callback, mqttkeep restores subscriptions itself\n")
 	fmt.Fprintf(w, "- cells: median [min–max]; – = does not apply; ratio column = mqttkeep median / peer median (times: below 1 is better for mqttkeep; rates: above 1)\n")
 	if e.scale != 1 {
 		fmt.Fprintf(w, "- message and client counts scaled by %v\n", e.scale)

@@ -56,12 +56,12 @@ func ExampleBroker_Restart() {
 	client, err := mqttkeep.New(
 		mqttkeep.WithServer(broker.URL()),
 		// Retry fast, so that the example (or test) is quick.
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}),
-		mqttkeep.WithOnConnect(func(e mqttkeep.ConnectEvent) { connected <- e }),
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}}),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
+	client.OnConnect(func(e mqttkeep.ConnectEvent) { connected <- e })
 	defer client.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -122,16 +122,16 @@ func ExampleProxy_Blackhole() {
 		// A dead link is reported at most one keep alive after the last
 		// packet received: 2 s here.
 		mqttkeep.WithKeepAlive(2*time.Second),
-		mqttkeep.WithOnDisconnect(func(e mqttkeep.DisconnectEvent) {
-			select {
-			case lost <- e:
-			default:
-			}
-		}),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
+	client.OnDisconnect(func(e mqttkeep.DisconnectEvent) {
+		select {
+		case lost <- e:
+		default:
+		}
+	})
 	defer client.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

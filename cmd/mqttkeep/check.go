@@ -201,7 +201,7 @@ func (r *checkReport) fill(ev mqttkeep.ConnectEvent, askedK, askedExpiry time.Du
 		r.DeadLinkWithinS = ev.KeepAlive.Seconds() // K/2 + ping timeout K/2
 		r.BrokerDropsAfterS = 1.5 * ev.KeepAlive.Seconds()
 	}
-	r.MaximumQoS, r.RetainAvailable = c.MaximumQoS, c.RetainAvailable
+	r.MaximumQoS, r.RetainAvailable = byte(c.MaximumQoS), c.RetainAvailable
 	r.MaximumPacketSize, r.ReceiveMaximum, r.TopicAliasMaximum = c.MaximumPacketSize, c.ReceiveMaximum, c.TopicAliasMaximum
 	r.WildcardSubs, r.SubscriptionIDs, r.SharedSubs = c.WildcardSubscriptionsAvailable, c.SubscriptionIDsAvailable, c.SharedSubscriptionsAvailable
 	r.ResponseInformation, r.ServerReference, r.AuthMethod = c.ResponseInformation, c.ServerReference, c.AuthMethod

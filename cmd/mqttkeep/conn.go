@@ -352,7 +352,6 @@ func (c *connFlags) willOptions(set map[string]bool) ([]mqttkeep.Option, error) 
 	if err := mqttkeep.ValidateTopicName(w.topic); err != nil {
 		return nil, usagef("--will-topic: %s", errText(err))
 	}
-	opts := []mqttkeep.Option{mqttkeep.WithWill(w.topic, []byte(w.payload), byte(w.qos), w.retain, c.props.will...)}
 	delay := w.delay.d
 	if c.props.willDelay != nil {
 		if set["will-delay"] {
@@ -360,10 +359,12 @@ func (c *connFlags) willOptions(set map[string]bool) ([]mqttkeep.Option, error) 
 		}
 		delay = time.Duration(*c.props.willDelay) * time.Second
 	}
-	if delay > 0 {
-		opts = append(opts, mqttkeep.WithWillDelay(delay))
+	var will mqttkeep.Message
+	for _, o := range c.props.will {
+		o(&will)
 	}
-	return opts, nil
+	will.Topic, will.Payload, will.QoS, will.Retain = w.topic, []byte(w.payload), mqttkeep.QoS(w.qos), w.retain
+	return []mqttkeep.Option{mqttkeep.WithWill(will, delay)}, nil
 }
 
 // optionErrText words an error from mqttkeep.New for the command line:

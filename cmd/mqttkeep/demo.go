@@ -183,19 +183,24 @@ func (d *demo) setup(ctx context.Context) error {
 			// Short enough that an attempt whose CONNECT vanished into the
 			// blackhole does not hold up the recovery for long.
 			mqttkeep.WithConnectTimeout(d.connectTimeout),
-			mqttkeep.WithBackoff(backoff),
-			mqttkeep.WithOnConnect(d.onConnect(name)),
-			mqttkeep.WithOnDisconnect(d.onDisconnect(name)),
-			mqttkeep.WithOnReconnecting(d.onReconnecting(name)),
-			mqttkeep.WithOnPing(d.onPing(name)),
+			mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: backoff}),
 		}
+	}
+	hooks := func(c *mqttkeep.Client, name string) *mqttkeep.Client {
+		c.OnConnect(d.onConnect(name))
+		c.OnDisconnect(d.onDisconnect(name))
+		c.OnReconnecting(d.onReconnecting(name))
+		c.OnPing(d.onPing(name))
+		return c
 	}
 	if d.sub, err = mqttkeep.New(common("sub", d.proxy.URL())...); err != nil {
 		return err
 	}
+	hooks(d.sub, "sub")
 	if d.pub, err = mqttkeep.New(common("pub", d.broker.URL())...); err != nil {
 		return err
 	}
+	hooks(d.pub, "pub")
 	d.out.event("clients", fmt.Sprintf("clients sub (through the proxy) and pub (direct): connect timeout %v, reconnect backoff %v doubling up to %v, publish timeout %v",
 		d.connectTimeout, backoff.Initial, backoff.Max, d.publishTimeout),
 		"connect_timeout_s", secs(d.connectTimeout), "backoff_initial_s", secs(backoff.Initial), "backoff_max_s", secs(backoff.Max),

@@ -228,7 +228,7 @@ func (p *printer) percent(b *bytes.Buffer, t token, m *mqttkeep.Message, now tim
 	case 'p':
 		payloadField(b, m.Payload, 0, t, pad)
 	case 'q':
-		b.WriteByte('0' + m.QoS)
+		b.WriteByte('0' + byte(m.QoS))
 	case 'R':
 		if m.ResponseTopic != "" {
 			str(b, m.ResponseTopic, t)

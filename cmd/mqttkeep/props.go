@@ -244,7 +244,7 @@ func (p *props) options() ([]mqttkeep.Option, error) {
 		opts = append(opts, mqttkeep.WithMaxPacketSize(int(*p.maxPacketSize)))
 	}
 	if p.topicAliasMaximum != nil {
-		opts = append(opts, mqttkeep.WithTopicAliasMaximum(int(*p.topicAliasMaximum)))
+		opts = append(opts, mqttkeep.WithInboundTopicAliases(int(*p.topicAliasMaximum)))
 	}
 	if p.responseInfo != nil && *p.responseInfo == 1 {
 		opts = append(opts, mqttkeep.WithRequestResponseInformation())
@@ -274,7 +274,7 @@ func (p *props) options() ([]mqttkeep.Option, error) {
 		}))
 	}
 	if p.topicAlias {
-		opts = append(opts, mqttkeep.WithTopicAliases())
+		opts = append(opts, mqttkeep.WithOutboundTopicAliases())
 	}
 	return opts, nil
 }

@@ -92,7 +92,7 @@ func runPub(ctx context.Context, args []string, s stdio) int {
 	if code, ok := connectPub(ctx, client, rep, set["timeout"], f.timeout.d); !ok {
 		return code
 	}
-	pubOpts := append([]mqttkeep.PublishOption{mqttkeep.WithQoS(byte(f.qos))}, cf.props.publish...)
+	pubOpts := append([]mqttkeep.PublishOption{mqttkeep.WithQoS(mqttkeep.QoS(f.qos))}, cf.props.publish...)
 	if f.retain {
 		pubOpts = append(pubOpts, mqttkeep.WithRetain())
 	}

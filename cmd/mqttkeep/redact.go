@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/internal/redact"
 )
 
 // redacted stands for a hidden password.
@@ -15,8 +15,8 @@ const redacted = "[REDACTED]"
 
 // redactURL hides the user information of a URL (or of "user:pass@host"):
 // everything before its last "@", a "/", "?", "#" or "@" in the password
-// included. It is the command's only use of the library's RedactURL.
-func redactURL(raw string) string { return mqttkeep.RedactURL(raw) }
+// included.
+func redactURL(raw string) string { return redact.URL(raw) }
 
 // redactURLs hides the user information of every word of s that holds a
 // URL with one ("mqtt://user:pass@host", quoted or not), leaving the rest

@@ -115,7 +115,7 @@ func runSub(ctx context.Context, args []string, s stdio) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- subResult{flt, client.Subscribe(ctx, flt, byte(f.qos), o.handle, subOpts...)}
+			results <- subResult{flt, client.Subscribe(ctx, flt, mqttkeep.QoS(f.qos), o.handle, subOpts...)}
 		}()
 	}
 	defer func() {
