@@ -93,43 +93,6 @@ func (c *Client) routeLocked(p *wire.Publish, m *inMsg) {
 	_ = s
 }
 
-// targetsLocked returns the subscriptions a message belongs to. When the
-// broker supports Subscription Identifiers every subscription has one,
-// and a PUBLISH names the ones it was sent for: a broker that sends one
-// copy per matching subscription (Mosquitto) then reaches each handler
-// exactly once. A message that names none of ours is matched by topic
-// against every filter: it comes from a broker without identifiers, is a
-// retained message from mochi v2.7.9 (which leaves them out,
-// [MQTT-3.3.4-3]), or belongs to a subscription an earlier process made
-// in a session this one resumed — typically to the same filter, whose
-// handler this process registered again. s.mu held.
-func (c *Client) targetsLocked(p *wire.Publish) []*subscription {
-	r := &c.subs.router
-	dst := c.subs.scratch[:0]
-	for _, id := range p.Props.SubscriptionIDs {
-		// An identifier that is not ours, or whose filter does not match,
-		// belongs to a subscription an earlier process left in this
-		// session.
-		if sub := r.byID[id]; sub != nil && !containsSub(dst, sub) && matchTopic(sub.filter, p.Topic) {
-			dst = append(dst, sub)
-		}
-	}
-	if len(dst) == 0 {
-		dst = r.match(dst, p.Topic)
-	}
-	c.subs.scratch = dst
-	return dst
-}
-
-func containsSub(list []*subscription, s *subscription) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // enqueueLocked queues one delivery on ln and starts a goroutine for it
 // when the lane may run more. QoS 0 messages beyond the message buffer are
 // dropped and counted. s.mu held.

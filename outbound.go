@@ -2,6 +2,7 @@ package mqttkeep
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -450,3 +451,60 @@ func keepStored(o *outMsg, err error) error {
 
 // errNoPacketID is returned when all 65,535 packet identifiers are in use.
 var errNoPacketID = fmt.Errorf("%w: all 65535 packet identifiers are in use", ErrQueueFull)
+
+// newOut validates m and builds its outbound message.
+func (c *Client) newOut(m *Message) (*outMsg, error) {
+	p, size, err := m.toPublish()
+	if err != nil {
+		return nil, err
+	}
+	return newOutMsg(p, size), nil
+}
+
+// newOutMsg is the outbound message for p, whose PUBLISH takes size
+// bytes.
+func newOutMsg(p wire.Publish, size int) *outMsg {
+	return &outMsg{pub: p, wsize: size, size: messageSize(&p), persisted: true}
+}
+
+// waitSpaceLocked waits for room in the fifo; it returns with s.mu held.
+func (s *session) waitSpaceLocked(ctx context.Context, stop <-chan struct{}) error {
+	ch := s.space
+	s.spaceWaiters++
+	s.mu.Unlock()
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-stop:
+		err = ErrClosed
+	}
+	s.mu.Lock()
+	s.spaceWaiters--
+	return err
+}
+
+// pendingUpToLocked reports whether a message with sequence number <= seq
+// is still queued or in flight. s.mu held.
+func (s *session) pendingUpToLocked(seq uint64) bool {
+	for o := s.fifo.head; o != nil; o = o.next {
+		if o.seq <= seq {
+			return true
+		}
+	}
+	for _, o := range s.inflight {
+		if o.seq <= seq {
+			return true
+		}
+	}
+	return false
+}
+
+// completedCh returns a channel closed at the next completion. s.mu held.
+func (s *session) completedCh() <-chan struct{} {
+	if s.completed == nil {
+		s.completed = make(chan struct{})
+	}
+	return s.completed
+}

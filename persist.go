@@ -253,3 +253,45 @@ func cmpUint(a, b uint64) int {
 	}
 	return 0
 }
+
+// storesMessage reports whether o goes through the store.
+func (c *Client) storesMessage(o *outMsg) bool {
+	return c.cfg.store != nil && (o.pub.QoS > 0 || c.cfg.storeQoS0)
+}
+
+// storeLocked queues the durable step that stores o when stores is set,
+// and returns a channel closed once it is applied (o.err then says how).
+// Until then o waits at its place in the queue. s.mu held.
+func (s *session) storeLocked(o *outMsg, stores bool) (<-chan struct{}, error) {
+	if !stores {
+		o.persisted = true
+		return nil, nil
+	}
+	rec, err := outRecord(o)
+	if err != nil {
+		s.releaseIDLocked(o)
+		return nil, fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, err)
+	}
+	o.stored = true
+	// Not written before its record is on disk: a PUBLISH the broker got
+	// while the store does not know the message would leave its packet
+	// identifier in the broker's session, unknown to a restarted process,
+	// which could then reuse it for another QoS 2 message that the broker
+	// takes for a duplicate and drops.
+	o.persisted = false
+	stored := make(chan struct{})
+	s.persistLocked(persistOp{puts: []Record{rec}, durable: true, done: func(err error) {
+		defer close(stored)
+		if err != nil {
+			o.stored = false // nothing was stored (or its fate is unknown: the store failed)
+			if o.state == outQueued {
+				s.dequeueLocked(o)
+			}
+			s.completeLocked(o, 0, fmt.Errorf("not stored: %w", err))
+			return
+		}
+		o.persisted = true
+		s.pumpLocked()
+	}})
+	return stored, nil
+}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
 // Publish sends payload to topic; opts set QoS (default 0), retain and
@@ -143,48 +141,6 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	return c.awaitOut(ctx, o, done)
 }
 
-// storesMessage reports whether o goes through the store.
-func (c *Client) storesMessage(o *outMsg) bool {
-	return c.cfg.store != nil && (o.pub.QoS > 0 || c.cfg.storeQoS0)
-}
-
-// storeLocked queues the durable step that stores o when stores is set,
-// and returns a channel closed once it is applied (o.err then says how).
-// Until then o waits at its place in the queue. s.mu held.
-func (s *session) storeLocked(o *outMsg, stores bool) (<-chan struct{}, error) {
-	if !stores {
-		o.persisted = true
-		return nil, nil
-	}
-	rec, err := outRecord(o)
-	if err != nil {
-		s.releaseIDLocked(o)
-		return nil, fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, err)
-	}
-	o.stored = true
-	// Not written before its record is on disk: a PUBLISH the broker got
-	// while the store does not know the message would leave its packet
-	// identifier in the broker's session, unknown to a restarted process,
-	// which could then reuse it for another QoS 2 message that the broker
-	// takes for a duplicate and drops.
-	o.persisted = false
-	stored := make(chan struct{})
-	s.persistLocked(persistOp{puts: []Record{rec}, durable: true, done: func(err error) {
-		defer close(stored)
-		if err != nil {
-			o.stored = false // nothing was stored (or its fate is unknown: the store failed)
-			if o.state == outQueued {
-				s.dequeueLocked(o)
-			}
-			s.completeLocked(o, 0, fmt.Errorf("not stored: %w", err))
-			return
-		}
-		o.persisted = true
-		s.pumpLocked()
-	}})
-	return stored, nil
-}
-
 // awaitStored waits for o's store step; o.err says whether it failed.
 func (c *Client) awaitStored(ctx context.Context, o *outMsg, stored <-chan struct{}) error {
 	select {
@@ -198,64 +154,6 @@ func (c *Client) awaitStored(ctx context.Context, o *outMsg, stored <-chan struc
 		return fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, o.err)
 	}
 	return nil
-}
-
-// newOut validates m and builds its outbound message.
-func (c *Client) newOut(m *Message) (*outMsg, error) {
-	p, size, err := m.toPublish()
-	if err != nil {
-		return nil, err
-	}
-	return newOutMsg(p, size), nil
-}
-
-// newOutMsg is the outbound message for p, whose PUBLISH takes size
-// bytes.
-func newOutMsg(p wire.Publish, size int) *outMsg {
-	return &outMsg{pub: p, wsize: size, size: messageSize(&p), persisted: true}
-}
-
-// assignLocked gives o its sequence number and, for QoS 1/2, a packet
-// identifier. s.mu held.
-func (s *session) assignLocked(o *outMsg) error {
-	if o.pub.QoS > 0 {
-		id := s.allocID()
-		if id == 0 {
-			return errNoPacketID
-		}
-		o.pub.PacketID = id
-		s.reserveIDLocked(id, o)
-	}
-	s.seq++
-	o.seq = s.seq
-	return nil
-}
-
-// reserveIDLocked marks a queued message's identifier as taken until it
-// is in flight. s.mu held.
-func (s *session) reserveIDLocked(id uint16, o *outMsg) {
-	if s.reserved == nil {
-		s.reserved = make(map[uint16]*outMsg)
-	}
-	s.reserved[id] = o
-}
-
-// waitSpaceLocked waits for room in the fifo; it returns with s.mu held.
-func (s *session) waitSpaceLocked(ctx context.Context, stop <-chan struct{}) error {
-	ch := s.space
-	s.spaceWaiters++
-	s.mu.Unlock()
-	var err error
-	select {
-	case <-ch:
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-stop:
-		err = ErrClosed
-	}
-	s.mu.Lock()
-	s.spaceWaiters--
-	return err
 }
 
 // awaitOut waits for o to complete (done is closed), or for ctx.
@@ -291,13 +189,6 @@ func (c *Client) outResult(o *outMsg) error {
 		return fmt.Errorf("mqttkeep: publish to %q: %w", o.pub.Topic, o.err)
 	}
 	return nil
-}
-
-// releaseIDLocked frees a queued message's packet identifier. s.mu held.
-func (s *session) releaseIDLocked(o *outMsg) {
-	if o.pub.QoS > 0 && s.reserved[o.pub.PacketID] == o {
-		delete(s.reserved, o.pub.PacketID)
-	}
 }
 
 // PublishResult is the outcome of a message accepted by
@@ -459,28 +350,4 @@ func (c *Client) Flush(ctx context.Context) error {
 	case <-c.stopCh:
 		return c.stopErr()
 	}
-}
-
-// pendingUpToLocked reports whether a message with sequence number <= seq
-// is still queued or in flight. s.mu held.
-func (s *session) pendingUpToLocked(seq uint64) bool {
-	for o := s.fifo.head; o != nil; o = o.next {
-		if o.seq <= seq {
-			return true
-		}
-	}
-	for _, o := range s.inflight {
-		if o.seq <= seq {
-			return true
-		}
-	}
-	return false
-}
-
-// completedCh returns a channel closed at the next completion. s.mu held.
-func (s *session) completedCh() <-chan struct{} {
-	if s.completed == nil {
-		s.completed = make(chan struct{})
-	}
-	return s.completed
 }

@@ -187,3 +187,35 @@ func (s *session) detachLocked(l *link) {
 	}
 	s.wakeSpaceLocked()
 }
+
+// assignLocked gives o its sequence number and, for QoS 1/2, a packet
+// identifier. s.mu held.
+func (s *session) assignLocked(o *outMsg) error {
+	if o.pub.QoS > 0 {
+		id := s.allocID()
+		if id == 0 {
+			return errNoPacketID
+		}
+		o.pub.PacketID = id
+		s.reserveIDLocked(id, o)
+	}
+	s.seq++
+	o.seq = s.seq
+	return nil
+}
+
+// reserveIDLocked marks a queued message's identifier as taken until it
+// is in flight. s.mu held.
+func (s *session) reserveIDLocked(id uint16, o *outMsg) {
+	if s.reserved == nil {
+		s.reserved = make(map[uint16]*outMsg)
+	}
+	s.reserved[id] = o
+}
+
+// releaseIDLocked frees a queued message's packet identifier. s.mu held.
+func (s *session) releaseIDLocked(o *outMsg) {
+	if o.pub.QoS > 0 && s.reserved[o.pub.PacketID] == o {
+		delete(s.reserved, o.pub.PacketID)
+	}
+}
