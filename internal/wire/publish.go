@@ -14,14 +14,16 @@ type Publish struct {
 }
 
 // PublishSize returns the size of p on the wire, and an error matching
-// ErrTooLarge or ErrInvalid when p cannot be encoded.
+// ErrTooLarge or ErrInvalid when p cannot be encoded. It checks all that
+// AppendPublish checks: once it has accepted p, [AppendCheckedPublish]
+// can append p without checking it again.
 func PublishSize(p *Publish) (int, error) {
 	if err := p.check(); err != nil {
 		return 0, err
 	}
-	n := p.remaining()
-	if n > MaxRemaining {
-		return 0, tooLarge(n)
+	n, _, err := p.remaining()
+	if err != nil {
+		return 0, err
 	}
 	return 1 + VBILen(n) + n, nil
 }
@@ -30,34 +32,55 @@ func tooLarge(remaining int) error {
 	return invalidf(ErrTooLarge, "a packet of %d bytes after its fixed header, more than MQTT's %d", remaining, MaxRemaining)
 }
 
+// check checks the values whose check costs: the strings and the
+// property values.
 func (p *Publish) check() error {
 	if err := CheckString("topic", p.Topic); err != nil {
 		return err
 	}
-	if p.QoS > 2 {
-		return invalid("QoS %d", p.QoS)
-	}
 	return p.Props.Check()
 }
 
-func (p *Publish) remaining() int {
-	n := 2 + len(p.Topic)
+// remaining returns the Remaining Length of p and the length of its
+// property block, after checking what costs nothing to check: the QoS
+// and that the packet is not larger than MQTT can encode.
+func (p *Publish) remaining() (n, props int, err error) {
+	if p.QoS > 2 {
+		return 0, 0, invalid("QoS %d", p.QoS)
+	}
+	props = p.Props.Len()
+	n = 2 + len(p.Topic) + VBILen(props) + props + len(p.Payload)
 	if p.QoS > 0 {
 		n += 2
 	}
-	pl := p.Props.Len()
-	return n + VBILen(pl) + pl + len(p.Payload)
+	if n > MaxRemaining {
+		return 0, 0, tooLarge(n)
+	}
+	return n, props, nil
 }
 
-// AppendPublish appends p to dst. It checks every length first and
-// appends nothing on error.
+// AppendPublish appends p to dst. It checks every length and value first
+// and appends nothing on error.
 func AppendPublish(dst []byte, p *Publish) ([]byte, error) {
 	if err := p.check(); err != nil {
 		return dst, err
 	}
-	n := p.remaining()
-	if n > MaxRemaining {
-		return dst, tooLarge(n)
+	return AppendCheckedPublish(dst, p)
+}
+
+// AppendCheckedPublish appends p, which [PublishSize] accepted or
+// [DecodePublish] returned, without checking its strings and property
+// values again: a message is checked once, when it is accepted, not
+// again each time it is written. Since then, Topic may have been
+// emptied and a Topic Alias added (as a client using topic aliases
+// does); no other string or binary field may have changed. What costs
+// nothing is checked again, with AppendPublish's errors: the QoS and
+// that the packet is not larger than MQTT can encode. It appends nothing
+// on error.
+func AppendCheckedPublish(dst []byte, p *Publish) ([]byte, error) {
+	n, props, err := p.remaining()
+	if err != nil {
+		return dst, err
 	}
 	flags := p.QoS << 1
 	if p.Dup {
@@ -71,7 +94,7 @@ func AppendPublish(dst []byte, p *Publish) ([]byte, error) {
 	if p.QoS > 0 {
 		dst = appendUint16(dst, p.PacketID)
 	}
-	dst = p.Props.Append(dst)
+	dst = p.Props.appendBlock(dst, props)
 	return append(dst, p.Payload...), nil
 }
 
@@ -80,7 +103,7 @@ func AppendPublish(dst []byte, p *Publish) ([]byte, error) {
 // only when a Topic Alias is given, which the caller resolves.
 func DecodePublish(flags byte, body []byte, p *Publish) error {
 	*p = Publish{QoS: flags >> 1 & 3, Dup: flags&0x08 != 0, Retain: flags&0x01 != 0}
-	d := decoder{b: body, what: "PUBLISH"}
+	d := decoder{b: body, s: publishHeader(body, p.QoS), what: "PUBLISH"}
 	p.Topic = d.string("topic name")
 	if p.QoS > 0 {
 		p.PacketID = d.uint16()
@@ -103,6 +126,29 @@ func DecodePublish(flags byte, body []byte, p *Publish) error {
 	}
 	p.Payload = body[d.off:len(body):len(body)]
 	return nil
+}
+
+// publishHeader returns the variable header of a PUBLISH body (topic
+// name, packet identifier, properties) as one string, so that the topic
+// and every string property are cut from one allocation; "" when the
+// body is shorter than the lengths it announces, which the decoder then
+// reports.
+func publishHeader(body []byte, qos byte) string {
+	if len(body) < 2 {
+		return ""
+	}
+	n := 2 + (int(body[0])<<8 | int(body[1]))
+	if qos > 0 {
+		n += 2
+	}
+	if n > len(body) {
+		return ""
+	}
+	pl, used, err := readVBI(body[n:])
+	if err != nil || pl > len(body)-n-used {
+		return ""
+	}
+	return string(body[:n+used+pl])
 }
 
 // Ack is a PUBACK, PUBREC, PUBREL or PUBCOMP packet.

@@ -1,24 +1,37 @@
 // Package wire reads and writes the MQTT v5 packets of an mqttkeep client:
 // every packet a client sends or receives, with no MQTT library beneath
 // it. The packets of the message path (PUBLISH, the acknowledgements,
-// PINGREQ, PINGRESP) append to a caller's buffer without allocating and
-// decode without copying the payload.
+// PINGREQ) append to a caller's buffer without allocating. A received
+// PUBLISH decodes with one allocation for its topic and string properties
+// together, plus those of the lists it carries (user properties,
+// subscription identifiers), its payload and correlation data aliasing
+// the packet's body; the acknowledgements and PINGRESP decode without
+// allocating.
 //
 // Every length is checked against what MQTT can encode before anything
-// is written (paho.golang v0.23.0 truncates a longer string's length
-// prefix and panics on a packet over 256 MiB), and every received packet
-// is checked to be whole and well formed: a property block that runs past
-// the end, a property a packet may not carry or carries twice, invalid
-// UTF-8 and a bad reason code are refused. The tests compare the encoding
-// with paho.golang's for every packet both can express, and fuzz the
-// decoder.
+// is written (paho.golang v0.23.0 silently cuts a longer string to 65,535
+// bytes and panics on a packet over 256 MiB). A PUBLISH is checked once:
+// [PublishSize] checks it when the message is accepted, and
+// [AppendCheckedPublish] writes it without checking its strings again.
+// Every received packet is checked to be whole and well formed: a
+// property block that runs past the end, a property a packet may not
+// carry or carries twice, a property value MQTT does not allow, invalid
+// UTF-8 or U+0000 in a string, a packet identifier 0 and a refusing
+// CONNACK with Session Present set are refused. The tests decode with
+// paho.golang what we encode and decode what paho.golang encodes, for
+// every packet both can express, and fuzz the decoders.
 //
-// Every decoding error matches [ErrMalformed] or [ErrProtocol], whose
-// reason codes (0x81, 0x82) the client sends in its DISCONNECT; an
-// encoding error matches [ErrTooLarge] or [ErrInvalid].
+// Every error of a Decode function and of [CheckPingresp] matches
+// [ErrMalformed] or [ErrProtocol], whose reason codes (0x81, 0x82) the
+// client sends in its DISCONNECT; [Reader.Next] returns [ErrTooLarge] (a
+// packet over its limit), [ErrMalformed] (a bad fixed header) or the
+// stream's error (io.ErrUnexpectedEOF for a stream cut inside a packet).
+// An encoding error, and one of [CheckString], [CheckBinary] and
+// [Props.Check], matches [ErrTooLarge] or [ErrInvalid].
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -229,7 +242,10 @@ func CheckBinary(what string, b []byte) error {
 
 // decoder reads the fields of a packet body; the first error sticks.
 type decoder struct {
-	b    []byte
+	b []byte
+	// s, when set, is a copy of b[:len(s)]: the strings within it are
+	// cut from it rather than each allocated.
+	s    string
 	off  int
 	err  error
 	what string // the packet, for error messages
@@ -313,6 +329,7 @@ func (d *decoder) binary() []byte {
 // string returns a length-prefixed UTF-8 string, checked as MQTT requires
 // (ill-formed UTF-8 or U+0000 is a malformed packet, [MQTT-1.5.4-1/2]).
 func (d *decoder) string(field string) string {
+	start := d.off + 2
 	b := d.binary()
 	if d.err != nil {
 		return ""
@@ -321,11 +338,12 @@ func (d *decoder) string(field string) string {
 		d.fail(malformed("%s: %s is not valid UTF-8", d.what, field))
 		return ""
 	}
-	for _, c := range b {
-		if c == 0 {
-			d.fail(malformed("%s: %s contains U+0000", d.what, field))
-			return ""
-		}
+	if bytes.IndexByte(b, 0) >= 0 {
+		d.fail(malformed("%s: %s contains U+0000", d.what, field))
+		return ""
+	}
+	if d.off <= len(d.s) {
+		return d.s[start:d.off]
 	}
 	return string(b)
 }

@@ -235,6 +235,136 @@ func TestDecodeServerPackets(t *testing.T) {
 	assert.Equal(t, "other:1883", dg.Props.ServerReference)
 }
 
+// DISCONNECT and AUTH as we encode them are what paho.golang decodes.
+func TestDisconnectAuthMatchesPaho(t *testing.T) {
+	d := Disconnect{Reason: 0x04}
+	d.Props.Mark(PropSessionExpiry)
+	d.Props.SessionExpiry = 60
+	d.Props.Mark(PropReasonString)
+	d.Props.ReasonString = "bye"
+	// The shortest DISCONNECT (MQTT v5 3.14.2.1) has no body, which
+	// paho.golang v0.23.0 cannot decode (it reads a reason code from the
+	// empty body and fails with EOF).
+	b, err := AppendDisconnect(nil, &Disconnect{})
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0xE0, 0x00}, b)
+	for _, dc := range []Disconnect{{Reason: 0x81}, d} {
+		b, err := AppendDisconnect(nil, &dc)
+		require.NoError(t, err)
+		cp, err := packets.ReadPacket(bytes.NewReader(b))
+		require.NoError(t, err)
+		pd := cp.Content.(*packets.Disconnect)
+		assert.Equal(t, dc.Reason, pd.ReasonCode)
+		if dc.Props.Has(PropSessionExpiry) {
+			assert.Equal(t, uint32(60), *pd.Properties.SessionExpiryInterval)
+			assert.Equal(t, "bye", pd.Properties.ReasonString)
+		}
+	}
+	a := Auth{Reason: 0x18}
+	a.Props.Mark(PropAuthMethod)
+	a.Props.AuthMethod = "SCRAM-SHA-256"
+	a.Props.Mark(PropAuthData)
+	a.Props.AuthData = []byte{0, 1, 2}
+	b, err = AppendAuth(nil, &a)
+	require.NoError(t, err)
+	cp, err := packets.ReadPacket(bytes.NewReader(b))
+	require.NoError(t, err)
+	pa := cp.Content.(*packets.Auth)
+	assert.Equal(t, byte(0x18), pa.ReasonCode)
+	assert.Equal(t, "SCRAM-SHA-256", pa.Properties.AuthMethod)
+	assert.Equal(t, []byte{0, 1, 2}, pa.Properties.AuthData)
+}
+
+// The acknowledgements, UNSUBACK, AUTH and PINGRESP as paho.golang encodes
+// them are what we decode; our PINGREQ is what it decodes.
+func TestDecodePahoAcks(t *testing.T) {
+	props := func() *packets.Properties {
+		return &packets.Properties{ReasonString: "why", User: []packets.User{{Key: "k", Value: "v"}}}
+	}
+	acks := []struct {
+		typ byte
+		pkt interface {
+			WriteTo(io.Writer) (int64, error)
+		}
+	}{
+		{PUBACK, &packets.Puback{PacketID: 1, ReasonCode: 0x10, Properties: props()}},
+		{PUBREC, &packets.Pubrec{PacketID: 65535, ReasonCode: 0x80, Properties: props()}},
+		{PUBREL, &packets.Pubrel{PacketID: 7, ReasonCode: 0x92, Properties: props()}},
+		{PUBCOMP, &packets.Pubcomp{PacketID: 8, Properties: props()}},
+		{PUBACK, &packets.Puback{PacketID: 2, Properties: &packets.Properties{}}},
+	}
+	for _, c := range acks {
+		var b bytes.Buffer
+		_, err := c.pkt.WriteTo(&b)
+		require.NoError(t, err)
+		typ, _, body := read(t, b.Bytes())
+		require.Equal(t, c.typ, typ)
+		got, err := DecodeAck(typ, body)
+		require.NoError(t, err)
+		cp, err := packets.ReadPacket(bytes.NewReader(b.Bytes()))
+		require.NoError(t, err)
+		assert.Equal(t, cp.PacketID(), got.PacketID)
+		if got.Props.Has(PropReasonString) {
+			assert.Equal(t, "why", got.Props.ReasonString)
+			assert.Equal(t, []UserProperty{{"k", "v"}}, got.Props.User)
+		}
+	}
+
+	var b bytes.Buffer
+	ua := packets.Unsuback{PacketID: 9, Reasons: []byte{0, 0x11, 0x87}, Properties: props()}
+	_, err := (&packets.ControlPacket{FixedHeader: packets.FixedHeader{Type: packets.UNSUBACK}, Content: &ua}).WriteTo(&b)
+	require.NoError(t, err)
+	typ, _, body := read(t, b.Bytes())
+	got, err := DecodeSubAck(typ, body)
+	require.NoError(t, err)
+	assert.Equal(t, SubAck{Type: UNSUBACK, PacketID: 9, Reasons: []byte{0, 0x11, 0x87},
+		Props: Props{Set: 1<<PropReasonString | 1<<PropUser, ReasonString: "why", User: []UserProperty{{"k", "v"}}}}, got)
+
+	b.Reset()
+	pa := packets.Auth{ReasonCode: 0x19, Properties: &packets.Properties{AuthMethod: "m", AuthData: []byte("d")}}
+	_, err = pa.WriteTo(&b)
+	require.NoError(t, err)
+	typ, _, body = read(t, b.Bytes())
+	require.Equal(t, AUTH, typ)
+	ga, err := DecodeAuth(body)
+	require.NoError(t, err)
+	assert.Equal(t, byte(0x19), ga.Reason)
+	assert.Equal(t, "m", ga.Props.AuthMethod)
+	assert.Equal(t, []byte("d"), ga.Props.AuthData)
+
+	cp, err := packets.ReadPacket(bytes.NewReader(Pingreq))
+	require.NoError(t, err)
+	assert.Equal(t, byte(packets.PINGREQ), cp.Type)
+
+	b.Reset()
+	_, err = (&packets.Pingresp{}).WriteTo(&b)
+	require.NoError(t, err)
+	typ, _, body = read(t, b.Bytes())
+	require.Equal(t, PINGRESP, typ)
+	require.NoError(t, CheckPingresp(body))
+}
+
+// Decoded strings are copies: the body may be reused once a PUBLISH is
+// decoded, while its payload and correlation data alias it.
+func TestDecodedStringsOutliveTheBody(t *testing.T) {
+	p := benchPublish(1, true)
+	p.Props.Mark(PropCorrelationData)
+	p.Props.CorrelationData = []byte("corr")
+	b, err := AppendPublish(nil, &p)
+	require.NoError(t, err)
+	_, flags, body := read(t, b)
+	var got Publish
+	require.NoError(t, DecodePublish(flags, body, &got))
+	for i := range body {
+		body[i] = 'Z'
+	}
+	assert.Equal(t, p.Topic, got.Topic)
+	assert.Equal(t, p.Props.ContentType, got.Props.ContentType)
+	assert.Equal(t, p.Props.User, got.Props.User)
+	assert.Equal(t, bytes.Repeat([]byte{'Z'}, len(p.Payload)), got.Payload, "the payload aliases the body")
+	assert.Equal(t, []byte("ZZZZ"), got.Props.CorrelationData, "correlation data aliases the body")
+}
+
 // Every rule MQTT makes for a received packet is enforced, with the error
 // class the client turns into its DISCONNECT reason code.
 func TestDecodeRejects(t *testing.T) {
@@ -361,6 +491,44 @@ func TestEncodeRejects(t *testing.T) {
 	s.Props.SubscriptionIDs = []int{MaxVBI + 1}
 	_, err = AppendSubscribe(nil, &s)
 	assert.ErrorIs(t, err, ErrInvalid)
+}
+
+// AppendCheckedPublish writes what AppendPublish writes, also after the
+// topic alias a client adds to a checked PUBLISH, and still refuses what
+// costs nothing to check.
+func TestAppendCheckedPublish(t *testing.T) {
+	for i, p := range publishes() {
+		size, err := PublishSize(&p)
+		require.NoError(t, err)
+		want, err := AppendPublish(nil, &p)
+		require.NoError(t, err)
+		got, err := AppendCheckedPublish(nil, &p)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "case %d", i)
+		assert.Len(t, got, size, "case %d", i)
+
+		q := p
+		q.Props.Mark(PropTopicAlias)
+		q.Props.TopicAlias = 3
+		q.Topic = ""
+		want, err = AppendPublish(nil, &q)
+		require.NoError(t, err)
+		got, err = AppendCheckedPublish(nil, &q)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "case %d with an alias", i)
+	}
+	p := Publish{Topic: "t", QoS: 3}
+	b, err := AppendCheckedPublish([]byte("keep"), &p)
+	assert.ErrorIs(t, err, ErrInvalid)
+	assert.Equal(t, []byte("keep"), b, "nothing appended on error")
+	p = Publish{Topic: "t", Payload: make([]byte, MaxRemaining-4)} // topic 3, property length 1
+	_, err = PublishSize(&p)
+	require.NoError(t, err, "the largest PUBLISH")
+	p.Props.Mark(PropTopicAlias) // 3 more bytes: one too many
+	p.Props.TopicAlias = 1
+	b, err = AppendCheckedPublish([]byte("keep"), &p)
+	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.Equal(t, []byte("keep"), b, "nothing appended on error")
 }
 
 // FuzzDecode feeds arbitrary bytes to the reader and every decoder: no
