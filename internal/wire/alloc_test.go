@@ -12,13 +12,13 @@ func TestEncodeAllocs(t *testing.T) {
 	for _, c := range benchCases {
 		p := benchPublish(c.qos, c.props)
 		checks := map[string]func() error{
-			"PublishSize": func() error { _, err := PublishSize(&p); return err },
+			"PublishSize": func() error { _, err := PublishSize(c.v, &p); return err },
 			"AppendPublish": func() error {
-				_, err := AppendPublish(buf[:0], &p)
+				_, err := AppendPublish(buf[:0], c.v, &p)
 				return err
 			},
 			"AppendCheckedPublish": func() error {
-				_, err := AppendCheckedPublish(buf[:0], &p)
+				_, err := AppendCheckedPublish(buf[:0], c.v, &p)
 				return err
 			},
 		}
@@ -32,16 +32,19 @@ func TestEncodeAllocs(t *testing.T) {
 			}
 		}
 	}
-	for _, typ := range []byte{PUBACK, PUBREC, PUBREL, PUBCOMP} {
+	for _, c := range ackCases {
 		for _, reason := range []byte{0, 0x10, 0x80} {
-			a := Ack{Type: typ, PacketID: 4242, Reason: reason}
+			if c.v == V311 && reason != 0 {
+				continue // MQTT 5 only
+			}
+			a := Ack{Type: c.typ, PacketID: 4242, Reason: reason}
 			if reason == 0x80 {
 				a.Props.Mark(PropReasonString)
 				a.Props.ReasonString = "refused"
 			}
 			var err error
-			if n := testing.AllocsPerRun(100, func() { _, err = AppendAck(buf[:0], &a) }); n != 0 {
-				t.Errorf("AppendAck %s reason 0x%02X: %v allocations, want 0", TypeName(typ), reason, n)
+			if n := testing.AllocsPerRun(100, func() { _, err = AppendAck(buf[:0], c.v, &a) }); n != 0 {
+				t.Errorf("AppendAck %s reason 0x%02X: %v allocations, want 0", c.name, reason, n)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -60,7 +63,7 @@ func TestEncodeAllocs(t *testing.T) {
 func TestDecodeAllocs(t *testing.T) {
 	for _, c := range benchCases {
 		p := benchPublish(c.qos, c.props)
-		enc, err := AppendPublish(nil, &p)
+		enc, err := AppendPublish(nil, c.v, &p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +76,7 @@ func TestDecodeAllocs(t *testing.T) {
 			want = 2 // the topic with the content type and user property strings; the user property slice
 		}
 		var got Publish
-		if n := testing.AllocsPerRun(100, func() { err = DecodePublish(flags, body, &got) }); n != want {
+		if n := testing.AllocsPerRun(100, func() { err = DecodePublish(c.v, flags, body, &got) }); n != want {
 			t.Errorf("DecodePublish of a %s PUBLISH: %v allocations, want %v", c.name, n, want)
 		}
 		if err != nil {
@@ -83,21 +86,26 @@ func TestDecodeAllocs(t *testing.T) {
 			t.Fatalf("DecodePublish of a %s PUBLISH: got %+v", c.name, got)
 		}
 	}
-	ack := []byte{0x10, 0x92, 0x10} // packet identifier 4242, reason code 0x10
-	for _, typ := range []byte{PUBACK, PUBREC, PUBREL, PUBCOMP} {
+	for _, c := range ackCases {
+		ack := []byte{0x10, 0x92, 0x10} // packet identifier 4242, reason code 0x10
+		if c.v == V311 {
+			ack = ack[:2]
+		}
 		var err error
-		if n := testing.AllocsPerRun(100, func() { _, err = DecodeAck(typ, ack) }); n != 0 {
-			t.Errorf("DecodeAck %s: %v allocations, want 0", TypeName(typ), n)
+		if n := testing.AllocsPerRun(100, func() { _, err = DecodeAck(c.v, c.typ, ack) }); n != 0 {
+			t.Errorf("DecodeAck %s: %v allocations, want 0", c.name, n)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	var err error
-	if n := testing.AllocsPerRun(100, func() { err = CheckPingresp(nil) }); n != 0 {
-		t.Errorf("CheckPingresp: %v allocations, want 0", n)
-	}
-	if err != nil {
-		t.Fatal(err)
+	for _, v := range []Version{V5, V311} {
+		var err error
+		if n := testing.AllocsPerRun(100, func() { err = CheckPingresp(v, nil) }); n != 0 {
+			t.Errorf("CheckPingresp %s: %v allocations, want 0", v, n)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

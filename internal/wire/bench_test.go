@@ -23,11 +23,27 @@ func benchPublish(qos byte, props bool) Publish {
 	return p
 }
 
+// benchCases are the PUBLISH packets of the benchmarks: MQTT 5 with and
+// without properties, MQTT 3.1.1 (which has none).
 var benchCases = []struct {
 	name  string
+	v     Version
 	qos   byte
 	props bool
-}{{"qos0", 0, false}, {"qos0-props", 0, true}, {"qos1", 1, false}, {"qos1-props", 1, true}}
+}{
+	{"qos0", V5, 0, false}, {"qos0-props", V5, 0, true}, {"qos1", V5, 1, false}, {"qos1-props", V5, 1, true},
+	{"v311-qos0", V311, 0, false}, {"v311-qos1", V311, 1, false},
+}
+
+// ackCases are the acknowledgements of the benchmarks, in both versions.
+var ackCases = []struct {
+	name string
+	v    Version
+	typ  byte
+}{
+	{"PUBACK", V5, PUBACK}, {"PUBREC", V5, PUBREC}, {"PUBREL", V5, PUBREL}, {"PUBCOMP", V5, PUBCOMP},
+	{"v311-PUBACK", V311, PUBACK}, {"v311-PUBREC", V311, PUBREC}, {"v311-PUBREL", V311, PUBREL}, {"v311-PUBCOMP", V311, PUBCOMP},
+}
 
 func BenchmarkEncodePublish(b *testing.B) {
 	for _, c := range benchCases {
@@ -37,7 +53,7 @@ func BenchmarkEncodePublish(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var err error
-				if buf, err = AppendPublish(buf[:0], &p); err != nil {
+				if buf, err = AppendPublish(buf[:0], c.v, &p); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -54,11 +70,11 @@ func BenchmarkSizeAndEncodePublish(b *testing.B) {
 			buf := make([]byte, 0, 512)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := PublishSize(&p); err != nil {
+				if _, err := PublishSize(c.v, &p); err != nil {
 					b.Fatal(err)
 				}
 				var err error
-				if buf, err = AppendCheckedPublish(buf[:0], &p); err != nil {
+				if buf, err = AppendCheckedPublish(buf[:0], c.v, &p); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -70,7 +86,7 @@ func BenchmarkDecodePublish(b *testing.B) {
 	for _, c := range benchCases {
 		b.Run(c.name, func(b *testing.B) {
 			p := benchPublish(c.qos, c.props)
-			enc, err := AppendPublish(nil, &p)
+			enc, err := AppendPublish(nil, c.v, &p)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -81,7 +97,7 @@ func BenchmarkDecodePublish(b *testing.B) {
 			var got Publish
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := DecodePublish(flags, body, &got); err != nil {
+				if err := DecodePublish(c.v, flags, body, &got); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -90,13 +106,13 @@ func BenchmarkDecodePublish(b *testing.B) {
 }
 
 func BenchmarkEncodeAck(b *testing.B) {
-	for _, typ := range []byte{PUBACK, PUBREC, PUBREL, PUBCOMP} {
-		b.Run(TypeName(typ), func(b *testing.B) {
+	for _, c := range ackCases {
+		b.Run(c.name, func(b *testing.B) {
 			buf := make([]byte, 0, 64)
 			b.ReportAllocs()
 			for b.Loop() {
 				var err error
-				if buf, err = AppendAck(buf[:0], &Ack{Type: typ, PacketID: 4242}); err != nil {
+				if buf, err = AppendAck(buf[:0], c.v, &Ack{Type: c.typ, PacketID: 4242}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -112,12 +128,12 @@ func BenchmarkEncodeAck(b *testing.B) {
 }
 
 func BenchmarkDecodeAck(b *testing.B) {
-	for _, typ := range []byte{PUBACK, PUBREC, PUBREL, PUBCOMP} {
-		b.Run(TypeName(typ), func(b *testing.B) {
+	for _, c := range ackCases {
+		b.Run(c.name, func(b *testing.B) {
 			body := []byte{0x10, 0x92}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := DecodeAck(typ, body); err != nil {
+				if _, err := DecodeAck(c.v, c.typ, body); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -126,7 +142,7 @@ func BenchmarkDecodeAck(b *testing.B) {
 	b.Run("PINGRESP", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := CheckPingresp(nil); err != nil {
+			if err := CheckPingresp(V5, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -20,7 +20,7 @@ func stream(t *testing.T, n, size int) ([]byte, [][]byte) {
 	for i := range n {
 		p := Publish{Topic: "a/b", Payload: bytes.Repeat([]byte{byte(i)}, size)}
 		var err error
-		b, err = AppendPublish(b, &p)
+		b, err = AppendPublish(b, V5, &p)
 		require.NoError(t, err)
 		payloads = append(payloads, p.Payload)
 	}
@@ -43,7 +43,7 @@ func readN(t *testing.T, r *Reader, want [][]byte) {
 		require.NoError(t, err, "packet %d", i)
 		require.Equal(t, PUBLISH, typ)
 		var p Publish
-		require.NoError(t, DecodePublish(flags, body, &p))
+		require.NoError(t, DecodePublish(V5, flags, body, &p))
 		require.Equal(t, w, p.Payload, "packet %d", i)
 	}
 }
