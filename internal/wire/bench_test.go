@@ -148,3 +148,24 @@ func BenchmarkDecodeAck(b *testing.B) {
 		}
 	})
 }
+
+// repeatReader serves chunk forever, one chunk per Read.
+type repeatReader struct{ chunk []byte }
+
+func (r repeatReader) Read(p []byte) (int, error) { return copy(p, r.chunk), nil }
+
+// BenchmarkReadAck reads PUBACKs from a stream that brings 25 per read.
+func BenchmarkReadAck(b *testing.B) {
+	var chunk []byte
+	for i := range 25 {
+		chunk = append(chunk, PUBACK<<4, 2, 0, byte(i+1))
+	}
+	r := NewReader(repeatReader{chunk}, 0)
+	defer r.Release()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
