@@ -1,7 +1,5 @@
 package wire
 
-import "strings"
-
 // Publish is a PUBLISH packet.
 type Publish struct {
 	Topic    string // empty when a received MQTT 5 packet used a topic alias alone
@@ -148,13 +146,13 @@ func DecodePublish(v Version, flags byte, body []byte, p *Publish) error {
 	if d.err != nil {
 		return d.err
 	}
-	if strings.ContainsAny(p.Topic, "+#") {
+	if hasWildcard(p.Topic) {
 		return protocolErr("PUBLISH topic name %q contains a wildcard", p.Topic)
 	}
 	if p.Topic == "" && !p.Props.Has(PropTopicAlias) {
 		return protocolErr("PUBLISH with an empty topic name and no topic alias")
 	}
-	if p.Props.Has(PropResponseTopic) && strings.ContainsAny(p.Props.ResponseTopic, "+#") {
+	if p.Props.Has(PropResponseTopic) && hasWildcard(p.Props.ResponseTopic) {
 		return protocolErr("PUBLISH response topic %q contains a wildcard", p.Props.ResponseTopic)
 	}
 	p.Payload = body[d.off:len(body):len(body)]
@@ -180,7 +178,7 @@ func decodePublish311(v Version, body []byte, p *Publish) error {
 		return d.err
 	case p.Topic == "":
 		return protocolErr("PUBLISH with an empty topic name")
-	case strings.ContainsAny(p.Topic, "+#"):
+	case hasWildcard(p.Topic):
 		return protocolErr("PUBLISH topic name %q contains a wildcard", p.Topic)
 	}
 	p.Payload = body[d.off:len(body):len(body)]

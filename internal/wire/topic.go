@@ -12,7 +12,7 @@ func checkTopicName(what, topic string, aliased bool) error {
 	if topic == "" && !aliased {
 		return invalid("%s is empty", what)
 	}
-	if strings.ContainsAny(topic, "+#") {
+	if hasWildcard(topic) {
 		return invalid("%s %q contains a wildcard (+ or #)", what, topic)
 	}
 	return nil
@@ -42,4 +42,10 @@ func checkFilter(f string) error {
 		}
 	}
 	return nil
+}
+
+// hasWildcard reports whether s holds "+" or "#" (two byte searches,
+// faster than strings.ContainsAny on the topics of the message path).
+func hasWildcard(s string) bool {
+	return strings.IndexByte(s, '+') >= 0 || strings.IndexByte(s, '#') >= 0
 }

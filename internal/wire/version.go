@@ -6,8 +6,9 @@ import (
 )
 
 // Version is an MQTT protocol version, as the Protocol Level byte of a
-// CONNECT gives it. Every encoding and decoding function takes the
-// version of the connection; [Reader] and [Pingreq] are the same in both.
+// CONNECT gives it. Every function that encodes or decodes a packet
+// takes the version of the connection; [Reader] and [Pingreq] are the
+// same in both.
 type Version byte
 
 // The versions the package reads and writes.

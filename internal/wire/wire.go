@@ -1,8 +1,8 @@
 // Package wire reads and writes the packets of an mqttkeep client, in
 // MQTT 5 and MQTT 3.1.1: every packet a client sends or receives, with no
-// MQTT library beneath it. Every encoding and decoding function takes the
-// connection's [Version]; the [Reader], which frames packets by their
-// fixed header, and [Pingreq] are the same in both.
+// MQTT library beneath it. Every function that encodes or decodes a
+// packet takes the connection's [Version]; the [Reader], which frames
+// packets by their fixed header, and [Pingreq] are the same in both.
 //
 // # Versions
 //
