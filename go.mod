@@ -4,6 +4,7 @@ go 1.25
 
 require (
 	github.com/eclipse/paho.golang v0.23.0
+	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/gorilla/websocket v1.5.3
 	github.com/rs/xid v1.4.0
 	github.com/stretchr/testify v1.12.1

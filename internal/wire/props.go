@@ -78,7 +78,7 @@ var propKinds = [maxPropID + 1]byte{
 
 // allowed gives, per packet type a client receives, the properties that
 // packet may carry (MQTT v5 table 2-4).
-var allowed = map[byte]uint64{
+var allowed = [16]uint64{
 	CONNACK: bitsOf(PropSessionExpiry, PropReceiveMaximum, PropMaximumQoS, PropRetainAvailable,
 		PropMaximumPacketSize, PropAssignedClientID, PropTopicAliasMaximum, PropReasonString, PropUser,
 		PropWildcardAvailable, PropSubIDAvailable, PropSharedSubAvailable, PropServerKeepAlive,
@@ -232,7 +232,13 @@ func (p *Props) Append(dst []byte) []byte {
 	if p == nil || p.Set == 0 {
 		return append(dst, 0)
 	}
-	dst = AppendVBI(dst, p.Len())
+	return p.appendBlock(dst, p.Len())
+}
+
+// appendBlock is Append for a caller that has the block's length, n
+// (p.Len()), at hand.
+func (p *Props) appendBlock(dst []byte, n int) []byte {
+	dst = AppendVBI(dst, n)
 	for s := p.Set; s != 0; s &= s - 1 {
 		id := byte(bits.TrailingZeros64(s))
 		switch id {
@@ -491,27 +497,29 @@ func (p *Props) setBin(id byte, v []byte) {
 	}
 }
 
+// propNames names each property for error messages.
+var propNames = [maxPropID + 1]string{
+	PropPayloadFormat: "Payload Format Indicator", PropMessageExpiry: "Message Expiry Interval",
+	PropContentType: "Content Type", PropResponseTopic: "Response Topic",
+	PropCorrelationData: "Correlation Data", PropSubscriptionID: "Subscription Identifier",
+	PropSessionExpiry: "Session Expiry Interval", PropAssignedClientID: "Assigned Client Identifier",
+	PropServerKeepAlive: "Server Keep Alive", PropAuthMethod: "Authentication Method",
+	PropAuthData: "Authentication Data", PropRequestProblemInfo: "Request Problem Information",
+	PropWillDelay: "Will Delay Interval", PropRequestResponseInfo: "Request Response Information",
+	PropResponseInfo: "Response Information", PropServerReference: "Server Reference",
+	PropReasonString: "Reason String", PropReceiveMaximum: "Receive Maximum",
+	PropTopicAliasMaximum: "Topic Alias Maximum", PropTopicAlias: "Topic Alias",
+	PropMaximumQoS: "Maximum QoS", PropRetainAvailable: "Retain Available",
+	PropUser: "User Property", PropMaximumPacketSize: "Maximum Packet Size",
+	PropWildcardAvailable:  "Wildcard Subscription Available",
+	PropSubIDAvailable:     "Subscription Identifier Available",
+	PropSharedSubAvailable: "Shared Subscription Available",
+}
+
 // propName names a property for error messages.
 func propName(id byte) string {
-	names := map[byte]string{
-		PropPayloadFormat: "Payload Format Indicator", PropMessageExpiry: "Message Expiry Interval",
-		PropContentType: "Content Type", PropResponseTopic: "Response Topic",
-		PropCorrelationData: "Correlation Data", PropSubscriptionID: "Subscription Identifier",
-		PropSessionExpiry: "Session Expiry Interval", PropAssignedClientID: "Assigned Client Identifier",
-		PropServerKeepAlive: "Server Keep Alive", PropAuthMethod: "Authentication Method",
-		PropAuthData: "Authentication Data", PropRequestProblemInfo: "Request Problem Information",
-		PropWillDelay: "Will Delay Interval", PropRequestResponseInfo: "Request Response Information",
-		PropResponseInfo: "Response Information", PropServerReference: "Server Reference",
-		PropReasonString: "Reason String", PropReceiveMaximum: "Receive Maximum",
-		PropTopicAliasMaximum: "Topic Alias Maximum", PropTopicAlias: "Topic Alias",
-		PropMaximumQoS: "Maximum QoS", PropRetainAvailable: "Retain Available",
-		PropUser: "User Property", PropMaximumPacketSize: "Maximum Packet Size",
-		PropWildcardAvailable:  "Wildcard Subscription Available",
-		PropSubIDAvailable:     "Subscription Identifier Available",
-		PropSharedSubAvailable: "Shared Subscription Available",
-	}
-	if n, ok := names[id]; ok {
-		return n
+	if int(id) < len(propNames) && propNames[id] != "" {
+		return propNames[id]
 	}
 	return "unknown"
 }

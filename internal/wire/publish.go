@@ -1,27 +1,28 @@
 package wire
 
-import "strings"
-
 // Publish is a PUBLISH packet.
 type Publish struct {
-	Topic    string // empty when a received packet used a topic alias alone
+	Topic    string // empty when a received MQTT 5 packet used a topic alias alone
 	Payload  []byte
 	QoS      byte
 	Retain   bool
 	Dup      bool
 	PacketID uint16 // QoS 1 and 2 only
-	Props    Props
+	Props    Props  // MQTT 5 only: must be empty for V311, and is when decoded
 }
 
-// PublishSize returns the size of p on the wire, and an error matching
-// ErrTooLarge or ErrInvalid when p cannot be encoded.
-func PublishSize(p *Publish) (int, error) {
-	if err := p.check(); err != nil {
+// PublishSize returns the size of p on the wire in version v, and an
+// error matching ErrTooLarge or ErrInvalid when p cannot be encoded. It
+// checks all that AppendPublish checks but the packet identifier, which
+// a client assigns later: once it has accepted p, [AppendCheckedPublish]
+// can append p without checking it again.
+func PublishSize(v Version, p *Publish) (int, error) {
+	if err := p.check(v); err != nil {
 		return 0, err
 	}
-	n := p.remaining()
-	if n > MaxRemaining {
-		return 0, tooLarge(n)
+	n, _, err := p.remaining(v)
+	if err != nil {
+		return 0, err
 	}
 	return 1 + VBILen(n) + n, nil
 }
@@ -30,34 +31,81 @@ func tooLarge(remaining int) error {
 	return invalidf(ErrTooLarge, "a packet of %d bytes after its fixed header, more than MQTT's %d", remaining, MaxRemaining)
 }
 
-func (p *Publish) check() error {
-	if err := CheckString("topic", p.Topic); err != nil {
-		return err
+// check checks the values whose check costs: the topic name and the
+// property values.
+func (p *Publish) check(v Version) error {
+	if v != V5 {
+		if err := v.checkV311(); err != nil {
+			return err
+		}
+		if err := noProps("PUBLISH", &p.Props); err != nil {
+			return err
+		}
 	}
-	if p.QoS > 2 {
-		return invalid("QoS %d", p.QoS)
+	if err := checkTopicName("topic name", p.Topic, v == V5 && p.Props.Has(PropTopicAlias)); err != nil {
+		return err
 	}
 	return p.Props.Check()
 }
 
-func (p *Publish) remaining() int {
-	n := 2 + len(p.Topic)
+// remaining returns the Remaining Length of p and the length of its
+// property block, after checking what costs nothing to check: the
+// version, the QoS and DUP, that an MQTT 3.1.1 PUBLISH has no property
+// and that the packet is not larger than MQTT can encode.
+func (p *Publish) remaining(v Version) (n, props int, err error) {
+	if p.QoS > 2 {
+		return 0, 0, invalid("QoS %d", p.QoS)
+	}
+	if p.QoS == 0 && p.Dup {
+		return 0, 0, invalid("QoS 0 PUBLISH with DUP set") // [MQTT-3.3.1-2]
+	}
+	n = 2 + len(p.Topic) + len(p.Payload)
 	if p.QoS > 0 {
 		n += 2
 	}
-	pl := p.Props.Len()
-	return n + VBILen(pl) + pl + len(p.Payload)
+	if v == V5 {
+		props = p.Props.Len()
+		n += VBILen(props) + props
+	} else if err := v.checkV311(); err != nil {
+		return 0, 0, err
+	} else if err := noProps("PUBLISH", &p.Props); err != nil {
+		return 0, 0, err
+	}
+	if n > MaxRemaining {
+		return 0, 0, tooLarge(n)
+	}
+	return n, props, nil
 }
 
-// AppendPublish appends p to dst. It checks every length first and
-// appends nothing on error.
-func AppendPublish(dst []byte, p *Publish) ([]byte, error) {
-	if err := p.check(); err != nil {
+// AppendPublish appends p to dst in version v. It checks every length
+// and value first and appends nothing on error. The topic name must be
+// a valid one: not empty (but for an MQTT 5 PUBLISH with a Topic Alias),
+// without wildcards. A QoS 1 or 2 PUBLISH needs a packet identifier
+// other than 0.
+func AppendPublish(dst []byte, v Version, p *Publish) ([]byte, error) {
+	if err := p.check(v); err != nil {
 		return dst, err
 	}
-	n := p.remaining()
-	if n > MaxRemaining {
-		return dst, tooLarge(n)
+	return AppendCheckedPublish(dst, v, p)
+}
+
+// AppendCheckedPublish appends p, which [PublishSize] accepted for
+// version v or [DecodePublish] returned, without checking its topic and
+// property values again: a message is checked once, when it is accepted,
+// not again each time it is written. Since then, Topic may have been
+// emptied and a Topic Alias added (as an MQTT 5 client using topic
+// aliases does); no other string or binary field may have changed. What
+// costs nothing is checked, with AppendPublish's errors: the version,
+// the QoS and DUP, the packet identifier, that an MQTT 3.1.1 PUBLISH has no
+// property and that the packet is not larger than MQTT can encode. It
+// appends nothing on error.
+func AppendCheckedPublish(dst []byte, v Version, p *Publish) ([]byte, error) {
+	n, props, err := p.remaining(v)
+	if err != nil {
+		return dst, err
+	}
+	if p.QoS > 0 && p.PacketID == 0 {
+		return dst, invalid("QoS %d PUBLISH with packet identifier 0", p.QoS)
 	}
 	flags := p.QoS << 1
 	if p.Dup {
@@ -71,16 +119,22 @@ func AppendPublish(dst []byte, p *Publish) ([]byte, error) {
 	if p.QoS > 0 {
 		dst = appendUint16(dst, p.PacketID)
 	}
-	dst = p.Props.Append(dst)
+	if v == V5 {
+		dst = p.Props.appendBlock(dst, props)
+	}
 	return append(dst, p.Payload...), nil
 }
 
-// DecodePublish decodes a PUBLISH body. The payload aliases body. The
-// topic name must not contain wildcards ([MQTT-3.3.2-2]); it may be empty
-// only when a Topic Alias is given, which the caller resolves.
-func DecodePublish(flags byte, body []byte, p *Publish) error {
+// DecodePublish decodes a PUBLISH body of version v. The payload aliases
+// body. The topic name must not contain wildcards ([MQTT-3.3.2-2]); it
+// may be empty only in MQTT 5 and when a Topic Alias is given, which the
+// caller resolves.
+func DecodePublish(v Version, flags byte, body []byte, p *Publish) error {
 	*p = Publish{QoS: flags >> 1 & 3, Dup: flags&0x08 != 0, Retain: flags&0x01 != 0}
-	d := decoder{b: body, what: "PUBLISH"}
+	if v != V5 {
+		return decodePublish311(v, body, p)
+	}
+	d := decoder{b: body, s: publishHeader(body, p.QoS), what: "PUBLISH"}
 	p.Topic = d.string("topic name")
 	if p.QoS > 0 {
 		p.PacketID = d.uint16()
@@ -92,86 +146,64 @@ func DecodePublish(flags byte, body []byte, p *Publish) error {
 	if d.err != nil {
 		return d.err
 	}
-	if strings.ContainsAny(p.Topic, "+#") {
+	if hasWildcard(p.Topic) {
 		return protocolErr("PUBLISH topic name %q contains a wildcard", p.Topic)
 	}
 	if p.Topic == "" && !p.Props.Has(PropTopicAlias) {
 		return protocolErr("PUBLISH with an empty topic name and no topic alias")
 	}
-	if p.Props.Has(PropResponseTopic) && strings.ContainsAny(p.Props.ResponseTopic, "+#") {
+	if p.Props.Has(PropResponseTopic) && hasWildcard(p.Props.ResponseTopic) {
 		return protocolErr("PUBLISH response topic %q contains a wildcard", p.Props.ResponseTopic)
 	}
 	p.Payload = body[d.off:len(body):len(body)]
 	return nil
 }
 
-// Ack is a PUBACK, PUBREC, PUBREL or PUBCOMP packet.
-type Ack struct {
-	Type     byte
-	PacketID uint16
-	Reason   byte
-	Props    Props // Reason String and User Properties only
-}
-
-// AckSize is the size of a PUBACK, PUBREC, PUBREL or PUBCOMP with reason
-// code 0 and no properties.
-const AckSize = 4
-
-// AppendAck appends a with the shortest encoding MQTT allows.
-func AppendAck(dst []byte, a *Ack) ([]byte, error) {
-	flags := byte(0)
-	if a.Type == PUBREL {
-		flags = 2
+// decodePublish311 decodes an MQTT 3.1.1 PUBLISH body (MQTT 3.1.1 3.3.2):
+// topic name, packet identifier (QoS 1 and 2), payload.
+func decodePublish311(v Version, body []byte, p *Publish) error {
+	if err := v.checkV311(); err != nil {
+		return err
 	}
-	if a.Props.Set == 0 {
-		if a.Reason == 0 {
-			return append(dst, a.Type<<4|flags, 2, byte(a.PacketID>>8), byte(a.PacketID)), nil
+	d := decoder{b: body, what: "PUBLISH"}
+	p.Topic = d.string("topic name")
+	if p.QoS > 0 {
+		p.PacketID = d.uint16()
+		if d.err == nil && p.PacketID == 0 {
+			return protocolErr("QoS %d PUBLISH with packet identifier 0", p.QoS)
 		}
-		return append(dst, a.Type<<4|flags, 3, byte(a.PacketID>>8), byte(a.PacketID), a.Reason), nil
 	}
-	if err := a.Props.Check(); err != nil {
-		return dst, err
+	switch {
+	case d.err != nil:
+		return d.err
+	case p.Topic == "":
+		return protocolErr("PUBLISH with an empty topic name")
+	case hasWildcard(p.Topic):
+		return protocolErr("PUBLISH topic name %q contains a wildcard", p.Topic)
 	}
-	pl := a.Props.Len()
-	n := 3 + VBILen(pl) + pl
-	if n > MaxRemaining {
-		return dst, tooLarge(n)
-	}
-	dst = appendHeader(dst, a.Type, flags, n)
-	dst = append(appendUint16(dst, a.PacketID), a.Reason)
-	return a.Props.Append(dst), nil
-}
-
-// DecodeAck decodes the body of a PUBACK, PUBREC, PUBREL or PUBCOMP.
-func DecodeAck(typ byte, body []byte) (Ack, error) {
-	a := Ack{Type: typ}
-	d := decoder{b: body, what: TypeName(typ)}
-	a.PacketID = d.uint16()
-	if d.err == nil && a.PacketID == 0 {
-		return a, protocolErr("%s with packet identifier 0", d.what)
-	}
-	if d.left() > 0 {
-		a.Reason = d.byte()
-	}
-	if d.left() > 0 {
-		d.props(typ, &a.Props)
-	}
-	if d.err == nil && d.left() > 0 {
-		d.fail(malformed("%s has %d bytes after its properties", d.what, d.left()))
-	}
-	return a, d.err
-}
-
-// Pingreq is a whole PINGREQ packet.
-var Pingreq = []byte{PINGREQ << 4, 0}
-
-// checkEmpty checks the body of a packet that has none (PINGRESP).
-func checkEmpty(typ byte, body []byte) error {
-	if len(body) != 0 {
-		return malformed("%s with a %d-byte body", TypeName(typ), len(body))
-	}
+	p.Payload = body[d.off:len(body):len(body)]
 	return nil
 }
 
-// CheckPingresp checks a PINGRESP body (which must be empty).
-func CheckPingresp(body []byte) error { return checkEmpty(PINGRESP, body) }
+// publishHeader returns the variable header of an MQTT 5 PUBLISH body
+// (topic name, packet identifier, properties) as one string, so that the
+// topic and every string property are cut from one allocation; "" when
+// there is no property, or when the body is shorter than the lengths it
+// announces, which the decoder then reports.
+func publishHeader(body []byte, qos byte) string {
+	if len(body) < 2 {
+		return ""
+	}
+	n := 2 + (int(body[0])<<8 | int(body[1]))
+	if qos > 0 {
+		n += 2
+	}
+	if n > len(body) {
+		return ""
+	}
+	pl, used, err := readVBI(body[n:])
+	if err != nil || pl == 0 || pl > len(body)-n-used {
+		return "" // no string property: the topic is the only string
+	}
+	return string(body[:n+used+pl])
+}

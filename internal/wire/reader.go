@@ -79,7 +79,11 @@ func (r *Reader) Release() {
 }
 
 // Next reads one packet: its type, the flags of its fixed header, and its
-// body (the bytes after the fixed header, which the caller owns).
+// body (the bytes after the fixed header). The caller owns the body,
+// except that of a PUBACK, PUBREC, PUBREL or PUBCOMP, which [DecodeAck]
+// keeps nothing of: that body may be the reader's own bytes, valid only
+// until the next call of Next or Release (an acknowledgement thus costs
+// no allocation).
 func (r *Reader) Next() (typ, flags byte, body []byte, err error) {
 	first, err := r.readByte()
 	if err != nil {
@@ -112,6 +116,11 @@ func (r *Reader) Next() (typ, flags byte, body []byte, err error) {
 	}
 	if err := checkFlags(typ, flags); err != nil {
 		return 0, 0, nil, err
+	}
+	if typ >= PUBACK && typ <= PUBCOMP && n <= r.w-r.r {
+		body = (*r.bufp)[r.r : r.r+n : r.r+n]
+		r.r += n
+		return typ, flags, body, nil
 	}
 	body = make([]byte, n)
 	if err := r.readFull(body); err != nil {

@@ -20,7 +20,7 @@ func stream(t *testing.T, n, size int) ([]byte, [][]byte) {
 	for i := range n {
 		p := Publish{Topic: "a/b", Payload: bytes.Repeat([]byte{byte(i)}, size)}
 		var err error
-		b, err = AppendPublish(b, &p)
+		b, err = AppendPublish(b, V5, &p)
 		require.NoError(t, err)
 		payloads = append(payloads, p.Payload)
 	}
@@ -43,7 +43,7 @@ func readN(t *testing.T, r *Reader, want [][]byte) {
 		require.NoError(t, err, "packet %d", i)
 		require.Equal(t, PUBLISH, typ)
 		var p Publish
-		require.NoError(t, DecodePublish(flags, body, &p))
+		require.NoError(t, DecodePublish(V5, flags, body, &p))
 		require.Equal(t, w, p.Payload, "packet %d", i)
 	}
 }
@@ -116,3 +116,66 @@ func TestReaderErrors(t *testing.T) {
 type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+// chunkReader returns at most n bytes per Read.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// An acknowledgement is read without allocating, its body the reader's
+// own bytes; every other body is the caller's, intact however many
+// packets are read after it.
+func TestReaderAckBodies(t *testing.T) {
+	var in []byte
+	var pubs [][]byte
+	for i := range 300 {
+		var err error
+		in, err = AppendAck(in, V5, &Ack{Type: PUBACK + byte(i%4), PacketID: uint16(i + 1)})
+		require.NoError(t, err)
+		if i%50 == 0 {
+			p := Publish{Topic: "t", Payload: bytes.Repeat([]byte{byte(i)}, 10)}
+			in, err = AppendPublish(in, V5, &p)
+			require.NoError(t, err)
+			pubs = append(pubs, p.Payload)
+		}
+	}
+	r := NewReader(chunkReader{bytes.NewReader(in), 100}, 0)
+	defer r.Release()
+	var kept [][]byte
+	acks := 0
+	for {
+		typ, flags, body, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if typ == PUBLISH {
+			var p Publish
+			require.NoError(t, DecodePublish(V5, flags, body, &p))
+			kept = append(kept, p.Payload)
+			continue
+		}
+		a, err := DecodeAck(V5, typ, body)
+		require.NoError(t, err)
+		acks++
+		require.Equal(t, uint16(acks), a.PacketID)
+		require.Equal(t, PUBACK+byte((acks-1)%4), a.Type)
+	}
+	assert.Equal(t, 300, acks)
+	assert.Equal(t, pubs, kept, "PUBLISH payloads outlive the reads after them")
+
+	in = nil
+	for i := range 1000 {
+		in, _ = AppendAck(in, V5, &Ack{Type: PUBACK, PacketID: uint16(i + 1)})
+	}
+	r2 := NewReader(chunkReader{bytes.NewReader(in), 100}, 0)
+	defer r2.Release()
+	var err error
+	if n := testing.AllocsPerRun(500, func() { _, _, _, err = r2.Next() }); n != 0 {
+		t.Errorf("reading a PUBACK: %v allocations, want 0", n)
+	}
+	require.NoError(t, err)
+}

@@ -1,32 +1,93 @@
-// Package wire reads and writes the MQTT v5 packets of an mqttkeep client:
-// every packet a client sends or receives, with no MQTT library beneath
-// it. The packets of the message path (PUBLISH, the acknowledgements,
-// PINGREQ, PINGRESP) append to a caller's buffer without allocating and
-// decode without copying the payload.
+// Package wire reads and writes the packets of an mqttkeep client, in
+// MQTT 5 and MQTT 3.1.1: every packet a client sends or receives, with no
+// MQTT library beneath it. Every function that encodes or decodes a
+// packet takes the connection's [Version]; the [Reader], which frames
+// packets by their fixed header, and [Pingreq] are the same in both.
+//
+// # Versions
+//
+// [V5], MQTT 5.0: every packet a client sends or receives, with
+// properties, reason codes, subscription options and AUTH.
+//
+// [V311], MQTT 3.1.1: CONNECT (with will and credentials), CONNACK,
+// PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBSCRIBE, SUBACK,
+// UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP and the client's DISCONNECT.
+// 3.1.1 has no properties, no reason codes on the acknowledgements and
+// DISCONNECT, no subscription option but the QoS, and no AUTH: asked to
+// encode one of these, an encoder returns an error matching [ErrInvalid]
+// that names it, so that nothing of MQTT 5 reaches a 3.1.1 server. A
+// 3.1.1 server never sends DISCONNECT, and AUTH does not exist: decoding
+// either is refused with [ErrProtocol]. The acknowledgements and UNSUBACK
+// are their packet identifier alone; a SUBACK's return codes (0, 1, 2:
+// the QoS granted, 0x80: refused) read as the MQTT 5 reason codes of the
+// same value.
+//
+// A CONNACK decodes to one [Connack] in both versions. Its Reason is an
+// MQTT 5 reason code: a 3.1.1 return code is mapped to the one that says
+// the same (see [ReasonForReturnCode]), 1 to 0x84 (Unsupported Protocol
+// Version), 2 to 0x85 (Client Identifier not valid), 3 to 0x88 (Server
+// unavailable), 4 to 0x86 (Bad User Name or Password), 5 to 0x87 (Not
+// authorized), while ReturnCode keeps the 3.1.1 code as received. A
+// session thus turns a refusal into one typed error whatever the version.
+//
+// # Allocations
+//
+// The packets of the message path (PUBLISH, the acknowledgements,
+// PINGREQ) append to a caller's buffer without allocating, in both
+// versions. A received PUBLISH decodes with one allocation for its topic
+// (in MQTT 5, for its topic and string properties together), plus those
+// of the lists it carries (user properties, subscription identifiers),
+// its payload and correlation data aliasing the packet's body; the
+// acknowledgements and PINGRESP decode without allocating.
+//
+// # Checks
 //
 // Every length is checked against what MQTT can encode before anything
-// is written (paho.golang v0.23.0 truncates a longer string's length
-// prefix and panics on a packet over 256 MiB), and every received packet
-// is checked to be whole and well formed: a property block that runs past
-// the end, a property a packet may not carry or carries twice, invalid
-// UTF-8 and a bad reason code are refused. The tests compare the encoding
-// with paho.golang's for every packet both can express, and fuzz the
-// decoder.
+// is written (paho.golang v0.23.0 silently cuts a longer string to 65,535
+// bytes and panics on a packet over 256 MiB), and so are the rules MQTT
+// sets for what a client sends: UTF-8 strings without U+0000, topic names
+// without wildcards, topic filters with whole-level wildcards, packet
+// identifiers other than 0, and in 3.1.1 a password only with a user
+// name and an empty client identifier only with Clean Session. A PUBLISH
+// is checked once: [PublishSize] checks it when the message is accepted,
+// and [AppendCheckedPublish] writes it without checking its strings
+// again.
 //
-// Every decoding error matches [ErrMalformed] or [ErrProtocol], whose
-// reason codes (0x81, 0x82) the client sends in its DISCONNECT; an
-// encoding error matches [ErrTooLarge] or [ErrInvalid].
+// Every received packet is checked to be whole and well formed: a
+// property block that runs past the end, a property a packet may not
+// carry or carries twice, a property value MQTT does not allow, invalid
+// UTF-8 or U+0000 in a string, a wildcard in a topic name, a packet
+// identifier 0, a refusing CONNACK with Session Present set, a body
+// longer than a 3.1.1 packet has and a return code 3.1.1 reserves are
+// refused. A SUBACK is checked against its SUBSCRIBE by [SubAck.CheckCount].
+//
+// The tests decode with paho.golang (MQTT 5) and paho.mqtt.golang (MQTT
+// 3.1.1) what we encode and decode what they encode, for every packet
+// both can express, compare the 3.1.1 bytes with paho.mqtt.golang's, and
+// fuzz the decoders.
+//
+// # Errors
+//
+// Every error of a Decode function and of [CheckPingresp] matches
+// [ErrMalformed] or [ErrProtocol]; in MQTT 5 the client sends their
+// reason codes (0x81, 0x82) in its DISCONNECT. [Reader.Next] returns
+// [ErrTooLarge] (a packet over its limit), [ErrMalformed] (a bad fixed
+// header) or the stream's error (io.ErrUnexpectedEOF for a stream cut
+// inside a packet). An encoding error, and one of [CheckString],
+// [CheckBinary] and [Props.Check], matches [ErrTooLarge] or [ErrInvalid].
+// Given a Version other than V311 and V5, every function that returns an
+// error returns one matching ErrInvalid.
 package wire
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"unicode/utf8"
 )
 
-// Packet types (MQTT v5 section 2.1.2).
+// Packet types (MQTT v5 section 2.1.2, MQTT 3.1.1 section 2.2.1, where 15,
+// AUTH, is reserved).
 const (
 	CONNECT     byte = 1
 	CONNACK     byte = 2
@@ -55,7 +116,7 @@ func TypeName(t byte) string {
 	return fmt.Sprintf("type %d", t)
 }
 
-// Limits MQTT v5 puts on what a packet can carry.
+// Limits MQTT puts on what a packet can carry, the same in both versions.
 const (
 	// MaxRemaining is the largest Remaining Length a fixed header can
 	// encode (four variable byte integer bytes).
@@ -74,18 +135,18 @@ const (
 // Errors. Decoding errors wrap ErrMalformed or ErrProtocol; encoding
 // errors wrap ErrTooLarge or ErrInvalid.
 var (
-	// ErrMalformed: the bytes are not a valid MQTT v5 packet (reason code
-	// 0x81).
+	// ErrMalformed: the bytes are not a valid MQTT packet (MQTT 5 reason
+	// code 0x81).
 	ErrMalformed = errors.New("malformed packet")
 	// ErrProtocol: a valid packet that the protocol does not allow here
-	// (reason code 0x82).
+	// (MQTT 5 reason code 0x82).
 	ErrProtocol = errors.New("protocol error")
 	// ErrTooLarge: a packet larger than MQTT can encode, or than the
-	// reader's limit (reason code 0x95).
+	// reader's limit (MQTT 5 reason code 0x95).
 	ErrTooLarge = errors.New("packet too large")
 	// ErrInvalid: a value the packet cannot carry (a string longer than
 	// 65,535 bytes, invalid UTF-8, a subscription identifier out of
-	// range, ...).
+	// range, an MQTT 5 feature asked of MQTT 3.1.1, ...).
 	ErrInvalid = errors.New("invalid value")
 )
 
@@ -158,7 +219,8 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-// checkFlags checks the fixed header's reserved flags (MQTT v5 2.1.3).
+// checkFlags checks the fixed header's reserved flags (MQTT v5 2.1.3,
+// MQTT 3.1.1 2.2.2: the same in both versions).
 func checkFlags(typ, flags byte) error {
 	switch typ {
 	case PUBLISH:
@@ -203,33 +265,12 @@ func appendUint32(dst []byte, v uint32) []byte {
 	return append(dst, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
-// CheckString reports whether s can be sent as an MQTT UTF-8 string: at
-// most 65,535 bytes of valid UTF-8 without U+0000 (MQTT v5 1.5.4). what
-// names the field in the error.
-func CheckString(what, s string) error {
-	switch {
-	case len(s) > MaxString:
-		return invalid("%s is %d bytes, longer than %d", what, len(s), MaxString)
-	case !utf8.ValidString(s):
-		return invalid("%s is not valid UTF-8", what)
-	case strings.IndexByte(s, 0) >= 0:
-		return invalid("%s contains U+0000", what)
-	}
-	return nil
-}
-
-// CheckBinary reports whether b can be sent as MQTT binary data (at most
-// 65,535 bytes).
-func CheckBinary(what string, b []byte) error {
-	if len(b) > MaxString {
-		return invalid("%s is %d bytes, longer than %d", what, len(b), MaxString)
-	}
-	return nil
-}
-
 // decoder reads the fields of a packet body; the first error sticks.
 type decoder struct {
-	b    []byte
+	b []byte
+	// s, when set, is a copy of b[:len(s)]: the strings within it are
+	// cut from it rather than each allocated.
+	s    string
 	off  int
 	err  error
 	what string // the packet, for error messages
@@ -313,19 +354,22 @@ func (d *decoder) binary() []byte {
 // string returns a length-prefixed UTF-8 string, checked as MQTT requires
 // (ill-formed UTF-8 or U+0000 is a malformed packet, [MQTT-1.5.4-1/2]).
 func (d *decoder) string(field string) string {
+	start := d.off + 2
 	b := d.binary()
 	if d.err != nil {
 		return ""
 	}
-	if !utf8.Valid(b) {
+	ascii, zero, _ := scan(b)
+	if !ascii && !utf8.Valid(b) {
 		d.fail(malformed("%s: %s is not valid UTF-8", d.what, field))
 		return ""
 	}
-	for _, c := range b {
-		if c == 0 {
-			d.fail(malformed("%s: %s contains U+0000", d.what, field))
-			return ""
-		}
+	if zero {
+		d.fail(malformed("%s: %s contains U+0000", d.what, field))
+		return ""
+	}
+	if d.off <= len(d.s) {
+		return d.s[start:d.off]
 	}
 	return string(b)
 }

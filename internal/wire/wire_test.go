@@ -51,9 +51,9 @@ func publishes() []Publish {
 // what we decode.
 func TestPublishMatchesPaho(t *testing.T) {
 	for i, p := range publishes() {
-		b, err := AppendPublish(nil, &p)
+		b, err := AppendPublish(nil, V5, &p)
 		require.NoError(t, err)
-		size, err := PublishSize(&p)
+		size, err := PublishSize(V5, &p)
 		require.NoError(t, err)
 		assert.Equal(t, len(b), size, "case %d: PublishSize", i)
 
@@ -77,7 +77,7 @@ func TestPublishMatchesPaho(t *testing.T) {
 		typ, flags, body := read(t, out.Bytes())
 		require.Equal(t, PUBLISH, typ)
 		var got Publish
-		require.NoError(t, DecodePublish(flags, body, &got))
+		require.NoError(t, DecodePublish(V5, flags, body, &got))
 		assert.Equal(t, p.Topic, got.Topic)
 		assert.Equal(t, p.QoS, got.QoS)
 		assert.Equal(t, p.PacketID, got.PacketID)
@@ -94,11 +94,11 @@ func TestPublishSeveralSubscriptionIDs(t *testing.T) {
 	p := Publish{Topic: "t", QoS: 1, PacketID: 3}
 	p.Props.Mark(PropSubscriptionID)
 	p.Props.SubscriptionIDs = []int{1, 200, MaxVBI}
-	b, err := AppendPublish(nil, &p)
+	b, err := AppendPublish(nil, V5, &p)
 	require.NoError(t, err)
 	_, flags, body := read(t, b)
 	var got Publish
-	require.NoError(t, DecodePublish(flags, body, &got))
+	require.NoError(t, DecodePublish(V5, flags, body, &got))
 	assert.Equal(t, []int{1, 200, MaxVBI}, got.Props.SubscriptionIDs)
 }
 
@@ -114,7 +114,7 @@ func TestAckMatchesPaho(t *testing.T) {
 	withReason.Props.ReasonString = "not authorized"
 	cases = append(cases, withReason)
 	for _, a := range cases {
-		b, err := AppendAck(nil, &a)
+		b, err := AppendAck(nil, V5, &a)
 		require.NoError(t, err)
 		cp, err := packets.ReadPacket(bytes.NewReader(b))
 		require.NoError(t, err)
@@ -124,7 +124,7 @@ func TestAckMatchesPaho(t *testing.T) {
 		if a.Type == PUBREL {
 			assert.Equal(t, byte(2), flags)
 		}
-		got, err := DecodeAck(typ, body)
+		got, err := DecodeAck(V5, typ, body)
 		require.NoError(t, err)
 		assert.Equal(t, a, got)
 	}
@@ -142,7 +142,7 @@ func TestConnectMatchesPaho(t *testing.T) {
 	c.Will.Props.WillDelay = 5
 	c.Will.Props.Mark(PropContentType)
 	c.Will.Props.ContentType = "text/plain"
-	b, err := AppendConnect(nil, &c)
+	b, err := AppendConnect(nil, V5, &c)
 	require.NoError(t, err)
 	cp, err := packets.ReadPacket(bytes.NewReader(b))
 	require.NoError(t, err)
@@ -170,9 +170,9 @@ func TestSubscribeMatchesPaho(t *testing.T) {
 	}}
 	s.Props.Mark(PropSubscriptionID)
 	s.Props.SubscriptionIDs = []int{99}
-	b, err := AppendSubscribe(nil, &s)
+	b, err := AppendSubscribe(nil, V5, &s)
 	require.NoError(t, err)
-	assert.Len(t, b, SubscribeSize(&s))
+	assert.Len(t, b, SubscribeSize(V5, &s))
 	cp, err := packets.ReadPacket(bytes.NewReader(b))
 	require.NoError(t, err)
 	ps := cp.Content.(*packets.Subscribe)
@@ -183,7 +183,7 @@ func TestSubscribeMatchesPaho(t *testing.T) {
 	assert.Equal(t, packets.SubOptions{Topic: "$share/g/b/+", QoS: 2, RetainAsPublished: true, RetainHandling: 2}, ps.Subscriptions[1])
 
 	u := Unsubscribe{PacketID: 43, Filters: []string{"a/#", "b"}}
-	b, err = AppendUnsubscribe(nil, &u)
+	b, err = AppendUnsubscribe(nil, V5, &u)
 	require.NoError(t, err)
 	cp, err = packets.ReadPacket(bytes.NewReader(b))
 	require.NoError(t, err)
@@ -202,7 +202,7 @@ func TestDecodeServerPackets(t *testing.T) {
 	require.NoError(t, err)
 	typ, _, body := read(t, b.Bytes())
 	require.Equal(t, CONNACK, typ)
-	got, err := DecodeConnack(body)
+	got, err := DecodeConnack(V5, body)
 	require.NoError(t, err)
 	assert.True(t, got.SessionPresent)
 	assert.Equal(t, uint16(10), got.Props.ServerKeepAlive)
@@ -218,7 +218,7 @@ func TestDecodeServerPackets(t *testing.T) {
 	_, err = (&packets.ControlPacket{FixedHeader: packets.FixedHeader{Type: packets.SUBACK}, Content: &sa}).WriteTo(&b)
 	require.NoError(t, err)
 	typ, _, body = read(t, b.Bytes())
-	sg, err := DecodeSubAck(typ, body)
+	sg, err := DecodeSubAck(V5, typ, body)
 	require.NoError(t, err)
 	assert.Equal(t, []byte{1, 0x87}, sg.Reasons)
 	assert.Equal(t, "no", sg.Props.ReasonString)
@@ -229,10 +229,140 @@ func TestDecodeServerPackets(t *testing.T) {
 	require.NoError(t, err)
 	typ, _, body = read(t, b.Bytes())
 	require.Equal(t, DISCONNECT, typ)
-	dg, err := DecodeDisconnect(body)
+	dg, err := DecodeDisconnect(V5, body)
 	require.NoError(t, err)
 	assert.Equal(t, byte(0x9C), dg.Reason)
 	assert.Equal(t, "other:1883", dg.Props.ServerReference)
+}
+
+// DISCONNECT and AUTH as we encode them are what paho.golang decodes.
+func TestDisconnectAuthMatchesPaho(t *testing.T) {
+	d := Disconnect{Reason: 0x04}
+	d.Props.Mark(PropSessionExpiry)
+	d.Props.SessionExpiry = 60
+	d.Props.Mark(PropReasonString)
+	d.Props.ReasonString = "bye"
+	// The shortest DISCONNECT (MQTT v5 3.14.2.1) has no body, which
+	// paho.golang v0.23.0 cannot decode (it reads a reason code from the
+	// empty body and fails with EOF).
+	b, err := AppendDisconnect(nil, V5, &Disconnect{})
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0xE0, 0x00}, b)
+	for _, dc := range []Disconnect{{Reason: 0x81}, d} {
+		b, err := AppendDisconnect(nil, V5, &dc)
+		require.NoError(t, err)
+		cp, err := packets.ReadPacket(bytes.NewReader(b))
+		require.NoError(t, err)
+		pd := cp.Content.(*packets.Disconnect)
+		assert.Equal(t, dc.Reason, pd.ReasonCode)
+		if dc.Props.Has(PropSessionExpiry) {
+			assert.Equal(t, uint32(60), *pd.Properties.SessionExpiryInterval)
+			assert.Equal(t, "bye", pd.Properties.ReasonString)
+		}
+	}
+	a := Auth{Reason: 0x18}
+	a.Props.Mark(PropAuthMethod)
+	a.Props.AuthMethod = "SCRAM-SHA-256"
+	a.Props.Mark(PropAuthData)
+	a.Props.AuthData = []byte{0, 1, 2}
+	b, err = AppendAuth(nil, V5, &a)
+	require.NoError(t, err)
+	cp, err := packets.ReadPacket(bytes.NewReader(b))
+	require.NoError(t, err)
+	pa := cp.Content.(*packets.Auth)
+	assert.Equal(t, byte(0x18), pa.ReasonCode)
+	assert.Equal(t, "SCRAM-SHA-256", pa.Properties.AuthMethod)
+	assert.Equal(t, []byte{0, 1, 2}, pa.Properties.AuthData)
+}
+
+// The acknowledgements, UNSUBACK, AUTH and PINGRESP as paho.golang encodes
+// them are what we decode; our PINGREQ is what it decodes.
+func TestDecodePahoAcks(t *testing.T) {
+	props := func() *packets.Properties {
+		return &packets.Properties{ReasonString: "why", User: []packets.User{{Key: "k", Value: "v"}}}
+	}
+	acks := []struct {
+		typ byte
+		pkt interface {
+			WriteTo(io.Writer) (int64, error)
+		}
+	}{
+		{PUBACK, &packets.Puback{PacketID: 1, ReasonCode: 0x10, Properties: props()}},
+		{PUBREC, &packets.Pubrec{PacketID: 65535, ReasonCode: 0x80, Properties: props()}},
+		{PUBREL, &packets.Pubrel{PacketID: 7, ReasonCode: 0x92, Properties: props()}},
+		{PUBCOMP, &packets.Pubcomp{PacketID: 8, Properties: props()}},
+		{PUBACK, &packets.Puback{PacketID: 2, Properties: &packets.Properties{}}},
+	}
+	for _, c := range acks {
+		var b bytes.Buffer
+		_, err := c.pkt.WriteTo(&b)
+		require.NoError(t, err)
+		typ, _, body := read(t, b.Bytes())
+		require.Equal(t, c.typ, typ)
+		got, err := DecodeAck(V5, typ, body)
+		require.NoError(t, err)
+		cp, err := packets.ReadPacket(bytes.NewReader(b.Bytes()))
+		require.NoError(t, err)
+		assert.Equal(t, cp.PacketID(), got.PacketID)
+		if got.Props.Has(PropReasonString) {
+			assert.Equal(t, "why", got.Props.ReasonString)
+			assert.Equal(t, []UserProperty{{"k", "v"}}, got.Props.User)
+		}
+	}
+
+	var b bytes.Buffer
+	ua := packets.Unsuback{PacketID: 9, Reasons: []byte{0, 0x11, 0x87}, Properties: props()}
+	_, err := (&packets.ControlPacket{FixedHeader: packets.FixedHeader{Type: packets.UNSUBACK}, Content: &ua}).WriteTo(&b)
+	require.NoError(t, err)
+	typ, _, body := read(t, b.Bytes())
+	got, err := DecodeSubAck(V5, typ, body)
+	require.NoError(t, err)
+	assert.Equal(t, SubAck{Type: UNSUBACK, PacketID: 9, Reasons: []byte{0, 0x11, 0x87},
+		Props: Props{Set: 1<<PropReasonString | 1<<PropUser, ReasonString: "why", User: []UserProperty{{"k", "v"}}}}, got)
+
+	b.Reset()
+	pa := packets.Auth{ReasonCode: 0x19, Properties: &packets.Properties{AuthMethod: "m", AuthData: []byte("d")}}
+	_, err = pa.WriteTo(&b)
+	require.NoError(t, err)
+	typ, _, body = read(t, b.Bytes())
+	require.Equal(t, AUTH, typ)
+	ga, err := DecodeAuth(V5, body)
+	require.NoError(t, err)
+	assert.Equal(t, byte(0x19), ga.Reason)
+	assert.Equal(t, "m", ga.Props.AuthMethod)
+	assert.Equal(t, []byte("d"), ga.Props.AuthData)
+
+	cp, err := packets.ReadPacket(bytes.NewReader(Pingreq))
+	require.NoError(t, err)
+	assert.Equal(t, byte(packets.PINGREQ), cp.Type)
+
+	b.Reset()
+	_, err = (&packets.Pingresp{}).WriteTo(&b)
+	require.NoError(t, err)
+	typ, _, body = read(t, b.Bytes())
+	require.Equal(t, PINGRESP, typ)
+	require.NoError(t, CheckPingresp(V5, body))
+}
+
+// Decoded strings are copies: the body may be reused once a PUBLISH is
+// decoded, while its payload and correlation data alias it.
+func TestDecodedStringsOutliveTheBody(t *testing.T) {
+	p := benchPublish(1, true)
+	p.Props.Mark(PropCorrelationData)
+	p.Props.CorrelationData = []byte("corr")
+	b, err := AppendPublish(nil, V5, &p)
+	require.NoError(t, err)
+	_, flags, body := read(t, b)
+	var got Publish
+	require.NoError(t, DecodePublish(V5, flags, body, &got))
+	for i := range body {
+		body[i] = 'Z'
+	}
+	assert.Equal(t, p.Topic, got.Topic)
+	assert.Equal(t, p.Props.ContentType, got.Props.ContentType)
+	assert.Equal(t, p.Props.User, got.Props.User)
+	assert.Equal(t, bytes.Repeat([]byte{'Z'}, len(p.Payload)), got.Payload, "the payload aliases the body")
+	assert.Equal(t, []byte("ZZZZ"), got.Props.CorrelationData, "correlation data aliases the body")
 }
 
 // Every rule MQTT makes for a received packet is enforced, with the error
@@ -282,32 +412,14 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-// decodeAll reads one packet and decodes it by type, as the client does.
+// decodeAll reads one packet and decodes it by type, as an MQTT 5 client
+// does.
 func decodeAll(in []byte) error {
 	typ, flags, body, err := NewReader(bytes.NewReader(in), 0).Next()
 	if err != nil {
 		return err
 	}
-	switch typ {
-	case PUBLISH:
-		var p Publish
-		return DecodePublish(flags, body, &p)
-	case PUBACK, PUBREC, PUBREL, PUBCOMP:
-		_, err = DecodeAck(typ, body)
-	case CONNACK:
-		_, err = DecodeConnack(body)
-	case SUBACK, UNSUBACK:
-		_, err = DecodeSubAck(typ, body)
-	case DISCONNECT:
-		_, err = DecodeDisconnect(body)
-	case AUTH:
-		_, err = DecodeAuth(body)
-	case PINGRESP:
-		err = CheckPingresp(body)
-	default:
-		err = protocolErr("a client does not receive %s", TypeName(typ))
-	}
-	return err
+	return decodeByType(V5, typ, flags, body)
 }
 
 // A packet larger than the reader's limit is refused from its header,
@@ -326,41 +438,79 @@ func TestReaderLimit(t *testing.T) {
 func TestEncodeRejects(t *testing.T) {
 	long := strings.Repeat("x", MaxString+1)
 	p := Publish{Topic: long}
-	_, err := AppendPublish(nil, &p)
+	_, err := AppendPublish(nil, V5, &p)
 	assert.ErrorIs(t, err, ErrInvalid)
 
 	p = Publish{Topic: "t"}
 	p.Props.Mark(PropCorrelationData)
 	p.Props.CorrelationData = make([]byte, MaxString+1)
-	b, err := AppendPublish([]byte("keep"), &p)
+	b, err := AppendPublish([]byte("keep"), V5, &p)
 	assert.ErrorIs(t, err, ErrInvalid)
 	assert.Equal(t, []byte("keep"), b, "nothing appended on error")
 
 	p = Publish{Topic: "t"}
 	p.Props.Mark(PropUser)
 	p.Props.User = []UserProperty{{"k", "\xff"}}
-	_, err = AppendPublish(nil, &p)
+	_, err = AppendPublish(nil, V5, &p)
 	assert.ErrorIs(t, err, ErrInvalid)
 
 	p = Publish{Topic: "t", Payload: make([]byte, MaxRemaining)}
-	_, err = PublishSize(&p)
+	_, err = PublishSize(V5, &p)
 	assert.ErrorIs(t, err, ErrTooLarge)
-	_, err = AppendPublish(nil, &p)
+	_, err = AppendPublish(nil, V5, &p)
 	assert.ErrorIs(t, err, ErrTooLarge)
 
 	c := Connect{ClientID: "c", HasPassword: true, Password: []byte(long + "secret")}
-	_, err = AppendConnect(nil, &c)
+	_, err = AppendConnect(nil, V5, &c)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret")
 
 	s := Subscribe{PacketID: 1, Subscriptions: []Subscription{{Filter: "a", RetainHandling: 3}}}
-	_, err = AppendSubscribe(nil, &s)
+	_, err = AppendSubscribe(nil, V5, &s)
 	assert.ErrorIs(t, err, ErrInvalid)
 	s = Subscribe{PacketID: 1, Subscriptions: []Subscription{{Filter: "a"}}}
 	s.Props.Mark(PropSubscriptionID)
 	s.Props.SubscriptionIDs = []int{MaxVBI + 1}
-	_, err = AppendSubscribe(nil, &s)
+	_, err = AppendSubscribe(nil, V5, &s)
 	assert.ErrorIs(t, err, ErrInvalid)
+}
+
+// AppendCheckedPublish writes what AppendPublish writes, also after the
+// topic alias a client adds to a checked PUBLISH, and still refuses what
+// costs nothing to check.
+func TestAppendCheckedPublish(t *testing.T) {
+	for i, p := range publishes() {
+		size, err := PublishSize(V5, &p)
+		require.NoError(t, err)
+		want, err := AppendPublish(nil, V5, &p)
+		require.NoError(t, err)
+		got, err := AppendCheckedPublish(nil, V5, &p)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "case %d", i)
+		assert.Len(t, got, size, "case %d", i)
+
+		q := p
+		q.Props.Mark(PropTopicAlias)
+		q.Props.TopicAlias = 3
+		q.Topic = ""
+		want, err = AppendPublish(nil, V5, &q)
+		require.NoError(t, err)
+		got, err = AppendCheckedPublish(nil, V5, &q)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "case %d with an alias", i)
+	}
+	p := Publish{Topic: "t", QoS: 3}
+	b, err := AppendCheckedPublish([]byte("keep"), V5, &p)
+	assert.ErrorIs(t, err, ErrInvalid)
+	assert.Equal(t, []byte("keep"), b, "nothing appended on error")
+	p = Publish{Topic: "t", Payload: make([]byte, MaxRemaining-4)} // topic 3, property length 1
+	_, err = PublishSize(V5, &p)
+	require.NoError(t, err, "the largest PUBLISH")
+	p.Props.Mark(PropTopicAlias) // 3 more bytes: one too many
+	p.Props.TopicAlias = 1
+	b, err = AppendCheckedPublish([]byte("keep"), V5, &p)
+	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.Equal(t, []byte("keep"), b, "nothing appended on error")
 }
 
 // FuzzDecode feeds arbitrary bytes to the reader and every decoder: no
@@ -368,7 +518,7 @@ func TestEncodeRejects(t *testing.T) {
 // A PUBLISH that decodes re-encodes to bytes that decode the same.
 func FuzzDecode(f *testing.F) {
 	for _, p := range publishes() {
-		b, _ := AppendPublish(nil, &p)
+		b, _ := AppendPublish(nil, V5, &p)
 		f.Add(b)
 	}
 	f.Add([]byte{0x20, 0x03, 0, 0, 0})
@@ -389,39 +539,27 @@ func FuzzDecode(f *testing.F) {
 				}
 				return
 			}
-			var derr error
-			switch typ {
-			case PUBLISH:
+			derr := decodeByType(V5, typ, flags, body)
+			if typ == PUBLISH && derr == nil {
 				var p Publish
-				if derr = DecodePublish(flags, body, &p); derr == nil {
-					b, err := AppendPublish(nil, &p)
-					if err != nil {
-						t.Fatalf("decoded PUBLISH does not re-encode: %v", err)
-					}
-					_, f2, body2, err := NewReader(bytes.NewReader(b), 0).Next()
-					if err != nil {
-						t.Fatal(err)
-					}
-					var q Publish
-					if err := DecodePublish(f2, body2, &q); err != nil {
-						t.Fatal(err)
-					}
-					if q.Topic != p.Topic || !bytes.Equal(q.Payload, p.Payload) || q.PacketID != p.PacketID || q.Props.Len() != p.Props.Len() {
-						t.Fatalf("round trip changed the PUBLISH")
-					}
+				if err := DecodePublish(V5, flags, body, &p); err != nil {
+					t.Fatal(err)
 				}
-			case PUBACK, PUBREC, PUBREL, PUBCOMP:
-				_, derr = DecodeAck(typ, body)
-			case CONNACK:
-				_, derr = DecodeConnack(body)
-			case SUBACK, UNSUBACK:
-				_, derr = DecodeSubAck(typ, body)
-			case DISCONNECT:
-				_, derr = DecodeDisconnect(body)
-			case AUTH:
-				_, derr = DecodeAuth(body)
-			case PINGRESP:
-				derr = CheckPingresp(body)
+				b, err := AppendPublish(nil, V5, &p)
+				if err != nil {
+					t.Fatalf("decoded PUBLISH does not re-encode: %v", err)
+				}
+				_, f2, body2, err := NewReader(bytes.NewReader(b), 0).Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var q Publish
+				if err := DecodePublish(V5, f2, body2, &q); err != nil {
+					t.Fatal(err)
+				}
+				if q.Topic != p.Topic || !bytes.Equal(q.Payload, p.Payload) || q.PacketID != p.PacketID || q.Props.Len() != p.Props.Len() {
+					t.Fatalf("round trip changed the PUBLISH")
+				}
 			}
 			if derr != nil && !errors.Is(derr, ErrMalformed) && !errors.Is(derr, ErrProtocol) {
 				t.Fatalf("%s decode error of no class: %v", TypeName(typ), derr)
