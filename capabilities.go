@@ -10,6 +10,11 @@ import (
 // enforces and the features it offers. Absent properties take the values
 // MQTT v5 gives them.
 type Capabilities struct {
+	// ProtocolVersion is the MQTT version of the connection: MQTT5, or
+	// MQTT311 with a broker that refused 5 (see WithProtocolVersion). A
+	// 3.1.1 broker announces nothing else: the other fields then keep the
+	// values MQTT 5 gives absent properties, but SubscriptionIDsAvailable.
+	ProtocolVersion ProtocolVersion
 	// MaximumQoS is the highest QoS the broker accepts in PUBLISH (2 when
 	// not announced). The client refuses a higher one with ErrInvalidQoS.
 	MaximumQoS QoS

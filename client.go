@@ -46,8 +46,11 @@ type Client struct {
 	requests  requests
 	loadOnce  sync.Once // the store is read by the first Connect
 	loadErr   error
-	metaSaved bool         // the store's meta record was written (supervisor only)
-	dialTime  atomic.Int64 // how long the last successful dial took, for overlapping dials
+	metaSaved bool // the store's meta record was written (supervisor only)
+	// negotiated is the protocol version each server accepted, by URL,
+	// with ProtocolAuto (supervisor only).
+	negotiated map[string]wire.Version
+	dialTime   atomic.Int64 // how long the last successful dial took, for overlapping dials
 
 	ctx           context.Context // ends when Close is called
 	cancel        context.CancelFunc

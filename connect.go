@@ -11,10 +11,34 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// connectOnce dials server and performs the CONNECT/CONNACK exchange
-// (with enhanced authentication, if configured), bounded by the connect
-// timeout. On success it returns the link, not yet started.
+// connectOnce connects to server at the protocol version negotiated for
+// it (protocol.go): MQTT 5, or 3.1.1 at once when the broker refused 5.
+// With MQTT 3.1.1, a fresh session that must outlive a lost connection
+// takes two connections, since 3.1.1 has no session expiry: a Clean
+// Session one clears the old session, then a persistent one starts the
+// new. On success it returns the link, not yet started.
 func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool, slow int) (*link, error) {
+	v := c.versionFor(server)
+	l, err := c.connectAttempt(ctx, server, cleanStart, slow, v)
+	if err != nil && c.downgrade(server, v, err) {
+		v = wire.V311
+		l, err = c.connectAttempt(ctx, server, cleanStart, slow, v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.accepted(server, v)
+	if v == wire.V311 && cleanStart && c.cfg.sessionExpiry > 0 {
+		l.quietClose()
+		return c.connectAttempt(ctx, server, false, slow, v)
+	}
+	return l, nil
+}
+
+// connectAttempt dials server and performs the CONNECT/CONNACK exchange
+// at version v (with enhanced authentication, if configured), bounded by
+// the connect timeout. On success it returns the link, not yet started.
+func (c *Client) connectAttempt(ctx context.Context, server *url.URL, cleanStart bool, slow int, v wire.Version) (*link, error) {
 	// The attempt's context is not derived from ctx's cancellation: a
 	// child of a cancelable context leaves it a map of children for the
 	// rest of its life (256 bytes per idle client for ctx = c.ctx).
@@ -37,7 +61,7 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 		_ = nc.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	l, err := c.handshake(ctx, server, nc, cleanStart, &creds)
+	l, err := c.handshake(ctx, server, nc, cleanStart, &creds, v)
 	stopped := stop()
 	if err == nil && !stopped {
 		err = context.Cause(ctx)
@@ -96,13 +120,19 @@ func dialCause(ctx context.Context, err error) error {
 }
 
 // handshake writes CONNECT and reads packets until CONNACK.
-func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool, creds *attemptCredentials) (*link, error) {
-	l := newLink(c, server, nc)
+func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cleanStart bool, creds *attemptCredentials, v wire.Version) (*link, error) {
+	l := newLink(c, server, nc, v)
 	cp := c.connectPacket(cleanStart, creds)
 	if err := c.editConnect(&cp, creds.shown); err != nil {
 		return nil, err
 	}
 	auth := c.cfg.auth
+	if v == wire.V311 {
+		if err := c.connect311(&cp); err != nil {
+			return nil, err
+		}
+		auth = nil
+	}
 	if auth != nil {
 		method, data, err := auth.Start(ctx)
 		if err != nil {
@@ -115,7 +145,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 			cp.Props.AuthData = data
 		}
 	}
-	b, err := wire.AppendConnect(nil, wire.V5, &cp)
+	b, err := wire.AppendConnect(nil, v, &cp)
 	if err != nil {
 		return nil, fmt.Errorf("%w: CONNECT: %w", ErrInvalidOption, err)
 	}
@@ -128,15 +158,25 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 	for {
 		typ, _, body, err := l.rd.Next()
 		if err != nil {
-			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) {
+			switch {
+			case errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge):
 				return nil, fmt.Errorf("%w before CONNACK: %w", ErrMalformedPacket, err)
+			case v == wire.V5 && closedBeforeConnack(err) && ctx.Err() == nil:
+				return nil, fmt.Errorf("%w (%w)", errNoConnack, err)
 			}
 			return nil, err
 		}
 		c.stats.packetsIn.Add(1)
 		switch typ {
 		case wire.CONNACK:
-			ca, err := wire.DecodeConnack(wire.V5, body)
+			if v == wire.V5 && len(body) == 2 {
+				// An MQTT 3.1.1 broker's answer to a level-5 CONNECT:
+				// return code 1, unacceptable protocol version.
+				if ca, err := wire.DecodeConnack(wire.V311, body); err == nil && ca.Reason >= 0x80 {
+					return nil, connackError(ca)
+				}
+			}
+			ca, err := wire.DecodeConnack(v, body)
 			if err != nil {
 				return nil, fmt.Errorf("%w in CONNACK: %w", ErrMalformedPacket, err)
 			}
@@ -144,7 +184,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 				return nil, connackError(ca)
 			}
 			if auth != nil && ca.Props.Has(wire.PropAuthMethod) && ca.Props.AuthMethod != cp.Props.AuthMethod {
-				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: CONNACK names the authentication method %q, CONNECT used %q",
+				return nil, c.refuseBeforeConnack(nc, v, fmt.Errorf("%w: CONNACK names the authentication method %q, CONNECT used %q",
 					ErrProtocolViolation, ca.Props.AuthMethod, cp.Props.AuthMethod))
 			}
 			if auth != nil {
@@ -155,40 +195,43 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 			l.accept(ca, &cp)
 			return l, nil
 		case wire.AUTH:
-			a, err := wire.DecodeAuth(wire.V5, body)
+			a, err := wire.DecodeAuth(v, body)
 			if err != nil {
 				return nil, fmt.Errorf("%w in AUTH: %w", ErrMalformedPacket, err)
 			}
 			if auth == nil || a.Reason != 0x18 {
-				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: unexpected AUTH 0x%02X before CONNACK", ErrProtocolViolation, a.Reason))
+				return nil, c.refuseBeforeConnack(nc, v, fmt.Errorf("%w: unexpected AUTH 0x%02X before CONNACK", ErrProtocolViolation, a.Reason))
 			}
 			if err := checkAuthMethod(&a.Props, cp.Props.AuthMethod); err != nil {
-				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: AUTH before CONNACK: %w", ErrProtocolViolation, err))
+				return nil, c.refuseBeforeConnack(nc, v, fmt.Errorf("%w: AUTH before CONNACK: %w", ErrProtocolViolation, err))
 			}
 			if err := c.authStep(ctx, nc, l, auth, cp.Props.AuthMethod, a); err != nil {
 				return nil, err
 			}
 		case wire.DISCONNECT:
-			d, err := wire.DecodeDisconnect(wire.V5, body)
+			d, err := wire.DecodeDisconnect(v, body)
 			if err != nil {
 				return nil, fmt.Errorf("%w in DISCONNECT: %w", ErrMalformedPacket, err)
 			}
 			if err := checkServerDisconnect(&d); err != nil {
-				return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: %w", ErrProtocolViolation, err))
+				return nil, c.refuseBeforeConnack(nc, v, fmt.Errorf("%w: %w", ErrProtocolViolation, err))
 			}
 			return nil, disconnectError(d)
 		default:
-			return nil, c.refuseBeforeConnack(nc, fmt.Errorf("%w: %s before CONNACK", ErrProtocolViolation, wire.TypeName(typ)))
+			return nil, c.refuseBeforeConnack(nc, v, fmt.Errorf("%w: %s before CONNACK", ErrProtocolViolation, wire.TypeName(typ)))
 		}
 	}
 }
 
-// refuseBeforeConnack tells the broker why the attempt ends, with
+// refuseBeforeConnack tells an MQTT 5 broker why the attempt ends, with
 // DISCONNECT 0x82 (protocol error), before the socket is closed
 // ([MQTT-4.13.1-1]); the write is bounded by the attempt's deadline. It
 // returns err.
-func (c *Client) refuseBeforeConnack(nc net.Conn, err error) error {
-	if b, encErr := wire.AppendDisconnect(nil, &wire.Disconnect{Reason: 0x82}); encErr == nil {
+func (c *Client) refuseBeforeConnack(nc net.Conn, v wire.Version, err error) error {
+	if v != wire.V5 {
+		return err // MQTT 3.1.1: a client just closes the connection
+	}
+	if b, encErr := wire.AppendDisconnect(nil, v, &wire.Disconnect{Reason: 0x82}); encErr == nil {
 		if _, werr := nc.Write(b); werr == nil {
 			c.stats.bytesOut.Add(uint64(len(b)))
 			c.stats.packetsOut.Add(1)
@@ -218,7 +261,12 @@ func connackError(ca wire.Connack) *ReasonCodeError {
 // accept takes in what the CONNACK said.
 func (l *link) accept(ca wire.Connack, cp *wire.Connect) {
 	l.caps = capabilitiesOf(&ca.Props)
-	l.sessionPresent = ca.SessionPresent
+	l.caps.ProtocolVersion = MQTT5
+	if l.v == wire.V311 {
+		l.caps.ProtocolVersion = MQTT311
+		l.caps.SubscriptionIDsAvailable = false // no properties to carry them
+	}
+	l.sessionPresent, l.cleanSession = ca.SessionPresent, cp.CleanStart
 	l.upAt = time.Now()
 	l.serverReceiveMax = uint16(l.caps.ReceiveMaximum)
 	l.serverMaxPacket = l.caps.MaximumPacketSize

@@ -31,12 +31,14 @@ type link struct {
 	s      *session
 	server *url.URL
 	nc     net.Conn
+	v      wire.Version // the protocol version the CONNECT asked for
 	rd     *wire.Reader // reads through readRecorder; its buffer adapts to the traffic
 	epoch  time.Time    // lastRecv and lastSent count from here (monotonic)
 	upAt   time.Time
 	caps   Capabilities
 
 	sessionPresent bool
+	cleanSession   bool          // the CONNECT's Clean Start (Clean Session in 3.1.1)
 	sessionExpiry  time.Duration // in force: CONNECT's, or the broker's from CONNACK
 
 	keepAlive    time.Duration // negotiated: the broker's Server Keep Alive wins
@@ -81,9 +83,9 @@ type link struct {
 	wg        sync.WaitGroup // reader and writer
 }
 
-func newLink(c *Client, server *url.URL, nc net.Conn) *link {
+func newLink(c *Client, server *url.URL, nc net.Conn, v wire.Version) *link {
 	l := &link{
-		c: c, s: c.session, server: server, nc: nc,
+		c: c, s: c.session, server: server, nc: nc, v: v,
 		epoch: time.Now(),
 		wake:  make(chan struct{}, 1),
 		lost:  make(chan struct{}),
@@ -172,9 +174,9 @@ func (l *link) writePublish(p *wire.Publish, size int) {
 		if !first {
 			q.Topic = ""
 		}
-		l.out, err = wire.AppendCheckedPublish(l.out, wire.V5, &q)
+		l.out, err = wire.AppendCheckedPublish(l.out, l.v, &q)
 	} else {
-		l.out, err = wire.AppendCheckedPublish(l.out, wire.V5, p)
+		l.out, err = wire.AppendCheckedPublish(l.out, l.v, p)
 	}
 	if err != nil { // cannot happen: checked at acceptance
 		l.c.cfg.logger.Error("mqttkeep: PUBLISH not encodable", "topic", p.Topic, "err", err)
@@ -195,8 +197,11 @@ func (l *link) writeAck(typ byte, id uint16, reason byte) {
 	if l.closing {
 		return
 	}
+	if l.v == wire.V311 {
+		reason = 0 // 3.1.1 acknowledgements carry no reason code
+	}
 	before := len(l.out)
-	l.out, _ = wire.AppendAck(l.out, wire.V5, &wire.Ack{Type: typ, PacketID: id, Reason: reason})
+	l.out, _ = wire.AppendAck(l.out, l.v, &wire.Ack{Type: typ, PacketID: id, Reason: reason})
 	l.queuedLocked(before)
 }
 
@@ -210,14 +215,22 @@ func (l *link) writeRaw(b []byte) {
 	l.queuedLocked(before)
 }
 
-// closeWith appends a DISCONNECT with reason and properties and lets the
-// writer close the socket once it is written (or after disconnectWait).
-// cause becomes the link's cause. s.mu held.
+// errNoDisconnect: closeWithLocked closes without a DISCONNECT.
+var errNoDisconnect = errors.New("no DISCONNECT")
+
+// closeWith appends a DISCONNECT with reason and properties (none when d
+// is nil, or when the version cannot carry them) and lets the writer
+// close the socket once it is written (or after disconnectWait). cause
+// becomes the link's cause. s.mu held.
 func (l *link) closeWithLocked(d *wire.Disconnect, cause error) {
 	if l.closing || l.isLost() {
 		return
 	}
-	b, err := wire.AppendDisconnect(nil, wire.V5, d)
+	var b []byte
+	err := errNoDisconnect
+	if d != nil {
+		b, err = wire.AppendDisconnect(nil, l.v, d)
+	}
 	if err == nil {
 		before := len(l.out)
 		l.out = append(l.out, b...)
@@ -378,6 +391,9 @@ func (l *link) protocolFailure(err error) {
 		reason = 0x94
 	}
 	cause := fmt.Errorf("%w from the broker (DISCONNECT 0x%02X sent): %w", sentinel, reason, err)
+	if l.v == wire.V311 {
+		cause = fmt.Errorf("%w from the broker (connection closed): %w", sentinel, err)
+	}
 	l.c.cfg.logger.Warn("mqttkeep: broker broke the protocol; disconnecting", "err", cause)
 	l.s.mu.Lock()
 	l.closeWithLocked(&wire.Disconnect{Reason: reason}, cause)
@@ -391,30 +407,30 @@ func (l *link) dispatch(typ, flags byte, body []byte) error {
 	case wire.PUBLISH:
 		return l.c.publishReceived(l, flags, body)
 	case wire.PUBACK, wire.PUBREC, wire.PUBCOMP:
-		a, err := wire.DecodeAck(wire.V5, typ, body)
+		a, err := wire.DecodeAck(l.v, typ, body)
 		if err != nil {
 			return err
 		}
 		l.s.ackReceived(l, a)
 	case wire.PUBREL:
-		a, err := wire.DecodeAck(wire.V5, typ, body)
+		a, err := wire.DecodeAck(l.v, typ, body)
 		if err != nil {
 			return err
 		}
 		l.s.releaseReceived(l, a)
 	case wire.SUBACK, wire.UNSUBACK:
-		a, err := wire.DecodeSubAck(wire.V5, typ, body)
+		a, err := wire.DecodeSubAck(l.v, typ, body)
 		if err != nil {
 			return err
 		}
 		l.s.subAckReceived(l, a)
 	case wire.PINGRESP:
-		if err := wire.CheckPingresp(wire.V5, body); err != nil {
+		if err := wire.CheckPingresp(l.v, body); err != nil {
 			return err
 		}
 		l.pingResp()
 	case wire.DISCONNECT:
-		d, err := wire.DecodeDisconnect(wire.V5, body)
+		d, err := wire.DecodeDisconnect(l.v, body)
 		if err != nil {
 			return err
 		}
@@ -423,7 +439,7 @@ func (l *link) dispatch(typ, flags byte, body []byte) error {
 		}
 		l.fail(disconnectError(d))
 	case wire.AUTH:
-		a, err := wire.DecodeAuth(wire.V5, body)
+		a, err := wire.DecodeAuth(l.v, body)
 		if err != nil {
 			return err
 		}
@@ -451,6 +467,9 @@ func disconnectError(d wire.Disconnect) *ReasonCodeError {
 
 // checkLimits refuses what the broker said in CONNACK it does not take.
 func (l *link) checkLimits(p *wire.Publish, size int) error {
+	if l.v == wire.V311 && p.Props.Set != 0 {
+		return errV311("message properties (content type, expiry, user properties, request/response, payload format)")
+	}
 	if QoS(p.QoS) > l.caps.MaximumQoS {
 		return fmt.Errorf("%w: %d, the broker's maximum is %d", ErrInvalidQoS, p.QoS, l.caps.MaximumQoS)
 	}

@@ -88,6 +88,7 @@ type config struct {
 	backoffFunc    func(retry int) time.Duration // nil: the policy of retry.go
 	dialRetry      time.Duration
 	poisonLimit    int
+	protocol       ProtocolVersion
 	dial           DialFunc // WithDialer's; nil: builtinDial
 	builtinDial    dialer
 	tlsConfig      *tls.Config

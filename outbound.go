@@ -398,6 +398,13 @@ func (s *session) resumeLocked(l *link, sessionPresent bool) {
 		return
 	}
 	for _, o := range ordered {
+		if l.v == wire.V311 && o.pub.Props.Set != 0 && o.state == outSent {
+			// Sent on an MQTT 5 connection before; 3.1.1 cannot carry it.
+			delete(s.inflight, o.pub.PacketID)
+			s.inflightBytes -= o.wsize
+			s.completeLocked(o, 0, l.checkLimits(&o.pub, o.wsize))
+			continue
+		}
 		if o.state == outReleased || o.state == outReleasing {
 			if o.state == outReleasing {
 				continue // its PUBREL goes once stored, on the link then live
@@ -457,6 +464,9 @@ func (c *Client) newOut(m *Message) (*outMsg, error) {
 	p, size, err := m.toPublish()
 	if err != nil {
 		return nil, err
+	}
+	if p.Props.Set != 0 && c.speaks311() {
+		return nil, fmt.Errorf("mqttkeep: publish to %q: %w", m.Topic, errV311("message properties"))
 	}
 	return newOutMsg(p, size), nil
 }

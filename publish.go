@@ -50,6 +50,9 @@ func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
+	if p.Props.Set != 0 && c.speaks311() {
+		return fmt.Errorf("mqttkeep: publish to %q: %w", m.Topic, errV311("message properties"))
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mqttkeep: publish to %q: %w (not sent)", m.Topic, err)
 	}

@@ -333,12 +333,25 @@ func (c *Client) disconnect(l *link) {
 	if d == nil {
 		d = c.disconnectPacket()
 	}
+	endSession := l.v == wire.V311 && d.Props.Has(wire.PropSessionExpiry) && d.Props.SessionExpiry == 0 && !l.cleanSession
+	if l.v == wire.V311 {
+		// MQTT 3.1.1's DISCONNECT is bare; leaving without one is how a
+		// client has its will published (CloseWithWill).
+		if d.Reason == 0x04 {
+			d = nil
+		} else {
+			d = &wire.Disconnect{}
+		}
+	}
 	s := c.session
 	s.mu.Lock()
 	l.closeWithLocked(d, nil)
 	s.mu.Unlock()
 	<-l.lost
 	c.close(l)
+	if endSession {
+		c.endSession311(l.server)
+	}
 }
 
 // disconnectPacket builds the DISCONNECT that Close sends: it ends the

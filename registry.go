@@ -97,6 +97,15 @@ func (c *Client) retireLocked(sub *subscription, err error) {
 	sub.signal()
 }
 
+// needsV5 names the MQTT 5 feature sub uses, or returns "".
+func (sub *subscription) needsV5() string {
+	o := sub.opts
+	if o.NoLocal || o.RetainAsPublished || o.RetainHandling != 0 || sub.user != nil {
+		return "subscription options (No Local, Retain As Published, Retain Handling, user properties)"
+	}
+	return ""
+}
+
 // signal wakes Subscribe calls waiting for sub, once.
 func (sub *subscription) signal() {
 	if !sub.signalled() {
@@ -119,6 +128,17 @@ func (sub *subscription) signalled() bool {
 // allows. It returns the requests it made. s.mu held.
 func (c *Client) sendSubscribesLocked(l *link, subs []*subscription) []*request {
 	var reqs []*request
+	if l.v == wire.V311 {
+		subs = slices.DeleteFunc(slices.Clone(subs), func(sub *subscription) bool {
+			if what := sub.needsV5(); what != "" {
+				err := fmt.Errorf("mqttkeep: subscribe to %q: %w", sub.filter, errV311(what))
+				c.cfg.logger.Warn("mqttkeep: subscription refused: the broker speaks MQTT 3.1.1", "filter", sub.filter, "err", err)
+				c.retireLocked(sub, err)
+				return true
+			}
+			return false
+		})
+	}
 	for len(subs) > 0 {
 		r := c.session.newRequest(l)
 		if r == nil {
@@ -142,13 +162,13 @@ func (c *Client) sendSubscribesLocked(l *link, subs []*subscription) []*request 
 				p.Props.Mark(wire.PropUser)
 				p.Props.User = sub.user
 			}
-			if l.serverMaxPacket > 0 && n > 0 && wire.SubscribeSize(&p) > l.serverMaxPacket {
+			if l.serverMaxPacket > 0 && n > 0 && wire.SubscribeSize(l.v, &p) > l.serverMaxPacket {
 				p.Subscriptions = p.Subscriptions[:n]
 				break
 			}
 			n++
 		}
-		b, err := wire.AppendSubscribe(nil, &p)
+		b, err := wire.AppendSubscribe(nil, l.v, &p)
 		if err != nil { // filters were checked when registered
 			c.session.cancelRequestLocked(r)
 			c.cfg.logger.Error("mqttkeep: SUBSCRIBE not encodable", "err", err)
@@ -172,7 +192,7 @@ func (c *Client) sendUnsubscribeLocked(l *link, filters []string, subs []*subscr
 	if r == nil {
 		return nil
 	}
-	b, err := wire.AppendUnsubscribe(nil, &wire.Unsubscribe{PacketID: r.id, Filters: filters})
+	b, err := wire.AppendUnsubscribe(nil, l.v, &wire.Unsubscribe{PacketID: r.id, Filters: filters})
 	if err != nil {
 		c.session.cancelRequestLocked(r)
 		return nil

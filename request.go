@@ -52,6 +52,9 @@ func (c *Client) Request(ctx context.Context, topic string, payload []byte, opts
 	for _, o := range opts {
 		o(&m)
 	}
+	if c.speaks311() {
+		return nil, fmt.Errorf("mqttkeep: request to %q: %w", topic, errV311("Response Topic and Correlation Data"))
+	}
 	respTopic, err := c.responseTopic(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("mqttkeep: request to %q: %w", topic, err)

@@ -142,6 +142,9 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos QoS, handler 
 	if err := c.usable(); err != nil {
 		return err
 	}
+	if what := sub.needsV5(); what != "" && c.speaks311() {
+		return fmt.Errorf("mqttkeep: subscribe to %q: %w", filter, errV311(what))
+	}
 	s := c.session
 	s.mu.Lock()
 	if c.draining {

@@ -59,8 +59,14 @@ func (l *link) waitForWindow() error {
 		return nil
 	}
 	l.paused = true
-	timer := time.NewTimer(l.writeTimeout)
-	defer timer.Stop()
+	// An MQTT 3.1.1 broker knows no Receive Maximum: sending more than it
+	// is normal there, and the pause lasts as long as the handlers need.
+	var expired <-chan time.Time
+	if l.v != wire.V311 {
+		timer := time.NewTimer(l.writeTimeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	for l.acks.len() > rm {
 		ch := make(chan struct{})
 		l.window = ch
@@ -72,7 +78,7 @@ func (l *link) waitForWindow() error {
 			l.paused, l.window = false, nil
 			s.mu.Unlock()
 			return nil // the next read fails with the link's cause
-		case <-timer.C:
+		case <-expired:
 			s.mu.Lock()
 			n := l.acks.len()
 			l.paused, l.window = false, nil

@@ -18,6 +18,7 @@ import (
 type checkReport struct {
 	Broker           string  `json:"broker"`
 	ConnectMS        float64 `json:"connect_ms"`
+	ProtocolVersion  string  `json:"protocol_version"` // "5" or "3.1.1": what was negotiated
 	ClientID         string  `json:"client_id"`
 	ClientIDAssigned bool    `json:"client_id_assigned"`
 	SessionPresent   bool    `json:"session_present"`
@@ -202,6 +203,7 @@ func (r *checkReport) fill(ev mqttkeep.ConnectEvent, askedK, askedExpiry time.Du
 		r.BrokerDropsAfterS = 1.5 * ev.KeepAlive.Seconds()
 	}
 	r.MaximumQoS, r.RetainAvailable = byte(c.MaximumQoS), c.RetainAvailable
+	r.ProtocolVersion = c.ProtocolVersion.String()
 	r.MaximumPacketSize, r.ReceiveMaximum, r.TopicAliasMaximum = c.MaximumPacketSize, c.ReceiveMaximum, c.TopicAliasMaximum
 	r.WildcardSubs, r.SubscriptionIDs, r.SharedSubs = c.WildcardSubscriptionsAvailable, c.SubscriptionIDsAvailable, c.SharedSubscriptionsAvailable
 	r.ResponseInformation, r.ServerReference, r.AuthMethod = c.ResponseInformation, c.ServerReference, c.AuthMethod
@@ -240,6 +242,12 @@ func (r *checkReport) text() []byte {
 	}
 	row("broker", "%s", r.Broker)
 	row("connected in", "%.1f ms (dial, TLS if any, CONNECT/CONNACK)", r.ConnectMS)
+	if r.ProtocolVersion == mqttkeep.MQTT311.String() {
+		row("protocol", "MQTT 3.1.1 (the broker refused MQTT 5, or -V mqttv311): no properties, no reason codes,")
+		row("", " no session expiry, no enhanced authentication; the broker announces none of the limits below")
+	} else {
+		row("protocol", "MQTT %s", r.ProtocolVersion)
+	}
 	id := "ours"
 	if r.ClientIDAssigned {
 		id = "assigned by the broker"

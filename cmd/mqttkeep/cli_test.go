@@ -119,7 +119,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"sub", "-t", "a", "-R", "--retained-only"}, "make no sense"},
 		{[]string{"sub", "-t", "a", "--random-filter", "0"}, "--random-filter 0"},
 		{[]string{"sub", "-t", "a", "-T", "x/#/y"}, `-T "x/#/y"`},
-		{[]string{"sub", "-t", "a", "-V", "mqttv311"}, "only MQTT v5"},
+		{[]string{"sub", "-t", "a", "-V", "mqttv31"}, "MQTT 3.1 is not supported"},
 		{[]string{"sub", "-t", "a", "-i", "x", "-I", "y"}, "-i and -I cannot be used together"},
 		{[]string{"sub", "-t", "a", "-c"}, "needs a client ID given with -i"},
 		{[]string{"sub", "-t", "a", "-x", "-1", "-I", "p"}, "needs a client ID given with -i"},

@@ -115,7 +115,8 @@ func (c *connFlags) registerExcept(fs *flag.FlagSet, cmd string, except ...strin
 // *usageError; it never contains the password.
 func (c *connFlags) options(fs *flag.FlagSet, logTo io.Writer) ([]mqttkeep.Option, error) {
 	set := flagsSet(fs)
-	if err := checkProtocol(c.protocol); err != nil {
+	version, err := protocolVersion(c.protocol)
+	if err != nil {
 		return nil, err
 	}
 	server, host, user, pass, err := c.serverURL(set)
@@ -132,7 +133,7 @@ func (c *connFlags) options(fs *flag.FlagSet, logTo io.Writer) ([]mqttkeep.Optio
 	if pass != "" && user == "" {
 		return nil, usagef("a password (-P) needs a user name (-u)")
 	}
-	opts := []mqttkeep.Option{mqttkeep.WithServer(server), mqttkeep.WithKeepAlive(c.keepAlive.d)}
+	opts := []mqttkeep.Option{mqttkeep.WithServer(server), mqttkeep.WithKeepAlive(c.keepAlive.d), mqttkeep.WithProtocolVersion(version)}
 
 	id, err := c.clientIDFlag(set)
 	if err != nil {
@@ -270,15 +271,20 @@ func (c *connFlags) given(set map[string]bool, names ...string) bool {
 	return false
 }
 
-// checkProtocol accepts -V for MQTT v5 only.
-func checkProtocol(v string) error {
+// protocolVersion reads -V as mosquitto's: mqttv5 (5) or mqttv311
+// (311); without it the library negotiates (5, else 3.1.1).
+func protocolVersion(v string) (mqttkeep.ProtocolVersion, error) {
 	switch v {
-	case "", "5", "mqttv5":
-		return nil
-	case "311", "mqttv311", "31", "mqttv31":
-		return usagef("-V %s: only MQTT v5 is supported (mqttv5)", v)
+	case "":
+		return mqttkeep.ProtocolAuto, nil
+	case "5", "mqttv5":
+		return mqttkeep.MQTT5, nil
+	case "311", "mqttv311":
+		return mqttkeep.MQTT311, nil
+	case "31", "mqttv31":
+		return 0, usagef("-V %s: MQTT 3.1 is not supported (mqttv311 or mqttv5)", v)
 	}
-	return usagef("-V %q: want mqttv5 (or 5)", v)
+	return 0, usagef("-V %q: want mqttv5 (or 5) or mqttv311 (or 311); without -V the version is negotiated", v)
 }
 
 // clientIDFlag is the client ID from -i or -I (the prefix followed by the

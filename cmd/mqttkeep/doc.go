@@ -132,7 +132,10 @@
 //     again, and a normal exit ends it (mosquitto: 0).
 //   - -q, -r, -d, --quiet: -d logs the library's debug output (pings,
 //     connects) on stderr.
-//   - -V: mqttv5 (or 5) only; the library speaks MQTT v5.
+//   - -V: mqttv5 (or 5) or mqttv311 (or 311), as mosquitto's; without it
+//     the library negotiates: MQTT 5, and 3.1.1 at once with a broker
+//     that refuses 5 (mosquitto defaults to 3.1.1). MQTT 3.1 (mqttv31)
+//     is not supported. check shows what was negotiated.
 //   - -D COMMAND PROPERTY VALUE: connect (all of mosquitto's;
 //     authentication-method and authentication-data in one step: a broker
 //     that asks for more fails the attempt), publish (all; topic-alias

@@ -75,7 +75,7 @@ const connHelp = `Connection (as mosquitto's):
   -x SECONDS             session expiry interval: 0 to 4294967295, or -1 / ∞ for never
                          (default 300: a lost connection finds its session again,
                          and a normal exit ends it; mosquitto's default is 0)
-  -V, --protocol-version mqttv5 (or 5): the only version spoken
+  -V, --protocol-version mqttv5 (5) or mqttv311 (311); default: negotiate (5, else 3.1.1)
   -D COMMAND PROPERTY VALUE, -D COMMAND user-property NAME VALUE
                          an MQTT v5 property: connect (authentication-method,
                          authentication-data, maximum-packet-size, receive-maximum,
