@@ -16,22 +16,8 @@ const AckSize = 4
 // allows. The packet identifier must not be 0; in MQTT 3.1.1, a has no
 // reason code and no property.
 func AppendAck(dst []byte, v Version, a *Ack) ([]byte, error) {
-	if a.Type < PUBACK || a.Type > PUBCOMP {
-		return dst, invalid("%s is not an acknowledgement", TypeName(a.Type))
-	}
-	if a.PacketID == 0 {
-		return dst, invalid("%s with packet identifier 0", TypeName(a.Type))
-	}
-	if v != V5 {
-		if err := v.checkV311(); err != nil {
-			return dst, err
-		}
-		if a.Reason != 0 {
-			return dst, invalid("%s cannot carry reason code 0x%02X in MQTT 3.1.1 (MQTT 5 only)", TypeName(a.Type), a.Reason)
-		}
-		if err := noProps(TypeName(a.Type), &a.Props); err != nil {
-			return dst, err
-		}
+	if a.Type-PUBACK > PUBCOMP-PUBACK || a.PacketID == 0 || v != V5 && (v != V311 || a.Reason != 0 || a.Props.Set != 0) {
+		return dst, a.invalid(v)
 	}
 	flags := byte(0)
 	if a.Type == PUBREL {
@@ -101,4 +87,20 @@ func CheckPingresp(v Version, body []byte) error {
 		return malformed("PINGRESP with a %d-byte body", len(body))
 	}
 	return nil
+}
+
+// invalid returns the error of AppendAck for an acknowledgement it does
+// not encode.
+func (a *Ack) invalid(v Version) error {
+	switch {
+	case a.Type < PUBACK || a.Type > PUBCOMP:
+		return invalid("%s is not an acknowledgement", TypeName(a.Type))
+	case a.PacketID == 0:
+		return invalid("%s with packet identifier 0", TypeName(a.Type))
+	case v != V311:
+		return v.checkV311()
+	case a.Reason != 0:
+		return invalid("%s cannot carry reason code 0x%02X in MQTT 3.1.1 (MQTT 5 only)", TypeName(a.Type), a.Reason)
+	}
+	return noProps(TypeName(a.Type), &a.Props)
 }

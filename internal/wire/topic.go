@@ -6,13 +6,14 @@ import "strings"
 // MQTT can carry, without wildcards ([MQTT-3.3.2-2]), not empty
 // ([MQTT-4.7.3-1]) unless aliased (an MQTT 5 Topic Alias stands for it).
 func checkTopicName(what, topic string, aliased bool) error {
-	if err := CheckString(what, topic); err != nil {
+	wild, err := checkString(what, topic)
+	if err != nil {
 		return err
 	}
 	if topic == "" && !aliased {
 		return invalid("%s is empty", what)
 	}
-	if hasWildcard(topic) {
+	if wild {
 		return invalid("%s %q contains a wildcard (+ or #)", what, topic)
 	}
 	return nil

@@ -80,11 +80,9 @@
 package wire
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -267,31 +265,6 @@ func appendUint32(dst []byte, v uint32) []byte {
 	return append(dst, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
-// CheckString reports whether s can be sent as an MQTT UTF-8 string: at
-// most 65,535 bytes of valid UTF-8 without U+0000 (MQTT v5 1.5.4, MQTT
-// 3.1.1 1.5.3). what
-// names the field in the error.
-func CheckString(what, s string) error {
-	switch {
-	case len(s) > MaxString:
-		return invalid("%s is %d bytes, longer than %d", what, len(s), MaxString)
-	case !utf8.ValidString(s):
-		return invalid("%s is not valid UTF-8", what)
-	case strings.IndexByte(s, 0) >= 0:
-		return invalid("%s contains U+0000", what)
-	}
-	return nil
-}
-
-// CheckBinary reports whether b can be sent as MQTT binary data (at most
-// 65,535 bytes).
-func CheckBinary(what string, b []byte) error {
-	if len(b) > MaxString {
-		return invalid("%s is %d bytes, longer than %d", what, len(b), MaxString)
-	}
-	return nil
-}
-
 // decoder reads the fields of a packet body; the first error sticks.
 type decoder struct {
 	b []byte
@@ -386,11 +359,12 @@ func (d *decoder) string(field string) string {
 	if d.err != nil {
 		return ""
 	}
-	if !utf8.Valid(b) {
+	ascii, zero, _ := scan(b)
+	if !ascii && !utf8.Valid(b) {
 		d.fail(malformed("%s: %s is not valid UTF-8", d.what, field))
 		return ""
 	}
-	if bytes.IndexByte(b, 0) >= 0 {
+	if zero {
 		d.fail(malformed("%s: %s contains U+0000", d.what, field))
 		return ""
 	}
