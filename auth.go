@@ -49,7 +49,7 @@ func authPacket(reason byte, method string, data []byte) ([]byte, error) {
 		a.Props.Mark(wire.PropAuthData)
 		a.Props.AuthData = data
 	}
-	return wire.AppendAuth(nil, &a)
+	return wire.AppendAuth(nil, wire.V5, &a)
 }
 
 // authStep answers a challenge during the CONNECT exchange.

@@ -115,7 +115,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 			cp.Props.AuthData = data
 		}
 	}
-	b, err := wire.AppendConnect(nil, &cp)
+	b, err := wire.AppendConnect(nil, wire.V5, &cp)
 	if err != nil {
 		return nil, fmt.Errorf("%w: CONNECT: %w", ErrInvalidOption, err)
 	}
@@ -136,7 +136,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 		c.stats.packetsIn.Add(1)
 		switch typ {
 		case wire.CONNACK:
-			ca, err := wire.DecodeConnack(body)
+			ca, err := wire.DecodeConnack(wire.V5, body)
 			if err != nil {
 				return nil, fmt.Errorf("%w in CONNACK: %w", ErrMalformedPacket, err)
 			}
@@ -151,7 +151,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 			l.accept(ca, cp.KeepAlive)
 			return l, nil
 		case wire.AUTH:
-			a, err := wire.DecodeAuth(body)
+			a, err := wire.DecodeAuth(wire.V5, body)
 			if err != nil {
 				return nil, fmt.Errorf("%w in AUTH: %w", ErrMalformedPacket, err)
 			}
@@ -162,7 +162,7 @@ func (c *Client) handshake(ctx context.Context, server *url.URL, nc net.Conn, cl
 				return nil, err
 			}
 		case wire.DISCONNECT:
-			d, err := wire.DecodeDisconnect(body)
+			d, err := wire.DecodeDisconnect(wire.V5, body)
 			if err != nil {
 				return nil, fmt.Errorf("%w in DISCONNECT: %w", ErrMalformedPacket, err)
 			}

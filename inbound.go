@@ -144,7 +144,7 @@ func (s *session) releaseReceived(l *link, a wire.Ack) {
 // subscriptions, and never waits for a handler.
 func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 	var p wire.Publish
-	if err := wire.DecodePublish(flags, body, &p); err != nil {
+	if err := wire.DecodePublish(wire.V5, flags, body, &p); err != nil {
 		return err
 	}
 	if err := l.resolveAlias(&p); err != nil {

@@ -169,9 +169,9 @@ func (l *link) writePublish(p *wire.Publish, size int) {
 		if !first {
 			q.Topic = ""
 		}
-		l.out, err = wire.AppendPublish(l.out, &q)
+		l.out, err = wire.AppendCheckedPublish(l.out, wire.V5, &q)
 	} else {
-		l.out, err = wire.AppendPublish(l.out, p)
+		l.out, err = wire.AppendCheckedPublish(l.out, wire.V5, p)
 	}
 	if err != nil { // cannot happen: checked at acceptance
 		l.c.cfg.logger.Error("mqttkeep: PUBLISH not encodable", "topic", p.Topic, "err", err)
@@ -193,7 +193,7 @@ func (l *link) writeAck(typ byte, id uint16, reason byte) {
 		return
 	}
 	before := len(l.out)
-	l.out, _ = wire.AppendAck(l.out, &wire.Ack{Type: typ, PacketID: id, Reason: reason})
+	l.out, _ = wire.AppendAck(l.out, wire.V5, &wire.Ack{Type: typ, PacketID: id, Reason: reason})
 	l.queuedLocked(before)
 }
 
@@ -214,7 +214,7 @@ func (l *link) closeWithLocked(d *wire.Disconnect, cause error) {
 	if l.closing || l.isLost() {
 		return
 	}
-	b, err := wire.AppendDisconnect(nil, d)
+	b, err := wire.AppendDisconnect(nil, wire.V5, d)
 	if err == nil {
 		before := len(l.out)
 		l.out = append(l.out, b...)
@@ -384,36 +384,36 @@ func (l *link) dispatch(typ, flags byte, body []byte) error {
 	case wire.PUBLISH:
 		return l.c.publishReceived(l, flags, body)
 	case wire.PUBACK, wire.PUBREC, wire.PUBCOMP:
-		a, err := wire.DecodeAck(typ, body)
+		a, err := wire.DecodeAck(wire.V5, typ, body)
 		if err != nil {
 			return err
 		}
 		l.s.ackReceived(l, a)
 	case wire.PUBREL:
-		a, err := wire.DecodeAck(typ, body)
+		a, err := wire.DecodeAck(wire.V5, typ, body)
 		if err != nil {
 			return err
 		}
 		l.s.releaseReceived(l, a)
 	case wire.SUBACK, wire.UNSUBACK:
-		a, err := wire.DecodeSubAck(typ, body)
+		a, err := wire.DecodeSubAck(wire.V5, typ, body)
 		if err != nil {
 			return err
 		}
 		l.s.subAckReceived(l, a)
 	case wire.PINGRESP:
-		if err := wire.CheckPingresp(body); err != nil {
+		if err := wire.CheckPingresp(wire.V5, body); err != nil {
 			return err
 		}
 		l.pingResp()
 	case wire.DISCONNECT:
-		d, err := wire.DecodeDisconnect(body)
+		d, err := wire.DecodeDisconnect(wire.V5, body)
 		if err != nil {
 			return err
 		}
 		l.fail(disconnectError(d))
 	case wire.AUTH:
-		a, err := wire.DecodeAuth(body)
+		a, err := wire.DecodeAuth(wire.V5, body)
 		if err != nil {
 			return err
 		}

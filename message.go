@@ -128,7 +128,7 @@ func (m *Message) toPublish() (wire.Publish, int, error) {
 		}
 	}
 	setPublishProps(&p.Props, m)
-	size, err := wire.PublishSize(&p)
+	size, err := wire.PublishSize(wire.V5, &p)
 	switch {
 	case errors.Is(err, wire.ErrTooLarge):
 		return p, 0, fmt.Errorf("%w: %w", ErrPacketTooLarge, err)

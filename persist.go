@@ -132,7 +132,7 @@ func applyInOrder(store Store, batch []persistOp, puts []Record, deletes []uint6
 
 // record returns the store record of an accepted outbound message.
 func outRecord(o *outMsg) (Record, error) {
-	b, err := wire.AppendPublish([]byte{recordV1}, &o.pub)
+	b, err := wire.AppendCheckedPublish([]byte{recordV1}, wire.V5, &o.pub)
 	if err != nil {
 		return Record{}, err
 	}
@@ -236,7 +236,7 @@ func decodeOutRecord(seq uint64, value []byte) (*outMsg, error) {
 		return nil, fmt.Errorf("a %s, not a PUBLISH", wire.TypeName(typ))
 	}
 	o := &outMsg{seq: seq}
-	if err := wire.DecodePublish(flags, body, &o.pub); err != nil {
+	if err := wire.DecodePublish(wire.V5, flags, body, &o.pub); err != nil {
 		return nil, err
 	}
 	o.wsize = len(value) - 1

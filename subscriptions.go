@@ -247,13 +247,13 @@ func (c *Client) sendSubscribesLocked(l *link, subs []*subscription) []*request 
 				p.Props.Mark(wire.PropUser)
 				p.Props.User = sub.user
 			}
-			if l.serverMaxPacket > 0 && n > 0 && wire.SubscribeSize(&p) > l.serverMaxPacket {
+			if l.serverMaxPacket > 0 && n > 0 && wire.SubscribeSize(wire.V5, &p) > l.serverMaxPacket {
 				p.Subscriptions = p.Subscriptions[:n]
 				break
 			}
 			n++
 		}
-		b, err := wire.AppendSubscribe(nil, &p)
+		b, err := wire.AppendSubscribe(nil, wire.V5, &p)
 		if err != nil { // filters were checked when registered
 			c.session.cancelRequestLocked(r)
 			c.cfg.logger.Error("mqttkeep: SUBSCRIBE not encodable", "err", err)
@@ -277,7 +277,7 @@ func (c *Client) sendUnsubscribeLocked(l *link, filters []string, subs []*subscr
 	if r == nil {
 		return nil
 	}
-	b, err := wire.AppendUnsubscribe(nil, &wire.Unsubscribe{PacketID: r.id, Filters: filters})
+	b, err := wire.AppendUnsubscribe(nil, wire.V5, &wire.Unsubscribe{PacketID: r.id, Filters: filters})
 	if err != nil {
 		c.session.cancelRequestLocked(r)
 		return nil
