@@ -1,5 +1,7 @@
 package wire
 
+import "unicode/utf8"
+
 // Publish is a PUBLISH packet.
 type Publish struct {
 	Topic    string // empty when a received MQTT 5 packet used a topic alias alone
@@ -42,8 +44,10 @@ func (p *Publish) check(v Version) error {
 			return err
 		}
 	}
-	if err := checkTopicName("topic name", p.Topic, v == V5 && p.Props.Has(PropTopicAlias)); err != nil {
-		return err
+	// checkTopicName's checks, inline on the path of a valid topic.
+	ascii, zero, wild := scan(p.Topic)
+	if len(p.Topic) > MaxString || !ascii && !utf8.ValidString(p.Topic) || zero || wild || p.Topic == "" && (v != V5 || !p.Props.Has(PropTopicAlias)) {
+		return checkTopicName("topic name", p.Topic, v == V5 && p.Props.Has(PropTopicAlias))
 	}
 	return p.Props.Check()
 }
