@@ -114,17 +114,31 @@ func NewCluster(dir string, size int, opts ...Option) (*Cluster, error) {
 }
 
 // joinTo makes n a member of first's cluster and waits until its MQTT
-// listener is back.
+// listener is back. It runs rabbitmqctl once, with eval, for what
+// "rabbitmqctl stop_app", "join_cluster FIRST" and "start_app" do (the
+// same three calls on the node: rabbit:stop(), rabbit_mnesia:join_cluster
+// and rabbit:start()): each rabbitmqctl run starts an Erlang VM and the
+// CLI's code, about 0.7 s on 2 cores and several seconds when loaded.
 func (n *Node) joinTo(first *Node, deadline time.Time) error {
 	n.life.Lock()
 	defer n.life.Unlock()
+	began := time.Now()
 	n.note("joining " + first.name)
-	for _, args := range [][]string{{"stop_app"}, {"join_cluster", first.name}, {"start_app"}} {
-		if _, err := n.Ctl(args...); err != nil {
-			return n.withLog(err)
-		}
+	expr := fmt.Sprintf(`ok = rabbit:stop(),
+case rabbit_mnesia:join_cluster('%s', disc) of
+    ok -> ok;
+    {ok, already_member} -> ok;
+    JoinError -> erlang:error({join_cluster, JoinError})
+end,
+ok = rabbit:start().`, first.name)
+	if _, err := n.Ctl("eval", expr); err != nil {
+		return n.withLog(err)
 	}
-	return n.waitReady(deadline)
+	if err := n.waitReady(deadline); err != nil {
+		return err
+	}
+	n.note(fmt.Sprintf("joined %s in %v", first.name, time.Since(began).Round(time.Millisecond)))
+	return nil
 }
 
 // waitRunning waits until n's cluster_status lists as running every node

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
 )
 
 // Ctl runs rabbitmqctl against the node ("rabbitmqctl -n NAME ARGS...")
@@ -24,7 +26,7 @@ func (n *Node) Ctl(args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, n.in.ctl, append([]string{"-n", n.name}, args...)...)
 	cmd.Env = n.env()
 	cmd.Dir = n.dir
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = childproc.SysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer

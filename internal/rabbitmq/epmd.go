@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
 )
 
 // epmd is an Erlang port mapper daemon of this package's own, in the
@@ -17,7 +19,7 @@ import (
 // and exits, so no daemon outlives the tests.
 type epmd struct {
 	port int
-	proc *process
+	proc *childproc.Process
 	out  *os.File
 }
 
@@ -34,22 +36,22 @@ func startEpmd(bin, dir string) (*epmd, error) {
 	deadline := time.Now().Add(epmdStartTimeout)
 	var last error
 	for time.Now().Before(deadline) {
-		ports, err := freePorts(1, nil)
+		ports, err := childproc.FreePorts(1, nil)
 		if err != nil {
 			_ = out.Close()
 			return nil, err
 		}
 		port := ports[0]
-		p, err := startProcess(bin, []string{bin, "-port", strconv.Itoa(port), "-address", "127.0.0.1"},
+		p, err := childproc.Start(bin, []string{bin, "-port", strconv.Itoa(port), "-address", "127.0.0.1"},
 			cleanEnv(), dir, out)
 		if err != nil {
 			_ = out.Close()
 			return nil, err
 		}
 		for {
-			if p.poll() {
+			if p.Poll() {
 				// Most likely the port was taken after it was picked.
-				last = fmt.Errorf("epmd on port %d exited: %s", port, p.describe())
+				last = fmt.Errorf("epmd on port %d exited: %s", port, p.Describe())
 				break
 			}
 			c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
@@ -59,11 +61,11 @@ func startEpmd(bin, dir string) (*epmd, error) {
 			}
 			last = err
 			if time.Now().After(deadline) {
-				p.killGroup()
-				p.wait(5 * time.Second)
+				p.KillGroup()
+				p.Wait(5 * time.Second)
 				break
 			}
-			time.Sleep(pollInterval)
+			time.Sleep(childproc.PollInterval)
 		}
 	}
 	_ = out.Close()
@@ -72,10 +74,10 @@ func startEpmd(bin, dir string) (*epmd, error) {
 
 // stop ends the epmd and waits for it (SIGKILL after 5 s).
 func (e *epmd) stop() {
-	e.proc.signal(syscall.SIGTERM)
-	if !e.proc.wait(5 * time.Second) {
-		e.proc.killGroup()
-		e.proc.wait(5 * time.Second)
+	e.proc.Signal(syscall.SIGTERM)
+	if !e.proc.Wait(5 * time.Second) {
+		e.proc.KillGroup()
+		e.proc.Wait(5 * time.Second)
 	}
 	_ = e.out.Close()
 }

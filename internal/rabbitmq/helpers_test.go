@@ -64,3 +64,29 @@ func refused(addr string) bool {
 	}
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
+
+// dialRetry connects c to addr, retrying while the broker refuses it
+// with "server unavailable" (3) or drops it, as RabbitMQ may while the
+// MQTT plugin's client-ID tracker elects a new leader after a node died,
+// or while a restarted node recovers a session's queue; it logs each
+// failure and gives up after timeout.
+func dialRetry(t *testing.T, addr string, c mqtt311.Connect, timeout time.Duration) (*mqtt311.Conn, bool, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	for {
+		conn, present, err := mqtt311.Dial(addr, c, ioTimeout)
+		if err == nil {
+			t.Cleanup(func() { _ = conn.Close() })
+			return conn, present, time.Since(began)
+		}
+		var refusedErr *mqtt311.RefusedError
+		if errors.As(err, &refusedErr) && refusedErr.Code != 3 {
+			require.NoError(t, err)
+		}
+		if time.Since(began) > timeout {
+			require.NoError(t, err, "CONNECT to %s for %v", addr, timeout)
+		}
+		t.Logf("CONNECT %q to %s: %v; again", c.ClientID, addr, err)
+		time.Sleep(500 * time.Millisecond)
+	}
+}

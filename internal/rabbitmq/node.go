@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
 	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
 )
 
@@ -37,8 +38,9 @@ type Node struct {
 	name    string // NAME@localhost
 	dir     string
 	epmd    *epmd
-	ownEpmd bool     // the node's own epmd, stopped by Close
-	cluster *Cluster // nil for a standalone node
+	ownEpmd bool           // the node's own epmd, stopped by Close
+	cluster *Cluster       // nil for a standalone node
+	log     *childproc.Log // the node's console output, appended to by every start
 
 	life sync.Mutex // serialises start, Stop, Kill, Restart and Close
 
@@ -46,8 +48,7 @@ type Node struct {
 	mqttPort  int
 	amqpPort  int
 	distPort  int
-	proc      *process
-	log       *os.File // the node's console output, appended to by every start
+	proc      *childproc.Process
 	starts    int
 	closed    bool
 	lastStart time.Duration
@@ -144,7 +145,7 @@ func newNode(in install, cfg config, dir, name, cookie string, e *epmd) (*Node, 
 			return nil, err
 		}
 	}
-	log, err := os.OpenFile(filepath.Join(dir, "console.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := childproc.OpenLog(filepath.Join(dir, "console.log"), notePrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func (n *Node) startFresh(deadline time.Time) error {
 	n.life.Lock()
 	defer n.life.Unlock()
 	for {
-		ports, err := freePorts(3, map[int]bool{n.epmd.port: true})
+		ports, err := childproc.FreePorts(3, map[int]bool{n.epmd.port: true})
 		if err != nil {
 			return err
 		}
@@ -277,7 +278,7 @@ func (n *Node) launch() error {
 	n.mu.Unlock()
 	n.note(fmt.Sprintf("start #%d of %s: MQTT 127.0.0.1:%d, AMQP %d, distribution %d, epmd %d",
 		num, n.name, mqtt, amqp, dist, n.epmd.port))
-	p, err := startProcess(n.in.server, []string{n.in.server, "-noinput"}, n.env(), n.dir, n.log)
+	p, err := childproc.Start(n.in.server, []string{n.in.server, "-noinput"}, n.env(), n.dir, n.log.File())
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %s: %w", n.name, err)
 	}
@@ -295,9 +296,9 @@ func (n *Node) waitReady(deadline time.Time) error {
 	n.mu.Unlock()
 	var last error
 	for {
-		if p.poll() {
+		if p.Poll() {
 			n.clearProc(p)
-			err := fmt.Errorf("rabbitmq: node %s exited during start-up (%s)", n.name, p.describe())
+			err := fmt.Errorf("rabbitmq: node %s exited during start-up (%s)", n.name, p.Describe())
 			if n.logContainsSince(num, "eaddrinuse") {
 				err = fmt.Errorf("%w: %w", err, errAddrInUse)
 			}
@@ -371,7 +372,7 @@ func (n *Node) PID() int {
 	if n.proc == nil {
 		return 0
 	}
-	return n.proc.pid
+	return n.proc.Pid()
 }
 
 // Running reports whether the node's process is running (it may still
@@ -380,7 +381,7 @@ func (n *Node) Running() bool {
 	n.mu.Lock()
 	p := n.proc
 	n.mu.Unlock()
-	return p != nil && !p.poll()
+	return p != nil && !p.Poll()
 }
 
 // StartDuration returns how long the last successful start or restart
@@ -410,10 +411,10 @@ func (n *Node) stopLocked() error {
 		return nil
 	}
 	n.note("SIGTERM")
-	p.signal(syscall.SIGTERM)
-	if p.wait(n.cfg.stopTimeout) {
-		n.note("exited: " + p.describe())
-		p.killGroup() // helpers that outlived the VM, if any
+	p.Signal(syscall.SIGTERM)
+	if p.Wait(n.cfg.stopTimeout) {
+		n.note("exited: " + p.Describe())
+		p.KillGroup() // helpers that outlived the VM, if any
 		n.clearProc(p)
 		return nil
 	}
@@ -439,11 +440,11 @@ func (n *Node) killLocked() error {
 		return nil
 	}
 	n.note("SIGKILL")
-	p.killGroup()
-	if !p.wait(10 * time.Second) {
-		return fmt.Errorf("rabbitmq: node %s (pid %d) still running 10 s after SIGKILL", n.name, p.pid)
+	p.KillGroup()
+	if !p.Wait(10 * time.Second) {
+		return fmt.Errorf("rabbitmq: node %s (pid %d) still running 10 s after SIGKILL", n.name, p.Pid())
 	}
-	n.note("exited: " + p.describe())
+	n.note("exited: " + p.Describe())
 	n.clearProc(p)
 	return nil
 }
@@ -484,7 +485,7 @@ func (n *Node) Close() error {
 	return err
 }
 
-func (n *Node) clearProc(p *process) {
+func (n *Node) clearProc(p *childproc.Process) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.proc == p {

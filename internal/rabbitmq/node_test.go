@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,15 +17,38 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
 )
 
-// One node through its whole life: start, CONNECT, a QoS 1 round trip, a
-// persistent session whose queued message survives SIGKILL and restart
-// (quorum queue), a clean stop and restart.
-func TestNodeLifecycle(t *testing.T) {
+// The node shared by the package's tests, as the library's tests use it:
+// the broker behaviours side by side on it, then, alone, its lifecycle:
+// a persistent session whose queued message survives SIGKILL and
+// restart (quorum queue), a clean stop and restart. (Killing the shared
+// node is for this package's tests only, which order it after the
+// others.) It runs beside the cluster test: four nodes start at once.
+func TestSharedNode(t *testing.T) {
 	t.Parallel()
-	const user, pass = "mqttkeep", "pw-not-in-logs-7351"
-	n := Start(t, WithQuorumSessions(), WithUser(user, pass))
+	n := Shared(t)
 	t.Logf("RabbitMQ %s node %s ready in %v (MQTT %s)", n.Version(), n.Name(), n.StartDuration(), n.MQTTAddr())
 
+	t.Run("one per test binary", func(t *testing.T) {
+		assert.Same(t, n, Shared(t))
+		user, pass := n.Credentials()
+		assert.Equal(t, DefaultUser, user)
+		assert.Equal(t, DefaultPassword, pass)
+	})
+	t.Run("behaviour", func(t *testing.T) {
+		for _, b := range behaviours {
+			t.Run(b.name, func(t *testing.T) {
+				t.Parallel()
+				b.test(t, n)
+			})
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	t.Run("lifecycle", func(t *testing.T) { nodeLifecycle(t, n) })
+}
+
+func nodeLifecycle(t *testing.T, n *Node) {
 	addr := n.MQTTAddr()
 	pid := n.PID()
 	require.Positive(t, pid)
@@ -45,28 +69,30 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 
 	t.Run("CONNECT", func(t *testing.T) {
-		c, present := dial(t, addr, n.Connect("lifecycle-connect", true))
+		c, present := dial(t, addr, n.Connect(UniqueName(t, "c"), true))
 		assert.False(t, present)
 		require.NoError(t, c.Disconnect())
-		_, _, err := mqtt311.Dial(addr, mqtt311.Connect{ClientID: "bad", CleanSession: true,
-			Username: user, Password: []byte("wrong")}, ioTimeout)
+		bad := n.Connect(UniqueName(t, "bad"), true)
+		bad.Password = []byte("wrong")
+		_, _, err := mqtt311.Dial(addr, bad, ioTimeout)
 		var refusedErr *mqtt311.RefusedError
 		require.ErrorAs(t, err, &refusedErr)
 		assert.EqualValues(t, 4, refusedErr.Code, "bad user name or password")
 		// Anonymous connections get the default credentials.
-		c, _ = dial(t, addr, mqtt311.Connect{ClientID: "anon", CleanSession: true})
+		c, _ = dial(t, addr, mqtt311.Connect{ClientID: UniqueName(t, "anon"), CleanSession: true})
 		require.NoError(t, c.Disconnect())
 	})
 
 	t.Run("QoS 1 round trip", func(t *testing.T) {
-		sub, _ := dial(t, addr, n.Connect("lifecycle-sub", true))
-		codes, err := sub.Subscribe(1, mqtt311.Filter{Topic: "lifecycle/rt", QoS: 1})
+		topic := UniqueName(t, "rt")
+		sub, _ := dial(t, addr, n.Connect(UniqueName(t, "sub"), true))
+		codes, err := sub.Subscribe(1, mqtt311.Filter{Topic: topic, QoS: 1})
 		require.NoError(t, err)
 		assert.Equal(t, []byte{1}, codes)
-		pub, _ := dial(t, addr, n.Connect("lifecycle-pub", true))
-		publish1(t, pub, "lifecycle/rt", "one", 7)
+		pub, _ := dial(t, addr, n.Connect(UniqueName(t, "pub"), true))
+		publish1(t, pub, topic, "one", 7)
 		m := receive(t, sub)
-		assert.Equal(t, "lifecycle/rt", m.Topic)
+		assert.Equal(t, topic, m.Topic)
 		assert.Equal(t, "one", string(m.Payload))
 		assert.EqualValues(t, 1, m.QoS)
 		require.NoError(t, sub.Ack(mqtt311.PUBACK, m.PacketID))
@@ -74,19 +100,21 @@ func TestNodeLifecycle(t *testing.T) {
 
 	// A persistent session with a QoS 1 subscription and a message queued
 	// for it while it is away.
-	keeper := n.Connect("lifecycle-keeper", false)
+	id, topic := UniqueName(t, "keeper"), UniqueName(t, "keep")
+	keeper := n.Connect(id, false)
 	c, present := dial(t, addr, keeper)
 	assert.False(t, present, "a new session")
-	_, err := c.Subscribe(1, mqtt311.Filter{Topic: "lifecycle/keep", QoS: 1})
+	_, err := c.Subscribe(1, mqtt311.Filter{Topic: topic, QoS: 1})
 	require.NoError(t, err)
 	require.NoError(t, c.Disconnect())
-	pub, _ := dial(t, addr, n.Connect("lifecycle-pub2", true))
-	publish1(t, pub, "lifecycle/keep", "survives SIGKILL", 1)
-	q, err := n.Queue("", SessionQueue("lifecycle-keeper"))
+	pub, _ := dial(t, addr, n.Connect(UniqueName(t, "pub"), true))
+	publish1(t, pub, topic, "survives SIGKILL", 1)
+	q, err := n.Queue("", SessionQueue(id))
 	require.NoError(t, err)
 	assert.Equal(t, "quorum", q.Type)
 	assert.True(t, q.Durable)
 
+	starts := strings.Count(n.Log(), notePrefix+"start #")
 	require.NoError(t, n.Kill())
 	assert.False(t, n.Running())
 	assert.Zero(t, n.PID())
@@ -98,10 +126,11 @@ func TestNodeLifecycle(t *testing.T) {
 	t.Logf("restart after SIGKILL: ready in %v", n.StartDuration())
 	assert.Equal(t, addr, n.MQTTAddr())
 	assert.NotEqual(t, pid, n.PID())
-	c, present = dial(t, addr, keeper)
+	c, present, waited := dialRetry(t, addr, keeper, 60*time.Second)
+	t.Logf("the session's CONNECT accepted %v after the node was ready", waited)
 	assert.True(t, present, "the session survived the kill")
 	m := receive(t, c)
-	assert.Equal(t, "lifecycle/keep", m.Topic)
+	assert.Equal(t, topic, m.Topic)
 	assert.Equal(t, "survives SIGKILL", string(m.Payload))
 	assert.EqualValues(t, 1, m.QoS)
 	require.NoError(t, c.Ack(mqtt311.PUBACK, m.PacketID))
@@ -113,19 +142,49 @@ func TestNodeLifecycle(t *testing.T) {
 	require.NoError(t, n.Kill(), "Kill of a stopped node")
 	require.NoError(t, n.Restart())
 	t.Logf("restart after a clean stop: ready in %v", n.StartDuration())
-	c, present = dial(t, addr, keeper)
+	c, present, _ = dialRetry(t, addr, keeper, 60*time.Second)
 	assert.True(t, present, "the session survived the stop")
 	require.NoError(t, c.Disconnect())
+	require.NoError(t, cleanUp(n, id))
 
 	log := n.Log()
-	assert.Equal(t, 3, strings.Count(log, notePrefix+"start #"), "three starts noted")
-	assert.NotContains(t, log, pass, "the password is not logged")
-	assert.Contains(t, n.LogTail(200), "lifecycle-keeper")
+	assert.Equal(t, starts+2, strings.Count(log, notePrefix+"start #"), "two more starts noted")
+	assert.Contains(t, n.LogTail(300), id, "the log shows the session's client")
+}
 
-	epmdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.epmd.port))
-	assert.False(t, refused(epmdAddr), "the node's epmd runs")
-	require.NoError(t, n.Close())
-	assert.True(t, refused(epmdAddr), "the node's epmd is gone after Close")
-	assert.ErrorIs(t, n.Restart(), ErrClosed)
-	require.NoError(t, n.Close(), "Close is idempotent")
+func TestUniqueName(t *testing.T) {
+	a, b := UniqueName(t, "sub"), UniqueName(t, "sub")
+	assert.NotEqual(t, a, b)
+	assert.True(t, strings.HasPrefix(a, "TestUniqueName-sub-"), a)
+	t.Run("a/b c+#", func(t *testing.T) {
+		name := UniqueName(t, "x/y")
+		assert.Regexp(t, `^TestUniqueName_a_b_c_-x_y-\d+$`, name, "no topic separators or wildcards")
+	})
+	t.Run(strings.Repeat("long", 30), func(t *testing.T) {
+		assert.LessOrEqual(t, len(UniqueName(t, "c")), 60)
+	})
+}
+
+// fakeTB records Skip and Fatal without ending the goroutine.
+type fakeTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (f *fakeTB) Helper()           {}
+func (f *fakeTB) Skip(args ...any)  { f.skipped = fmt.Sprint(args...) }
+func (f *fakeTB) Fatal(args ...any) { f.fatal = fmt.Sprint(args...) }
+
+func TestMissingSkipsUnlessRequired(t *testing.T) {
+	t.Setenv(RequireEnv, "")
+	var f fakeTB
+	missing(&f)
+	assert.Equal(t, MissingMessage, f.skipped)
+	assert.Empty(t, f.fatal)
+
+	t.Setenv(RequireEnv, "1")
+	f = fakeTB{}
+	missing(&f)
+	assert.Equal(t, MissingMessage, f.fatal)
+	assert.Empty(t, f.skipped)
 }

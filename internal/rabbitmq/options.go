@@ -12,7 +12,7 @@ const (
 	// DefaultStartTimeout bounds a node's start (or restart) until its
 	// MQTT listener accepts a CONNECT, and a cluster's formation: generous
 	// for a loaded 2-core machine, where one cold start takes about 14 s.
-	DefaultStartTimeout = 120 * time.Second
+	DefaultStartTimeout = 180 * time.Second
 	// DefaultStopTimeout bounds a clean stop (SIGTERM) before SIGKILL.
 	DefaultStopTimeout = 30 * time.Second
 	// ctlTimeout bounds one rabbitmqctl call.

@@ -56,6 +56,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
 )
 
 // RequireEnv is the environment variable that turns a missing RabbitMQ
@@ -164,3 +166,7 @@ func requireInstall(tb testing.TB) (install, bool) {
 	}
 	return in, true
 }
+
+// cleanEnv returns the test process's environment without anything that
+// would change how Erlang or RabbitMQ start.
+func cleanEnv() []string { return childproc.CleanEnv("RABBITMQ_", "ERL_") }

@@ -18,16 +18,60 @@ const SharedClusterSize = 3
 // default credentials and quorum queues for persistent sessions.
 var sharedOptions = []Option{WithQuorumSessions()}
 
-// shared holds the node and the cluster shared by the tests of a test
-// binary, each started on first use. A start that failed is not tried
-// again: every later test fails at once with the same error.
-var shared struct {
-	mu         sync.Mutex
-	node       *Node
-	nodeErr    error
-	cluster    *Cluster
-	clusterErr error
-	dirs       []string
+// sharedSlot holds a node or cluster shared by the tests of a test
+// binary, started on first use. A start that failed is not tried again:
+// every later test fails at once with the same error.
+type sharedSlot[T interface{ Close() error }] struct {
+	mu  sync.Mutex // held during the start: a second test waits for it
+	v   T
+	ok  bool
+	err error
+	dir string
+}
+
+var (
+	sharedNode    sharedSlot[*Node]
+	sharedCluster sharedSlot[*Cluster]
+)
+
+// get returns the slot's value, starting it with start in a new temporary
+// directory (named after prefix) on first use.
+func (s *sharedSlot[T]) get(tb testing.TB, what, prefix string, start func(dir string) (T, error)) T {
+	tb.Helper()
+	var zero T
+	if _, ok := requireInstall(tb); !ok {
+		return zero
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ok && s.err == nil {
+		s.dir, s.err = os.MkdirTemp("", prefix)
+		if s.err == nil {
+			s.v, s.err = start(s.dir)
+			s.ok = s.err == nil
+		}
+	}
+	if s.err != nil {
+		tb.Fatalf("rabbitmq: the shared %s did not start: %v", what, s.err)
+		return zero
+	}
+	return s.v
+}
+
+// stop closes the value, removes its directory and empties the slot.
+func (s *sharedSlot[T]) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	if s.ok {
+		errs = append(errs, s.v.Close())
+	}
+	if s.dir != "" {
+		errs = append(errs, os.RemoveAll(s.dir))
+	}
+	var zero T
+	s.v, s.ok, s.err, s.dir = zero, false, nil, ""
+	return errors.Join(errs...)
 }
 
 // Shared returns the node shared by every test of the test binary,
@@ -49,24 +93,24 @@ var shared struct {
 // skips the test (fails it when MQTTKEEP_REQUIRE_RABBITMQ=1).
 func Shared(tb testing.TB) *Node {
 	tb.Helper()
-	if _, ok := requireInstall(tb); !ok {
-		return nil
+	n := sharedNode.get(tb, "node", "mqttkeep-rabbitmq-",
+		func(dir string) (*Node, error) { return NewNode(dir, sharedOptions...) })
+	if n != nil {
+		tb.Cleanup(func() { showSharedLog(tb, n) })
 	}
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.node == nil && shared.nodeErr == nil {
-		dir, err := os.MkdirTemp("", "mqttkeep-rabbitmq-")
-		if err == nil {
-			shared.dirs = append(shared.dirs, dir)
-			shared.node, err = NewNode(dir, sharedOptions...)
-		}
-		shared.nodeErr = err
+	return n
+}
+
+// sharedLogLines is how much of a shared node's log a failed test shows.
+const sharedLogLines = 150
+
+// showSharedLog logs the end of a shared node's log on tb if the test
+// failed (other tests' lines among it).
+func showSharedLog(tb testing.TB, n *Node) {
+	if tb.Failed() {
+		tb.Logf("shared rabbitmq node %s, last %d lines of %s (of every test using it):\n%s",
+			n.name, sharedLogLines, n.log.Path(), n.LogTail(sharedLogLines))
 	}
-	if shared.nodeErr != nil {
-		tb.Fatalf("rabbitmq: the shared node did not start: %v", shared.nodeErr)
-		return nil
-	}
-	return shared.node
 }
 
 // SharedCluster returns the cluster of three nodes shared by every test
@@ -76,44 +120,23 @@ func Shared(tb testing.TB) *Node {
 // other test runs meanwhile, and must leave every node running.
 func SharedCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	if _, ok := requireInstall(tb); !ok {
-		return nil
+	c := sharedCluster.get(tb, "cluster", "mqttkeep-rabbitmq-cluster-",
+		func(dir string) (*Cluster, error) { return NewCluster(dir, SharedClusterSize, sharedOptions...) })
+	if c != nil {
+		tb.Cleanup(func() {
+			for _, n := range c.nodes {
+				showSharedLog(tb, n)
+			}
+		})
 	}
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.cluster == nil && shared.clusterErr == nil {
-		dir, err := os.MkdirTemp("", "mqttkeep-rabbitmq-cluster-")
-		if err == nil {
-			shared.dirs = append(shared.dirs, dir)
-			shared.cluster, err = NewCluster(dir, SharedClusterSize, sharedOptions...)
-		}
-		shared.clusterErr = err
-	}
-	if shared.clusterErr != nil {
-		tb.Fatalf("rabbitmq: the shared cluster did not form: %v", shared.clusterErr)
-		return nil
-	}
-	return shared.cluster
+	return c
 }
 
 // StopShared stops the shared node and cluster, if started, and removes
 // their directories. Later calls of Shared and SharedCluster start new
 // ones.
 func StopShared() error {
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	var errs []error
-	if shared.node != nil {
-		errs = append(errs, shared.node.Close())
-	}
-	if shared.cluster != nil {
-		errs = append(errs, shared.cluster.Close())
-	}
-	for _, d := range shared.dirs {
-		errs = append(errs, os.RemoveAll(d))
-	}
-	shared.node, shared.nodeErr, shared.cluster, shared.clusterErr, shared.dirs = nil, nil, nil, nil, nil
-	return errors.Join(errs...)
+	return errors.Join(sharedNode.stop(), sharedCluster.stop())
 }
 
 // Runner is what [StopSharedAfter] wraps: *testing.M, and what
@@ -147,8 +170,7 @@ var notName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // name (characters other than letters, digits, '-' and '_' replaced,
 // cut to 40), what, and a sequence number, e.g.
 // "TestResume-sub-7". It stays well within what RabbitMQ accepts in
-// client identifiers (the MQTT plugin puts them in queue names of at
-// most 255 bytes).
+// client identifiers (the MQTT plugin puts them in queue names).
 func UniqueName(tb testing.TB, what string) string {
 	name := notName.ReplaceAllString(tb.Name(), "_")
 	if len(name) > 40 {

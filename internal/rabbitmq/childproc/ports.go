@@ -1,4 +1,4 @@
-package rabbitmq
+package childproc
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // while the node is down between a kill and a restart, which would make
 // the restart fail. Each is checked free on 127.0.0.1 when picked; a node
 // that still finds one taken fails to start and is started again on
-// fresh ports (see startFresh).
+// fresh ports.
 const (
 	portLow  = 20000 // lowest port picked
 	portHigh = 32000 // one past the highest, when the ephemeral range starts above it
@@ -51,9 +51,9 @@ func ephemeralLow() int {
 	return lo
 }
 
-// freePorts returns n distinct ports, each free on 127.0.0.1 a moment
-// ago, none in used.
-func freePorts(n int, used map[int]bool) ([]int, error) {
+// FreePorts returns n distinct ports, each free on 127.0.0.1 a moment
+// ago, none in used nor a well-known port of the brokers.
+func FreePorts(n int, used map[int]bool) ([]int, error) {
 	high := min(portHigh, ephemeralLow())
 	out := make([]int, 0, n)
 	taken := func(p int) bool {
@@ -91,7 +91,7 @@ func freePorts(n int, used map[int]bool) ([]int, error) {
 			}
 		}
 		if port == 0 {
-			return nil, fmt.Errorf("rabbitmq: no free port on 127.0.0.1 after %d tries", 2*portTries)
+			return nil, fmt.Errorf("childproc: no free port on 127.0.0.1 after %d tries", 2*portTries)
 		}
 		out = append(out, port)
 	}
