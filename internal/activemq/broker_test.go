@@ -228,3 +228,16 @@ func TestXMLEscapesCredentials(t *testing.T) {
 	assert.Contains(t, x, `anonymousAccessAllowed="false"`)
 	assert.NotContains(t, (&Broker{name: "x", dir: "/d", cfg: newConfig(nil)}).xml(), "simpleAuthenticationPlugin")
 }
+
+// A broker that cannot start fails NewBroker at once, the cause in the
+// error; nothing is left running.
+func TestBrokerStartFailure(t *testing.T) {
+	if _, ok := Installed(); !ok {
+		missing(t)
+	}
+	t.Parallel()
+	_, err := NewBroker(t.TempDir(), WithBrokerXML("<noSuchElement/>"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exited during start-up")
+	assert.Contains(t, err.Error(), "noSuchElement", "ActiveMQ's own words are in the error")
+}

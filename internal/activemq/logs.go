@@ -3,14 +3,16 @@ package activemq
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
 // Log sizes: the lines an error carries, and the lines shown at the end
 // of a failed test.
 const (
-	errorLogLines = 40
-	shownLogLines = 300
+	errorLogLines   = 40
+	errorFirstLines = 15
+	shownLogLines   = 300
 )
 
 // notePrefix starts the lines this package adds to a broker's log.
@@ -29,9 +31,14 @@ func (b *Broker) logContainsSince(num int, substr string) bool {
 	return b.log.ContainsSince(fmt.Sprintf("start #%d of ", num), substr)
 }
 
-// withLog adds the last lines of the broker's log to err.
+// withLog adds to err the first error lines of the broker's last start
+// and the last lines of its log.
 func (b *Broker) withLog(err error) error {
-	return fmt.Errorf("%w\nlast %d lines of %s:\n%s", err, errorLogLines, b.log.Path(), b.LogTail(errorLogLines))
+	first := ""
+	if lines := b.log.FirstSince("start #", "ERROR", errorFirstLines); len(lines) > 0 {
+		first = fmt.Sprintf("\nfirst errors logged since the start:\n%s", strings.Join(lines, "\n"))
+	}
+	return fmt.Errorf("%w%s\nlast %d lines of %s:\n%s", err, first, errorLogLines, b.log.Path(), b.LogTail(errorLogLines))
 }
 
 // showLog logs the end of b's log on tb if the test failed or LogEnv is 1.

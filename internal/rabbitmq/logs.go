@@ -3,14 +3,16 @@ package rabbitmq
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
 // Log sizes: the lines an error carries, and the lines shown at the end
 // of a failed test.
 const (
-	errorLogLines = 40
-	shownLogLines = 400
+	errorLogLines   = 40
+	errorFirstLines = 15
+	shownLogLines   = 400
 )
 
 // notePrefix starts the lines this package adds to a node's log.
@@ -33,9 +35,14 @@ func (n *Node) logContainsSince(num int, substr string) bool {
 	return n.log.ContainsSince(fmt.Sprintf("start #%d of ", num), substr)
 }
 
-// withLog adds the last lines of the node's log to err.
+// withLog adds to err the first error lines of the node's last start and
+// the last lines of its log.
 func (n *Node) withLog(err error) error {
-	return fmt.Errorf("%w\nlast %d lines of %s:\n%s", err, errorLogLines, n.log.Path(), n.LogTail(errorLogLines))
+	first := ""
+	if lines := n.log.FirstSince("start #", "[error]", errorFirstLines); len(lines) > 0 {
+		first = fmt.Sprintf("\nfirst errors logged since the start:\n%s", strings.Join(lines, "\n"))
+	}
+	return fmt.Errorf("%w%s\nlast %d lines of %s:\n%s", err, first, errorLogLines, n.log.Path(), n.LogTail(errorLogLines))
 }
 
 // showLog logs the end of n's log on tb if the test failed or LogEnv is 1.

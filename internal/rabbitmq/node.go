@@ -251,6 +251,9 @@ func (n *Node) launchAndWait(deadline time.Time, restart bool) error {
 		if err == nil && restart && n.cluster != nil {
 			err = n.cluster.waitRunning(n, deadline)
 		}
+		if err == nil && restart && n.cluster == nil && n.cfg.quorum {
+			err = n.waitQuorumLeaders(deadline)
+		}
 		if err == nil {
 			n.mu.Lock()
 			n.lastStart = time.Since(began)
@@ -424,8 +427,9 @@ func (n *Node) stopLocked() error {
 
 // Kill sends SIGKILL to the node's beam.smp (and its helper processes)
 // and waits for it to exit: no clean shutdown, clients see their
-// connections reset, cluster peers see the node down. Kill does nothing
-// when the node is not running.
+// connections reset, cluster peers see the node down. On a standalone
+// node a quorum queue declared less than about a second before is lost
+// (see [Node.Flush]). Kill does nothing when the node is not running.
 func (n *Node) Kill() error {
 	n.life.Lock()
 	defer n.life.Unlock()
@@ -454,7 +458,9 @@ func (n *Node) killLocked() error {
 // queues and persistent sessions, survive) and waits until it is ready; a
 // node of a cluster is also waited for until it has rejoined: its
 // cluster_status lists as running every node of the cluster whose process
-// runs. The whole is bounded by [WithStartTimeout].
+// runs. A standalone node with [WithQuorumSessions] is also waited for
+// until each of its quorum queues has a leader (see waitQuorumLeaders).
+// The whole is bounded by [WithStartTimeout].
 func (n *Node) Restart() error {
 	n.life.Lock()
 	defer n.life.Unlock()

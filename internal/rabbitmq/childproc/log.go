@@ -94,3 +94,24 @@ func (l *Log) ContainsSince(marker, substr string) bool {
 	i := strings.LastIndex(s, l.prefix+marker)
 	return i >= 0 && strings.Contains(s[i:], substr)
 }
+
+// FirstSince returns the first n lines that contain substr after the last
+// note that starts with marker: the first errors of a failed start, which
+// the end of its log (a crash report) often does not show.
+func (l *Log) FirstSince(marker, substr string, n int) []string {
+	s := l.String()
+	i := strings.LastIndex(s, l.prefix+marker)
+	if i < 0 {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(s[i:], "\n") {
+		if len(out) == n {
+			break
+		}
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
