@@ -82,12 +82,12 @@ func jsonPart(s string) string {
 
 // Queue is one queue as rabbitmqctl list_queues reports it.
 type Queue struct {
-	Name     string   `json:"name"`
-	Type     string   `json:"type"` // "classic" or "quorum"
-	Durable  bool     `json:"durable"`
-	Messages int      `json:"messages"`
-	Leader   string   `json:"leader"`  // quorum queues: the node of the leader
-	Members  []string `json:"members"` // quorum queues: the nodes of its replicas
+	Name     string
+	Type     string // "classic" or "quorum"
+	Durable  bool
+	Messages int      // ready and unacknowledged
+	Leader   string   // quorum queues: the node of the leader
+	Members  []string // quorum queues: the nodes of its replicas
 }
 
 // Queues lists the queues of virtual host vhost ("" for "/") seen from
@@ -102,33 +102,30 @@ func (n *Node) Queues(vhost string) ([]Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	var qs []Queue
-	if err := json.Unmarshal([]byte(jsonPart(out)), &qs); err != nil {
-		// Classic queues report leader and members as "" or lists of
-		// other shapes; decode them one by one, leniently.
-		var raw []map[string]any
-		if err2 := json.Unmarshal([]byte(jsonPart(out)), &raw); err2 != nil {
-			return nil, fmt.Errorf("rabbitmq: list_queues on %s: %w: %s", n.name, err, lastLines(out, 5))
+	// Classic queues report leader and members as "" where quorum
+	// queues have a node and a list: decode each field by what it is.
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(jsonPart(out)), &raw); err != nil {
+		return nil, fmt.Errorf("rabbitmq: list_queues on %s: %w: %s", n.name, err, lastLines(out, 5))
+	}
+	qs := make([]Queue, 0, len(raw))
+	for _, r := range raw {
+		var q Queue
+		q.Name, _ = r["name"].(string)
+		q.Type, _ = r["type"].(string)
+		q.Durable, _ = r["durable"].(bool)
+		if m, ok := r["messages"].(float64); ok {
+			q.Messages = int(m)
 		}
-		qs = qs[:0]
-		for _, r := range raw {
-			q := Queue{}
-			q.Name, _ = r["name"].(string)
-			q.Type, _ = r["type"].(string)
-			q.Durable, _ = r["durable"].(bool)
-			if m, ok := r["messages"].(float64); ok {
-				q.Messages = int(m)
-			}
-			q.Leader, _ = r["leader"].(string)
-			if ms, ok := r["members"].([]any); ok {
-				for _, m := range ms {
-					if s, ok := m.(string); ok {
-						q.Members = append(q.Members, s)
-					}
+		q.Leader, _ = r["leader"].(string)
+		if ms, ok := r["members"].([]any); ok {
+			for _, m := range ms {
+				if s, ok := m.(string); ok {
+					q.Members = append(q.Members, s)
 				}
 			}
-			qs = append(qs, q)
 		}
+		qs = append(qs, q)
 	}
 	return qs, nil
 }
