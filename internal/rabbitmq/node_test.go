@@ -26,7 +26,7 @@ import (
 func TestSharedNode(t *testing.T) {
 	t.Parallel()
 	n := Shared(t)
-	t.Logf("RabbitMQ %s node %s ready in %v (MQTT %s)", n.Version(), n.Name(), n.StartDuration(), n.MQTTAddr())
+	t.Logf("RabbitMQ %s node %s (MQTT %s): its last start took %v", n.Version(), n.Name(), n.MQTTAddr(), n.StartDuration())
 
 	t.Run("one per test binary", func(t *testing.T) {
 		assert.Same(t, n, Shared(t))
