@@ -34,7 +34,8 @@
 //
 // On 2 cores a node's first start takes about 14 s (6 s on the same data
 // directory afterwards), three nodes started together about 25 s, and
-// joining two of them to the first about 4 s each. Tests of the library
+// joining two of them to the first 5 to 15 s in all; a loaded machine
+// doubles or triples these. Tests of the library
 // should share one node or cluster per test binary ([Shared],
 // [SharedCluster]) and keep apart by client identifiers and topics of
 // their own ([UniqueName]) or a virtual host of their own
