@@ -29,6 +29,7 @@ var behaviours = []struct {
 	{"keep alive", rabbitMQKeepAlive},
 	{"client identifiers", rabbitMQClientIdentifiers},
 	{"persistent session keeps QoS 1 only", rabbitMQPersistentSessionKeepsOnlyQoS1},
+	{"virtual host of a test's own", rabbitMQVhost},
 }
 
 // A level-5 (MQTT v5) CONNECT: the frame parser fails on the properties
@@ -251,4 +252,38 @@ func mustUnsubscribe(t *testing.T, id uint16, topics ...string) []byte {
 // clean-session CONNECT deletes its queue).
 func cleanUp(n *Node, clientID string) error {
 	return mqtt311.Probe(n.MQTTAddr(), n.Connect(clientID, true), ioTimeout)
+}
+
+// A test's own virtual host, reached with the user name "VHOST:USER",
+// has topics of its own, but not client identifiers: the plugin tracks
+// them across the node (cluster) whatever the virtual host, so the same
+// identifier in "/" takes the session over.
+func rabbitMQVhost(t *testing.T, n *Node) {
+	vhost := UniqueName(t, "vhost")
+	require.NoError(t, n.AddVhost(vhost))
+	assert.Equal(t, vhost+":"+DefaultUser, n.VhostUser(vhost))
+	own := func(clientID string) mqtt311.Connect {
+		c := n.Connect(clientID, true)
+		c.Username = n.VhostUser(vhost)
+		return c
+	}
+	id, topic := UniqueName(t, "c"), UniqueName(t, "t")
+	sub, _ := dial(t, n.MQTTAddr(), own(id))
+	_, err := sub.Subscribe(1, mqtt311.Filter{Topic: topic, QoS: 1})
+	require.NoError(t, err)
+	root, _ := dial(t, n.MQTTAddr(), n.Connect(UniqueName(t, "root"), true))
+	publish1(t, root, topic, "in /", 1)
+	pub, _ := dial(t, n.MQTTAddr(), own(UniqueName(t, "pub")))
+	publish1(t, pub, topic, "in "+vhost, 2)
+	m := receive(t, sub)
+	assert.Equal(t, "in "+vhost, string(m.Payload), "only the vhost's own message")
+	require.NoError(t, sub.Ack(mqtt311.PUBACK, m.PacketID))
+	q, err := n.Queue(vhost, SessionQueue(id))
+	require.NoError(t, err)
+	assert.Equal(t, SessionQueue(id), q.Name)
+
+	twin, _ := dial(t, n.MQTTAddr(), n.Connect(id, true))
+	_, err = sub.Read()
+	assert.True(t, closedByPeer(err), "the same client identifier in / closed the vhost's connection: %v", err)
+	require.NoError(t, twin.Disconnect())
 }

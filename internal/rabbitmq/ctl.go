@@ -156,7 +156,10 @@ func SessionQueue(clientID string) string { return "mqtt-subscription-" + client
 // AddVhost creates the virtual host name and gives the node's user
 // every permission on it (two rabbitmqctl calls, about 1.5 s on 2 cores).
 // An MQTT client reaches it with the user name "NAME:USER"
-// (RabbitMQ's convention; see [Node.VhostUser]).
+// (RabbitMQ's convention; see [Node.VhostUser]). Its topics, retained
+// messages and queues are its own; client identifiers are not: RabbitMQ
+// 3.10 tracks them across virtual hosts, so a CONNECT with the same
+// identifier in another virtual host takes the session's connection over.
 func (n *Node) AddVhost(name string) error {
 	if _, err := n.Ctl("add_vhost", name); err != nil {
 		return err

@@ -38,9 +38,10 @@
 // doubles or triples these. Tests of the library
 // should share one node or cluster per test binary ([Shared],
 // [SharedCluster]) and keep apart by client identifiers and topics of
-// their own ([UniqueName]) or a virtual host of their own
-// ([Node.AddVhost]); only tests that stop, kill or restart brokers need
-// their own.
+// their own ([UniqueName]; a virtual host of their own, [Node.AddVhost],
+// separates topics but not client identifiers, which the MQTT plugin
+// tracks across virtual hosts); only tests that stop, kill or restart
+// brokers need their own.
 //
 // # Missing broker
 //

@@ -77,9 +77,10 @@ func (s *sharedSlot[T]) stop() error {
 // Shared returns the node shared by every test of the test binary,
 // starting it on first use (about 14 s on 2 cores), with the default
 // credentials and [WithQuorumSessions]. Tests that use it must keep apart
-// by client identifiers and topics of their own ([UniqueName]) or a
-// virtual host of their own ([Node.AddVhost]), and must not stop, kill or
-// restart it while other tests may be using it. It lives in a directory
+// by client identifiers and topics of their own ([UniqueName]: client
+// identifiers must differ even between virtual hosts, see
+// [Node.AddVhost]), and must not stop, kill or restart it while other
+// tests may be using it. It lives in a directory
 // of its own under the system's temporary directory, removed by
 // [StopShared]; a test binary's TestMain must stop it:
 //
