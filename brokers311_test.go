@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,9 +27,9 @@ type broker311 struct {
 	opts []mqttkeep.Option
 	// negotiated: the broker refuses MQTT 5, so ProtocolAuto finds 3.1.1.
 	negotiated bool
-	// copies is how many copies of one message the broker sends a client
-	// whose subscriptions overlap (same QoS): 1 per client, or 1 per
-	// matching subscription.
+	// perSubscription: the broker sends a client whose subscriptions
+	// overlap (same QoS) one copy of a message per matching subscription,
+	// not one per client.
 	perSubscription bool
 }
 
@@ -47,16 +48,16 @@ func on311Brokers(t *testing.T, f func(t *testing.T, b broker311)) {
 	t.Run("activemq", func(t *testing.T) {
 		t.Parallel()
 		b := activemq.Shared(t)
-		f(t, broker311{name: "activemq", url: "mqtt://" + b.MQTTAddr(), negotiated: true})
+		f(t, broker311{name: "activemq", url: "mqtt://" + b.MQTTAddr(), negotiated: true, perSubscription: true})
 	})
 	t.Run("mochi", func(t *testing.T) {
 		t.Parallel()
-		f(t, broker311{name: "mochi", url: mqttkeeptest.NewBroker(t).URL(), perSubscription: true,
+		f(t, broker311{name: "mochi", url: mqttkeeptest.NewBroker(t).URL(),
 			opts: []mqttkeep.Option{mqttkeep.WithProtocolVersion(mqttkeep.MQTT311)}})
 	})
 	t.Run("mosquitto", func(t *testing.T) {
 		t.Parallel()
-		f(t, broker311{name: "mosquitto", url: mosquitto.Start(t).URL(), perSubscription: true,
+		f(t, broker311{name: "mosquitto", url: mosquitto.Start(t).URL(),
 			opts: []mqttkeep.Option{mqttkeep.WithProtocolVersion(mqttkeep.MQTT311)}})
 	})
 }
@@ -121,4 +122,149 @@ func TestMQTT311WillPropertiesRefused(t *testing.T) {
 	assert.Zero(t, b.Connects())
 	var rc *mqttkeep.ReasonCodeError
 	assert.False(t, errors.As(err, &rc))
+}
+
+// QoS 2 on 3.1.1: exactly once where the broker has it; RabbitMQ 3.10,
+// which has no QoS 2, answers the PUBLISH with PUBACK and grants QoS 1 on
+// SUBSCRIBE. The client says so instead of waiting for a PUBREC that
+// never comes: the publish fails with ErrNotSupported (the message was
+// delivered at least once), and later QoS 2 publishes are refused at once.
+func TestMQTT311QoS2(t *testing.T) {
+	on311Brokers(t, func(t *testing.T, b broker311) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		topic := uniqueID("q2/" + b.name)
+		got := newCollector()
+		sub := client311(t, b, uniqueID("sub"))
+		connect(t, sub)
+		require.NoError(t, sub.Subscribe(ctx, topic, 2, got.handle))
+		pub := client311(t, b, uniqueID("pub"))
+		connect(t, pub)
+		err := pub.Publish(ctx, topic, []byte("once"), mqttkeep.WithQoS(2))
+		msgs := got.wait(t, 1, 20*time.Second)
+		assert.Equal(t, "once", string(msgs[0].Payload))
+		if b.name != "rabbitmq" {
+			require.NoError(t, err)
+			assert.Equal(t, mqttkeep.QoS2, msgs[0].QoS)
+			return
+		}
+		require.ErrorIs(t, err, mqttkeep.ErrNotSupported)
+		assert.Contains(t, err.Error(), "PUBACK")
+		assert.Equal(t, mqttkeep.QoS1, msgs[0].QoS, "RabbitMQ grants QoS 1")
+		caps, _ := pub.Capabilities()
+		assert.Equal(t, mqttkeep.QoS1, caps.MaximumQoS, "learnt from the PUBACK")
+		assert.ErrorIs(t, pub.Publish(ctx, topic, []byte("again"), mqttkeep.WithQoS(2)), mqttkeep.ErrInvalidQoS)
+	})
+}
+
+// Connect, then Subscribe, on a resumed 3.1.1 session: the backlog that
+// arrives first is held for the subscription, and all 20 are handled. ActiveMQ 5.17
+// resumes the session without ever setting Session Present; the client
+// then restores its subscriptions, and the backlog is handled all the
+// same.
+func TestMQTT311ResumedBacklog(t *testing.T) {
+	on311Brokers(t, func(t *testing.T, b broker311) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id, topic := uniqueID("backlog"), uniqueID("backlog/"+b.name)
+		session := []mqttkeep.Option{mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Hour)}
+		first := client311(t, b, id, session...)
+		connect(t, first)
+		require.NoError(t, first.Subscribe(ctx, topic, 1, func(*mqttkeep.Message) {}))
+		require.NoError(t, first.Close(ctx)) // WithSessionExpiry: the session stays
+		pub := client311(t, b, uniqueID("pub"))
+		connect(t, pub)
+		for i := 1; i <= 20; i++ {
+			require.NoError(t, pub.Publish(ctx, topic, []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)))
+		}
+		second := client311(t, b, id, session...)
+		connect(t, second)
+		// All 20 are held, or as many as the broker sends unacknowledged:
+		// RabbitMQ's MQTT prefetch is 10.
+		eventuallyTrue(t, "messages held", func() bool { return second.Stats().InHeld > 0 })
+		_, err := second.Ping(ctx) // what the broker could send has come
+		require.NoError(t, err)
+		t.Logf("%s: %d messages held before Subscribe", b.name, second.Stats().InHeld)
+		got := newSeqCounter(0)
+		require.NoError(t, second.Subscribe(ctx, topic, 1, got.handle))
+		eventuallyTrue(t, "20 handled", func() bool { return got.total.Load() >= 20 })
+		for i := 1; i <= 20; i++ {
+			assert.Positive(t, got.seen()[i], "message %d", i)
+		}
+		// A program that is done with the session ends it (3.1.1: a
+		// Clean Session connection on Close).
+		done := client311(t, b, id)
+		connect(t, done)
+		require.NoError(t, done.Close(ctx))
+	})
+}
+
+// A silent link death on 3.1.1 is found within the same bound as on 5:
+// K/2 + ping timeout = K with the defaults (2 s here, plus scheduling).
+func TestMQTT311DetectionWithinBound(t *testing.T) {
+	on311Brokers(t, func(t *testing.T, b broker311) {
+		const k = 2 * time.Second
+		addr, _ := strings.CutPrefix(b.url, "mqtt://")
+		p := mqttkeeptest.NewProxy(t, addr)
+		ev := newEvents()
+		c := newClient(t, append(append(ev.options(), mqttkeep.WithServer(p.URL()), mqttkeep.WithClientID(uniqueID("detect")),
+			mqttkeep.WithKeepAlive(k), mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return time.Hour }})),
+			b.opts...)...)
+		connect(t, c)
+		_, err := c.Ping(context.Background()) // the link carried an exchange
+		require.NoError(t, err)
+		p.Blackhole()
+		diedAt := time.Now()
+		select {
+		case e := <-ev.lost:
+			took := time.Since(diedAt)
+			t.Logf("%s: dead link reported after %v (bound %v)", b.name, took, k)
+			assert.ErrorIs(t, e.Err, mqttkeep.ErrPingTimeout)
+			assert.LessOrEqual(t, took, k+tcpSlack)
+		case <-time.After(k + 10*time.Second):
+			t.Fatal("the dead link was not reported")
+		}
+	})
+}
+
+// Overlapping subscriptions on 3.1.1, where no Subscription Identifier
+// says which subscription a copy is for: the client routes each copy by
+// topic to every matching handler. A broker that sends one copy per client
+// (RabbitMQ, whose client has one queue per QoS; mochi and Mosquitto on
+// 3.1.1) gives each handler one call per message; one that sends a copy per
+// matching subscription (ActiveMQ) gives each handler one call per copy —
+// two here. Nothing is lost either way; on MQTT
+// 5 the identifiers make it one call per handler on every broker.
+func TestMQTT311OverlappingSubscriptions(t *testing.T) {
+	on311Brokers(t, func(t *testing.T, b broker311) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		base := uniqueID("overlap/" + b.name)
+		wide, narrow := newSeqCounter(0), newSeqCounter(0)
+		sub := client311(t, b, uniqueID("sub"))
+		connect(t, sub)
+		require.NoError(t, sub.Subscribe(ctx, base+"/#", 1, wide.handle))
+		require.NoError(t, sub.Subscribe(ctx, base+"/+/x", 1, narrow.handle))
+		pub := client311(t, b, uniqueID("pub"))
+		connect(t, pub)
+		const n = 10
+		for i := 1; i <= n; i++ {
+			require.NoError(t, pub.Publish(ctx, base+"/a/x", []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)))
+		}
+		want := 1
+		if b.perSubscription {
+			want = 2
+		}
+		if !assert.Eventually(t, func() bool {
+			return wide.total.Load() >= int64(n*want) && narrow.total.Load() >= int64(n*want)
+		}, 20*time.Second, time.Millisecond, "every message to both handlers") {
+			t.Logf("%s: wide %d narrow %d calls", b.name, wide.total.Load(), narrow.total.Load())
+		}
+		_, err := sub.Ping(ctx) // whatever else was coming has come
+		require.NoError(t, err)
+		for i := 1; i <= n; i++ {
+			assert.Equal(t, want, wide.seen()[i], "wide handler, message %d", i)
+			assert.Equal(t, want, narrow.seen()[i], "narrow handler, message %d", i)
+		}
+	})
 }

@@ -51,6 +51,7 @@ type Client struct {
 	// with ProtocolAuto (supervisor only).
 	negotiated map[string]wire.Version
 	dialTime   atomic.Int64 // how long the last successful dial took, for overlapping dials
+	qos1Only   atomic.Bool  // a 3.1.1 broker took a QoS 2 message at QoS 1 (downgradedLocked)
 
 	ctx           context.Context // ends when Close is called
 	cancel        context.CancelFunc

@@ -248,7 +248,7 @@ func checkAuthMethod(p *wire.Props, want string) error {
 	case !p.Has(wire.PropAuthMethod):
 		return errors.New("no Authentication Method")
 	case p.AuthMethod != want:
-		return fmt.Errorf("Authentication Method %q, the exchange uses %q", p.AuthMethod, want)
+		return fmt.Errorf("the Authentication Method %q is not the exchange's, %q", p.AuthMethod, want)
 	}
 	return nil
 }
@@ -265,6 +265,9 @@ func (l *link) accept(ca wire.Connack, cp *wire.Connect) {
 	if l.v == wire.V311 {
 		l.caps.ProtocolVersion = MQTT311
 		l.caps.SubscriptionIDsAvailable = false // no properties to carry them
+		if l.c.qos1Only.Load() {
+			l.caps.MaximumQoS = 1 // learnt from a PUBACK to QoS 2 (downgradedLocked)
+		}
 	}
 	l.sessionPresent, l.cleanSession = ca.SessionPresent, cp.CleanStart
 	l.upAt = time.Now()

@@ -294,6 +294,10 @@ func (s *session) ackReceived(l *link, a wire.Ack) {
 	}
 	switch a.Type {
 	case wire.PUBACK:
+		if o != nil && o.pub.QoS == 2 && o.state == outSent && l.v == wire.V311 {
+			s.downgradedLocked(l, o)
+			return
+		}
 		if o == nil || o.pub.QoS != 1 {
 			s.c.cfg.logger.Debug("mqttkeep: PUBACK for an unknown packet identifier", "id", a.PacketID)
 			return
@@ -356,6 +360,24 @@ func (s *session) ackReceived(l *link, a wire.Ack) {
 		s.finishInflightLocked(o, reason, ackError("PUBCOMP", a))
 	}
 	s.pumpLocked()
+}
+
+// downgradedLocked handles a 3.1.1 broker that answered a QoS 2 PUBLISH
+// with PUBACK: it took the message at QoS 1 (RabbitMQ 3.10 does, having no
+// QoS 2). The message is complete — delivered at least once, not exactly
+// once — and fails with ErrNotSupported saying so; the broker's maximum QoS
+// is 1 from then on, so that later QoS 2 publishes are refused at call
+// time (ErrInvalidQoS). s.mu held.
+func (s *session) downgradedLocked(l *link, o *outMsg) {
+	s.c.qos1Only.Store(true)
+	if l.caps.MaximumQoS > 1 {
+		l.caps.MaximumQoS = 1
+		s.c.mu.Lock()
+		s.c.caps.MaximumQoS = 1
+		s.c.mu.Unlock()
+		s.c.cfg.logger.Warn("mqttkeep: the broker answered a QoS 2 message with PUBACK: it supports QoS 1 at most", "topic", o.pub.Topic)
+	}
+	s.finishInflightLocked(o, 0, fmt.Errorf("%w: the broker acknowledged the QoS 2 message with PUBACK, taking it at QoS 1 (delivered at least once, maybe more)", ErrNotSupported))
 }
 
 // ackError is the error for an acknowledgement with a failure code, else

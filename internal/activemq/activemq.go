@@ -31,7 +31,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
+	"github.com/mqttkeep/mqttkeep/internal/childproc"
 )
 
 // RequireEnv is the environment variable that turns a missing ActiveMQ

@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/childproc"
 )
 
 // RequireEnv is the environment variable that turns a missing mosquitto
@@ -286,14 +288,17 @@ func (b *Broker) config(c *config, port int, passwordFile string) string {
 	return s.String()
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
+// freePort returns a port on 127.0.0.1 that was free a moment ago, below
+// the kernel's ephemeral range: a listener on port 0 elsewhere in the
+// test binary (the embedded brokers, the fault proxies) cannot take it
+// before Mosquitto binds it, and then pass the readiness check in
+// Mosquitto's place.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := childproc.FreePorts(1, nil)
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 var errAddrInUse = errors.New("address already in use")

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
+	"github.com/mqttkeep/mqttkeep/internal/mqtt311"
 )
 
 // What RabbitMQ 3.10's MQTT plugin does where a client could expect

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
+	"github.com/mqttkeep/mqttkeep/internal/mqtt311"
 )
 
 // A persistent session's queue is a quorum queue replicated on the three

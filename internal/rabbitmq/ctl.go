@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
+	"github.com/mqttkeep/mqttkeep/internal/childproc"
 )
 
 // Ctl runs rabbitmqctl against the node ("rabbitmqctl -n NAME ARGS...")

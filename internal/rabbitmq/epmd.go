@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
+	"github.com/mqttkeep/mqttkeep/internal/childproc"
 )
 
 // epmd is an Erlang port mapper daemon of this package's own, in the

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
+	"github.com/mqttkeep/mqttkeep/internal/mqtt311"
 )
 
 // ioTimeout bounds each packet a test waits for: generous, for a loaded

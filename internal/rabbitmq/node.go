@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
+	"github.com/mqttkeep/mqttkeep/internal/childproc"
+	"github.com/mqttkeep/mqttkeep/internal/mqtt311"
 )
 
 // ErrClosed is matched by the error of an operation on a closed node or

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/mqtt311"
+	"github.com/mqttkeep/mqttkeep/internal/mqtt311"
 )
 
 // The node shared by the package's tests, as the library's tests use it:

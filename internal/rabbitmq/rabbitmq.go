@@ -59,7 +59,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqttkeep/mqttkeep/internal/rabbitmq/childproc"
+	"github.com/mqttkeep/mqttkeep/internal/childproc"
 )
 
 // RequireEnv is the environment variable that turns a missing RabbitMQ
