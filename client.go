@@ -324,9 +324,8 @@ func (c *Client) setStateLocked(st State) {
 	}
 }
 
-// Close stops the client at once (see the package doc's Delivery) and returns
-// when its goroutines ended (called from a callback: the connection), or with
-// ctx's error.
+// Close stops the client at once (see Delivery in the package doc) and returns
+// when its goroutines ended (from a callback: the connection), or at ctx's end.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	started := c.started

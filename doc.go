@@ -7,8 +7,7 @@
 //
 // # Quick start
 //
-// With ctx the caller's context:
-//
+//	// ctx is the caller's context.
 //	client, err := mqttkeep.New(mqttkeep.WithServer("mqtt://127.0.0.1:1883"),
 //		mqttkeep.WithSubscription("sensors/#", mqttkeep.QoS1, func(m *mqttkeep.Message) {
 //			fmt.Printf("%s %s\n", m.Topic, m.Payload) // acknowledged when this returns
@@ -158,6 +157,6 @@
 // reader and a writer per connection, the supervisor's; an attempt's dials,
 // ended by its ctx (a [DialFunc] must honour it); a lane's, while it has
 // messages; the hook goroutine while events wait; the store's persister
-// while steps wait. Close returns once all have ended (called from a
+// while steps wait; the keepalive timer's brief callback. Close returns once all have ended (called from a
 // callback, it does not wait for callbacks).
 package mqttkeep

@@ -234,7 +234,7 @@ func WithClientID(id string) Option {
 	})
 }
 
-// WithKeepAlive sets the keep alive, whole seconds ≤ 65,535 s, 0: no pings.
+// WithKeepAlive sets the keep alive K (whole seconds ≤ 65,535 s; 0: no pings).
 // Default: [DefaultKeepAlive] (30 s).
 func WithKeepAlive(d time.Duration) Option {
 	return optionFunc(func(c *config) error {

@@ -30,8 +30,8 @@ type DisconnectPacket struct {
 	UserProperties []UserProperty
 }
 
-// WithConnectPacket has edit change each CONNECT (a bad result:
-// [ErrInvalidOption]). Default: none.
+// WithConnectPacket has edit change each CONNECT ([ErrInvalidOption] if bad).
+// Default: none.
 func WithConnectPacket(edit func(p *ConnectPacket)) Option {
 	return optionFunc(func(c *config) error {
 		if edit == nil {

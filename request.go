@@ -31,9 +31,9 @@ func WithRequestResponseInformation() Option {
 	})
 }
 
-// Request publishes to topic and returns the response on the client's response
-// topic with the same correlation data; QoS 1 by default, so no subscriber is
-// [ErrNoResponders] at once.
+// Request publishes to topic and returns the response: the message on the
+// client's response topic with the same correlation data. QoS 1 unless opts say
+// otherwise.
 func (c *Client) Request(ctx context.Context, topic string, payload []byte, opts ...PublishOption) (*Message, error) {
 	m := Message{Topic: topic, Payload: payload, QoS: 1}
 	for _, o := range opts {

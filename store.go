@@ -6,9 +6,8 @@ import (
 	"sync"
 )
 
-// Store keeps a session beyond the process ([WithStore]) as ordered uint64 keys
-// and values, safe for concurrent use; see [NewMemoryStore] and package
-// filestore.
+// Store keeps a session beyond the process ([WithStore]): ordered uint64 keys
+// and values, safe for concurrent use.
 type Store interface {
 	// Load calls fn per record in key order (value valid in the call) until fn errs.
 	Load(fn func(key uint64, value []byte) error) error
