@@ -7,29 +7,18 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Authenticator carries out MQTT v5 enhanced authentication (the AUTH
-// packet exchange, e.g. SCRAM or Kerberos) for every connection attempt,
-// and for [Client.Reauthenticate]. Give it with [WithAuthenticator]. The
-// client calls its methods from one goroutine at a time per exchange; ctx
-// ends with the connect timeout.
+// Authenticator runs enhanced authentication (AUTH) for every attempt and
+// [Client.Reauthenticate], its ctx ending with the connect timeout.
 type Authenticator interface {
-	// Start returns the Authentication Method and the initial
-	// Authentication Data (nil for none) for CONNECT or a
-	// re-authentication.
+	// Start returns the method and the initial data (nil: none).
 	Start(ctx context.Context) (method string, data []byte, err error)
-	// Continue answers the broker's challenge (AUTH 0x18 "continue
-	// authentication") with the next Authentication Data.
+	// Continue answers the broker's challenge (AUTH 0x18) with the next data.
 	Continue(ctx context.Context, challenge []byte) ([]byte, error)
-	// Done checks the Authentication Data of the broker's success (the
-	// CONNACK, or AUTH 0x00 after a re-authentication), for a method
-	// where the server proves itself too. An error fails the exchange.
+	// Done checks the data of the broker's success; an error fails the exchange.
 	Done(ctx context.Context, data []byte) error
 }
 
-// WithAuthenticator makes every CONNECT use enhanced authentication with a.
-// A broker that refuses the method answers 0x8C (bad authentication
-// method), which stops the client like bad credentials. Default: none
-// (user name and password only).
+// WithAuthenticator authenticates every CONNECT with a (AUTH). Default: none.
 func WithAuthenticator(a Authenticator) Option {
 	return optionFunc(func(c *config) error {
 		if a == nil {
@@ -83,11 +72,8 @@ type reauth struct {
 	done   chan error // buffered: the outcome
 }
 
-// Reauthenticate runs a new enhanced-authentication exchange on the live
-// connection (AUTH 0x19), for a credential that is about to expire. It
-// returns once the broker accepted it, or with the error: a broker that
-// refuses ends the connection with DISCONNECT, which the client then
-// handles like any other loss. It needs [WithAuthenticator].
+// Reauthenticate runs a new [WithAuthenticator] exchange (AUTH 0x19) on the
+// live connection; a refusal ends the connection.
 func (c *Client) Reauthenticate(ctx context.Context) error {
 	auth := c.cfg.auth
 	if auth == nil {

@@ -6,51 +6,38 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Capabilities is what a broker announced in its CONNACK: the limits it
-// enforces and the features it offers. Absent properties take the values
-// MQTT v5 gives them.
+// Capabilities is what the broker's CONNACK announced (or MQTT's defaults).
 type Capabilities struct {
-	// ProtocolVersion is the MQTT version of the connection: MQTT5, or
-	// MQTT311 with a broker that refused 5 (see WithProtocolVersion). A
-	// 3.1.1 broker announces nothing else: the other fields then keep the
-	// values MQTT 5 gives absent properties, but SubscriptionIDsAvailable.
+	// ProtocolVersion is the connection's MQTT version: MQTT5, or MQTT311
+	// with a broker that refused 5. A 3.1.1 broker announces nothing else
+	// (the fields below keep MQTT 5's defaults; no subscription IDs).
 	ProtocolVersion ProtocolVersion
-	// MaximumQoS is the highest QoS the broker accepts in PUBLISH (2 when
-	// not announced). The client refuses a higher one with ErrInvalidQoS.
+	// MaximumQoS is the highest QoS it accepts (higher: [ErrInvalidQoS]);
+	// 1 once a 3.1.1 broker answered QoS 2 with PUBACK.
 	MaximumQoS QoS
-	// RetainAvailable reports whether the broker keeps retained messages.
+	// RetainAvailable reports whether it keeps retained messages.
 	RetainAvailable bool
-	// MaximumPacketSize is the largest packet the broker accepts, 0 for
-	// no limit but MQTT's own.
+	// MaximumPacketSize is the largest packet it accepts (0: MQTT's limit).
 	MaximumPacketSize int
-	// ReceiveMaximum is how many QoS 1/2 messages the broker takes before
-	// it acknowledged them (65,535 when not announced).
+	// ReceiveMaximum is how many QoS 1/2 messages it takes unacknowledged.
 	ReceiveMaximum int
-	// TopicAliasMaximum is how many topic aliases the broker accepts from
-	// this client (0: none).
+	// TopicAliasMaximum is how many topic aliases it takes from the client.
 	TopicAliasMaximum int
-	// WildcardSubscriptionsAvailable, SubscriptionIDsAvailable and
-	// SharedSubscriptionsAvailable report the optional subscription
-	// features (true when not announced).
+	// The optional subscription features it offers:
 	WildcardSubscriptionsAvailable bool
 	SubscriptionIDsAvailable       bool
 	SharedSubscriptionsAvailable   bool
-	// ServerKeepAlive is the keep alive the broker imposed, when
-	// ServerKeepAliveSet; it replaces the client's.
+	// ServerKeepAlive, if set, replaces the client's keep alive.
 	ServerKeepAlive    time.Duration
 	ServerKeepAliveSet bool
-	// SessionExpiry is the Session Expiry Interval the broker imposed,
-	// when SessionExpirySet.
+	// SessionExpiry, if set, is the session expiry it imposed.
 	SessionExpiry    time.Duration
 	SessionExpirySet bool
-	// AssignedClientID is the client identifier the broker chose, when the
-	// client sent none; the client keeps it for every later connection.
+	// AssignedClientID is the client identifier it chose, if any.
 	AssignedClientID string
-	// ResponseInformation is the basis for response topics the broker
-	// offers when asked (see WithRequestResponseInformation).
+	// ResponseInformation is its response topic prefix, if asked for.
 	ResponseInformation string
-	// ServerReference names another server to use, when the broker sent
-	// one.
+	// ServerReference names another server to use, if any.
 	ServerReference string
 	// AuthMethod is the enhanced authentication method in use, if any.
 	AuthMethod string

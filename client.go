@@ -1,7 +1,3 @@
-// Package mqttkeep is an MQTT v5 client that keeps its connection alive
-// and correct without the application doing anything: it pings on its
-// own, notices a dead link within one keep alive, reconnects with backoff,
-// restores subscriptions, and loses no accepted message on the way.
 package mqttkeep
 
 import (
@@ -14,15 +10,8 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Client is an MQTT v5 client that keeps one connection to a broker alive
-// until Close. Create it with [New], start it with [Client.Connect]. The
-// zero value is not usable. A Client is safe for concurrent use.
-//
-// Goroutines: from Connect until Close a Client runs its supervisor (which
-// owns the connection and reconnects) and, per live connection, a reader
-// and a writer. Handlers and hooks run on goroutines that exist only
-// while they have work: one per subscription with messages waiting (more
-// with [WithConcurrency]) and one for hook events. Close ends all of them.
+// Client is an MQTT v5 client, safe for concurrent use: [New] makes one,
+// [Client.Connect] starts it, [Client.Close] ends it and its goroutines.
 type Client struct {
 	cfg     *config
 	stats   counters
@@ -76,10 +65,8 @@ type Client struct {
 	supDone         chan struct{}
 }
 
-// New returns a Client configured by opts. It validates every option,
-// returning an error that matches [ErrInvalidOption] and names the option
-// on a bad value. New starts no goroutine and opens no connection: call
-// [Client.Connect].
+// New returns a Client made from opts (bad ones: [ErrInvalidOption]),
+// unstarted.
 func New(opts ...Option) (*Client, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
@@ -120,24 +107,15 @@ func New(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// ClientID returns the MQTT client identifier: the one given with
-// [WithClientID], else the one generated in New, or, when the broker
-// assigned one (an empty WithClientID), the broker's.
+// ClientID returns the client identifier, the broker's if it assigned one.
 func (c *Client) ClientID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.clientID
 }
 
-// Connect starts the client and waits until the first connection is up.
-// With [WithStore], the first Connect reads the store first and returns
-// its error if it cannot.
-// It returns nil once connected; the broker's refusal as a
-// [*ReasonCodeError] when retrying cannot fix it (bad credentials, not
-// authorized, ...); or, when ctx ends first, ctx's error joined with the
-// last attempt's error. In that last case the client keeps trying in the
-// background until Close. Calling Connect again waits like
-// [Client.AwaitConnected].
+// Connect starts the client and waits for a connection: nil, a final refusal,
+// the [WithStore] store's error, or ctx's error (it keeps trying until Close).
 func (c *Client) Connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err // not started
@@ -169,9 +147,7 @@ func (c *Client) loadStore() error {
 	return c.loadErr
 }
 
-// AwaitConnected waits until the client is connected. It returns nil when
-// connected, [ErrClosed] after Close, the final refusal after one, or
-// ctx's error (joined with the last connection error) when ctx ends first.
+// AwaitConnected waits to be connected (nil), closed, stopped, or ctx's end.
 func (c *Client) AwaitConnected(ctx context.Context) error {
 	for {
 		c.mu.Lock()
@@ -216,8 +192,7 @@ func (c *Client) State() State {
 	return c.state
 }
 
-// Capabilities returns what the broker announced in the CONNACK of the
-// current (or last) connection, and false before the first one.
+// Capabilities returns the last CONNACK's [Capabilities], false before one.
 func (c *Client) Capabilities() (Capabilities, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -239,41 +214,28 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
-// OnConnect registers a hook called after every successful CONNACK (the
-// first connection and each reconnect), and returns a function that
-// removes it (a nil hook is ignored). Register hooks before Connect to see
-// every event. Hooks of
-// every kind run in registration order on the client's single event
-// goroutine, never while a lock is held; a slow hook delays later hooks
-// but never the connection itself. Don't block in one for long.
+// OnConnect registers a hook for every CONNACK and returns its remover;
+// register before Connect to see all.
 func (c *Client) OnConnect(hook func(ConnectEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onConnect, hook)
 }
 
-// OnDisconnect registers a hook called after every lost connection, once
-// after Close (with a nil cause) and once when a refusal stops the client,
-// and returns a function that removes it. See [Client.OnConnect].
+// OnDisconnect registers a hook for each loss, Close (nil Err), final refusal.
 func (c *Client) OnDisconnect(hook func(DisconnectEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onDisconnect, hook)
 }
 
-// OnReconnecting registers a hook called before each wait between
-// connection attempts, and returns a function that removes it. See
-// [Client.OnConnect].
+// OnReconnecting registers a hook called before each retry's wait.
 func (c *Client) OnReconnecting(hook func(ReconnectingEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onReconnecting, hook)
 }
 
-// OnPing registers a hook called for every PINGRESP, the keepalive's and
-// [Client.Ping]'s, and returns a function that removes it. See
-// [Client.OnConnect].
+// OnPing registers a hook for every PINGRESP; see [Client.OnConnect].
 func (c *Client) OnPing(hook func(PingEvent)) (unregister func()) {
 	return addHook(&c.hooks, &c.hooks.onPing, hook)
 }
 
-// Ping sends a PINGREQ now and returns the round-trip time to its
-// PINGRESP. It works whether or not automatic pings are on, and never
-// waits for another packet's write to finish before queuing the PINGREQ.
+// Ping sends a PINGREQ now and returns the round trip to its PINGRESP.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -366,22 +328,8 @@ func (c *Client) setStateLocked(st State) {
 	}
 }
 
-// Close stops the client at once: it sends DISCONNECT, closes the
-// connection, and returns after every goroutine the client started has
-// ended, or with ctx's error if ctx ends first (they still end, once
-// running handlers and hooks return). Messages received but not yet handed
-// to a handler are not handled and not acknowledged (the broker sends them
-// again if the session survives); they are counted in
-// [Stats.InAbandoned]. Handler calls already running finish. Queued
-// outbound messages are discarded: waiting Publish calls return
-// [ErrClosed], queued QoS 0 messages are counted in
-// [Stats.OutDiscarded]. Use [Client.Drain] to finish the work first.
-//
-// Close may be called from a message handler or a hook (of this or any
-// other Client): it then returns once the connection is closed, without
-// waiting for handlers and hooks — one of them is its caller — which end
-// as they return. Close is idempotent; every method called after it
-// returns [ErrClosed].
+// Close stops the client at once (see Delivery in the package doc) and returns
+// when its goroutines ended (from a callback: the connection), or at ctx's end.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	started := c.started
@@ -413,10 +361,7 @@ func (c *Client) Close(ctx context.Context) error {
 	return nil
 }
 
-// CloseWithWill is Close, but its DISCONNECT carries reason code 0x04
-// (disconnect with will message): the broker publishes the will (see
-// [WithWill]) as if the connection had been lost, for a client that
-// shuts down on purpose but wants its "offline" message sent.
+// CloseWithWill is Close with DISCONNECT 0x04: the broker publishes the will.
 func (c *Client) CloseWithWill(ctx context.Context) error {
 	c.mu.Lock()
 	if c.state != StateClosed {

@@ -5,8 +5,7 @@ import (
 	"strconv"
 )
 
-// QoS is an MQTT quality of service level: how hard the client and the
-// broker try to deliver a message.
+// QoS is an MQTT quality of service level.
 type QoS byte
 
 // The three QoS levels.
@@ -25,13 +24,12 @@ func (q QoS) String() string {
 	return "QoS(" + strconv.Itoa(int(q)) + ")"
 }
 
-// ReasonCode is an MQTT v5 reason code: 0x00 to 0x7F report success,
-// 0x80 and above a failure. It prints as its name with %v and %s, and as
-// its number with %d, %x and %X ("0x%02X" gives "0x86").
+// ReasonCode is an MQTT v5 reason code (0x80 and above: failure), formatted as
+// its name by %v and %s, as its number by other verbs ("0x%02X": "0x86").
 type ReasonCode byte
 
-// Format implements [fmt.Formatter]: the name for %v and %s, the number
-// for every other verb.
+// Format implements [fmt.Formatter]: %v and %s the name, other verbs the
+// number.
 func (c ReasonCode) Format(f fmt.State, verb rune) {
 	switch verb {
 	case 'v', 's':
@@ -41,8 +39,7 @@ func (c ReasonCode) Format(f fmt.State, verb rune) {
 	}
 }
 
-// String returns the MQTT v5 specification's name for the code (0x00:
-// "success"), or "unknown reason code".
+// String returns the code's MQTT v5 name, or "unknown reason code".
 func (c ReasonCode) String() string {
 	if s, ok := reasonText[c]; ok {
 		return s

@@ -12,37 +12,23 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Credentials are what a [CredentialsFunc] returns for one connection
-// attempt.
+// Credentials are what a [CredentialsFunc] returns for one attempt.
 type Credentials struct {
-	// Username and Password go in CONNECT (an empty Password sends the user
-	// name alone). The password never appears in logs, errors or Stats.
+	// Username and Password go in CONNECT (an empty Password: the name alone).
 	Username, Password string
-	// URL, if not nil, replaces the server URL for this attempt — a
-	// presigned WebSocket URL, say. Its scheme must be one WithServer
-	// accepts, and it may not carry user information. Its query (where
-	// such URLs keep their signature) never appears in logs or errors.
+	// URL, if set, replaces this attempt's server URL (its query is never shown).
 	URL *url.URL
-	// Header is added to the WebSocket handshake (ws://, wss://) of this
-	// attempt: an Authorization header, say.
+	// Header is added to this attempt's WebSocket handshake.
 	Header http.Header
 }
 
-// CredentialsFunc returns the credentials for one connection attempt to
-// server (the configured URL, or a Server Reference). It is called before
-// every CONNECT, on the supervisor goroutine, with a ctx that ends with the
-// connect timeout; keep it quick.
+// CredentialsFunc gives an attempt's credentials within the connect timeout.
 type CredentialsFunc func(ctx context.Context, server *url.URL) (Credentials, error)
 
-// ErrCredentials wraps the error of a [CredentialsFunc], or says what in
-// its Credentials cannot be used; the attempt then counts as failed and is
-// retried with backoff.
+// ErrCredentials is a [CredentialsFunc]'s error or unusable result (retried).
 var ErrCredentials = errors.New("mqttkeep: credentials")
 
-// WithCredentialsFunc computes the credentials for each connection
-// attempt instead of fixing them in New, for tokens that expire (JWTs,
-// Azure SAS tokens, presigned WebSocket URLs): f is called before every
-// CONNECT. It replaces [WithCredentials]. Default: none.
+// WithCredentialsFunc takes each attempt's credentials from f. Default: none.
 func WithCredentialsFunc(f CredentialsFunc) Option {
 	return optionFunc(func(c *config) error {
 		if f == nil {

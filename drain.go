@@ -9,45 +9,17 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Drain shuts the client down without losing a message, and keeps what
-// the broker's session holds for the next process:
-//
-//   - When the session outlives the connection (a Session Expiry Interval
-//     above zero given with [WithSessionExpiry], and not overridden by
-//     the broker or [WithDisconnectPacket]), the subscriptions stay: the
-//     broker goes on queueing for the session while the process is down.
-//     Messages that arrive once Drain has begun are not handed to
-//     handlers: QoS 1/2 ones are left unacknowledged, for the broker to
-//     send again to the next connection that resumes the session, and
-//     QoS 0 ones are dropped (both counted in [Stats.InAbandoned]).
-//   - Otherwise the session ends with the connection, and nothing left
-//     in it would survive: Drain first unsubscribes every subscription, as
-//     [Client.DrainUnsubscribe] does, so that the broker stops sending,
-//     and hands everything it had sent to the handlers.
-//
-// Either way, every message received before (and, in the second case,
-// until the broker's UNSUBACK) runs through its handler and is
-// acknowledged, outstanding manual acknowledgements ([WithManualAck]) are
-// waited for, messages held for a subscription not yet made are left
-// unacknowledged (see [Client.Subscribe]), every accepted outbound
-// message completes, and then the client sends DISCONNECT and closes like
-// [Client.Close]. New subscriptions are refused from the start; handlers
-// may still publish (a reply, say) until the outbound wait begins.
-//
-// When ctx ends first, Drain closes at once (as Close does) and returns
-// ctx's error. Called from a handler or hook, Drain does not wait for
-// handler calls already running (one of them may be its caller) nor for
-// their acknowledgements.
+// Drain shuts down without losing a message (see the package doc's Delivery):
+// what arrived is handled and acknowledged (manual acknowledgements too), every
+// accepted publish completes, then it closes like [Client.Close]. A session
+// that outlives the connection ([WithSessionExpiry] above zero) keeps its
+// subscriptions and leaves new arrivals to the broker; otherwise Drain
+// unsubscribes first. Meanwhile Subscribe is refused, handlers may publish.
+// When ctx ends, Drain closes at once.
 func (c *Client) Drain(ctx context.Context) error { return c.drain(ctx, false) }
 
-// DrainUnsubscribe is [Client.Drain] for a client that leaves for good, or
-// hands its share of a shared subscription ($share/...) to the group's
-// other members: it unsubscribes every subscription first, whatever the
-// session expiry, so that the broker stops sending to this session (and
-// sends the rest to the other members); the messages it sent before its
-// UNSUBACK are handled and acknowledged, then the client finishes and
-// closes as Drain does. What would have arrived for the session later is
-// not kept for it.
+// DrainUnsubscribe is [Client.Drain] that unsubscribes first, whatever the
+// session expiry: to leave for good, or to scale down a shared subscription.
 func (c *Client) DrainUnsubscribe(ctx context.Context) error { return c.drain(ctx, true) }
 
 func (c *Client) drain(ctx context.Context, unsubscribe bool) error {

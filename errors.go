@@ -5,97 +5,51 @@ import (
 	"fmt"
 )
 
-// Sentinel errors. Every error the package returns wraps one of these, an
-// [*ReasonCodeError], a context error or the network error that caused it,
-// so callers can test with [errors.Is] and [errors.As].
+// Sentinel errors, for [errors.Is]; see the package doc's Errors.
 var (
-	// ErrInvalidOption is returned by [New] when an option has a value it
-	// cannot use; the message names the option.
+	// ErrInvalidOption is returned by [New] for a bad option (named).
 	ErrInvalidOption = errors.New("mqttkeep: invalid option")
-
-	// ErrClosed is returned by every method called after [Client.Close].
+	// ErrClosed is returned by calls on a closed client.
 	ErrClosed = errors.New("mqttkeep: client closed")
-
-	// ErrNotConnected is returned when a call needs a live connection and
-	// there is none.
+	// ErrNotConnected is returned with no connection, or after a final refusal.
 	ErrNotConnected = errors.New("mqttkeep: not connected")
-
-	// ErrPingTimeout is the cause of a disconnect when nothing arrived from
-	// the broker within the ping timeout after a PINGREQ: the link is
-	// considered dead.
+	// ErrPingTimeout ends a link silent for the ping timeout after a probe.
 	ErrPingTimeout = errors.New("mqttkeep: ping timeout: no traffic from broker")
-
-	// ErrConnectTimeout is returned when the network dial plus CONNECT/CONNACK
-	// exchange took longer than the connect timeout.
+	// ErrConnectTimeout ends an attempt longer than [WithConnectTimeout].
 	ErrConnectTimeout = errors.New("mqttkeep: connect timeout")
-
-	// ErrInvalidTopic is returned for a topic name or topic filter that the
-	// MQTT v5 specification does not allow; nothing is sent.
+	// ErrInvalidTopic is returned for a topic name or filter MQTT forbids.
 	ErrInvalidTopic = errors.New("mqttkeep: invalid topic")
-
-	// ErrInvalidQoS is returned for a QoS other than 0, 1 or 2; nothing is
-	// sent.
+	// ErrInvalidQoS is returned for a QoS not 0, 1 or 2, or above the broker's.
 	ErrInvalidQoS = errors.New("mqttkeep: invalid QoS")
-
-	// ErrQueueFull is returned by Publish when the client is reconnecting
-	// and the offline queue already holds its limit of messages or bytes
-	// (see WithQueueLimits). Nothing was queued.
+	// ErrQueueFull is returned when the queue or the store is full.
 	ErrQueueFull = errors.New("mqttkeep: offline queue full")
-
-	// ErrPacketTooLarge is returned by Publish for a message whose packet
-	// exceeds the broker's Maximum Packet Size (nothing is sent), and is
-	// the cause of a disconnect when the broker announces a packet larger
-	// than WithMaxPacketSize.
+	// ErrPacketTooLarge is a packet over MQTT's, the broker's or our maximum.
 	ErrPacketTooLarge = errors.New("mqttkeep: packet too large")
-
-	// ErrTooManyPings is returned by [Client.Ping] when too many pings are
-	// already waiting for an answer.
+	// ErrTooManyPings is returned by [Client.Ping] with 64 pings unanswered.
 	ErrTooManyPings = errors.New("mqttkeep: too many pings in flight")
-
-	// ErrInvalidArgument is returned for a value MQTT cannot carry or an
-	// argument the call cannot use (a nil handler, a property longer than
-	// 65,535 bytes or not valid UTF-8, a message expiry that is not whole
-	// seconds, ...); nothing is sent. The message names the value.
+	// ErrInvalidArgument is returned for an unusable value; the text names it.
 	ErrInvalidArgument = errors.New("mqttkeep: invalid argument")
-
-	// ErrNotSupported is returned when the broker said in its CONNACK that
-	// it does not support what was asked (retained messages, ...).
+	// ErrNotSupported is returned for what the broker's CONNACK said it lacks.
 	ErrNotSupported = errors.New("mqttkeep: not supported by the broker")
-
-	// ErrWriteTimeout is the cause of a disconnect when a write to the
-	// socket made no progress for the write timeout (see
-	// [WithWriteTimeout]).
+	// ErrWriteTimeout ends a link whose write stalled for [WithWriteTimeout].
 	ErrWriteTimeout = errors.New("mqttkeep: write timeout")
-
-	// ErrMalformedPacket is the cause of a disconnect when the broker sent
-	// bytes that are not a valid MQTT v5 packet: the client answers with
-	// DISCONNECT 0x81 and closes the connection.
+	// ErrMalformedPacket ends a link the broker sent non-MQTT bytes on (0x81).
 	ErrMalformedPacket = errors.New("mqttkeep: malformed packet")
-
-	// ErrProtocolViolation is the cause of a disconnect when the broker
-	// sent a valid packet that MQTT v5 does not allow at that point (for
-	// example a topic alias it never set): the client answers with
-	// DISCONNECT 0x82 (or the specific code) and closes the connection.
+	// ErrProtocolViolation ends a link the broker broke MQTT's rules on (0x82).
 	ErrProtocolViolation = errors.New("mqttkeep: protocol violation")
-
-	// ErrAuthFailed is returned when the [Authenticator] given with
-	// WithAuthenticator fails a step of enhanced authentication.
+	// ErrAuthFailed is returned when the [Authenticator] failed a step.
 	ErrAuthFailed = errors.New("mqttkeep: authentication failed")
 )
 
-// ReasonCodeError is an MQTT v5 reason code (0x80 or above) sent by the
-// broker: a refused CONNECT, a server-initiated DISCONNECT, or a failed
-// PUBLISH, SUBSCRIBE or UNSUBSCRIBE. Use [errors.As] to read it.
+// ReasonCodeError is a failure reason code from the broker ([errors.As]).
 type ReasonCodeError struct {
-	// Packet names the packet that carried the code: "CONNACK",
-	// "DISCONNECT", "PUBACK", "PUBREC", "PUBCOMP", "SUBACK" or "UNSUBACK".
+	// Packet names the packet that carried the code (CONNACK, PUBACK, ...).
 	Packet string
-	// Code is the MQTT v5 reason code.
+	// Code is the reason code.
 	Code ReasonCode
-	// Reason is the Reason String property, if the broker sent one.
+	// Reason is the broker's Reason String, if any.
 	Reason string
-	// ServerReference is the Server Reference property (CONNACK and
-	// DISCONNECT only), if the broker sent one.
+	// ServerReference is the broker's Server Reference (CONNACK, DISCONNECT), if any.
 	ServerReference string
 }
 
@@ -108,10 +62,7 @@ func (e *ReasonCodeError) Error() string {
 	return msg
 }
 
-// Final reports whether retrying the connection cannot help: the broker
-// refused the client itself (bad credentials, not authorized, banned,
-// unsupported protocol version, invalid client identifier, bad
-// authentication method).
+// Final reports whether retrying cannot help (CONNACK 0x84–0x87, 0x8A, 0x8C).
 func (e *ReasonCodeError) Final() bool {
 	if e.Packet != "CONNACK" {
 		return false

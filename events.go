@@ -6,72 +6,53 @@ import (
 	"time"
 )
 
-// ConnectEvent is passed to OnConnect hooks after a successful CONNACK.
+// ConnectEvent is passed to OnConnect hooks after every CONNACK.
 type ConnectEvent struct {
-	// Server is the broker connected to, as a URL without user information.
+	// Server is the broker's URL, without user information.
 	Server string
-	// SessionPresent is the CONNACK's Session Present flag: true when the
-	// broker resumed this client's session (subscriptions were kept).
+	// SessionPresent is the CONNACK's flag: the broker resumed the session.
 	SessionPresent bool
-	// Attempt counts connection attempts since the client was last
-	// connected for a while; 1 means the first attempt succeeded.
+	// Attempt counts the attempts since the last connection; 1: the first succeeded.
 	Attempt int
-	// Downtime is how long the client was without a connection: zero for
-	// the first connection, else the time since the previous one was lost.
+	// Downtime is the time since the previous connection was lost (0 for the first).
 	Downtime time.Duration
-	// KeepAlive is the negotiated keep alive (the broker's Server Keep
-	// Alive when it sent one).
+	// KeepAlive is the negotiated keep alive.
 	KeepAlive time.Duration
-	// ResubscribeErr is non-nil when subscriptions had to be restored (no
-	// session present) and the broker refused some or all of them.
+	// ResubscribeErr is the broker's refusal of restored subscriptions, if any.
 	ResubscribeErr error
-	// SubscriptionsRestored counts the subscriptions sent on this
-	// connection before any queued message: all of them when the broker
-	// lost the session, else those it had not acknowledged yet.
+	// SubscriptionsRestored counts subscriptions sent before any queued message.
 	SubscriptionsRestored int
-	// Capabilities is what the broker announced in its CONNACK.
+	// Capabilities is what the CONNACK announced.
 	Capabilities Capabilities
 }
 
-// DisconnectEvent is passed to OnDisconnect hooks when a connection ends,
-// and once when the client stops trying because the broker refused it for
-// a reason retrying cannot fix.
+// DisconnectEvent is passed to OnDisconnect hooks (also for a final refusal).
 type DisconnectEvent struct {
-	// Err is the cause: an error matching ErrPingTimeout for a dead link,
-	// a *ReasonCodeError for a server DISCONNECT or a final CONNACK
-	// refusal, a network error, or nil when the user called Close.
+	// Err is the cause (see the package doc's Errors); nil after Close.
 	Err error
-	// WillReconnect reports whether the client will try to connect again.
+	// WillReconnect reports whether the client tries again.
 	WillReconnect bool
-	// Uptime is how long the connection lasted (zero for a refusal).
+	// Uptime is how long the connection lasted (0 for a refusal).
 	Uptime time.Duration
-	// LastReceived is when the last bytes from the broker arrived on the
-	// connection (zero for a refusal): a silent link death is reported at
-	// most keep alive / 2 + ping timeout after it.
+	// LastReceived is when its last bytes arrived (zero for a refusal).
 	LastReceived time.Time
-	// NewSession reports that the next connection starts a new session
-	// (Clean Start): the resumed one failed every connection (see
-	// ReconnectPolicy.MaxFailedResumes).
+	// NewSession: the next connection starts a new session (MaxFailedResumes).
 	NewSession bool
 }
 
-// ReconnectingEvent is passed to OnReconnecting hooks before each wait
-// between connection attempts.
+// ReconnectingEvent is passed to OnReconnecting hooks before each wait.
 type ReconnectingEvent struct {
-	// Attempt is the number of the attempt that follows the wait,
-	// counted since the client was last connected: 1 for the first
-	// reconnect after a loss, 2 after a first Connect attempt failed.
+	// Attempt numbers the next attempt, counted since the last connection.
 	Attempt int
-	// Delay is how long the client waits before that attempt.
+	// Delay is the wait.
 	Delay time.Duration
 	// Err is why the previous attempt or connection failed.
 	Err error
 }
 
-// PingEvent is passed to OnPing hooks when a PINGRESP arrives, for the
-// client's own keepalive pings and for [Client.Ping].
+// PingEvent is passed to OnPing hooks for every PINGRESP.
 type PingEvent struct {
-	// RTT is the time from queuing the PINGREQ to receiving its PINGRESP.
+	// RTT runs from queuing the PINGREQ to reading its PINGRESP.
 	RTT time.Duration
 	// At is when the PINGRESP arrived.
 	At time.Time

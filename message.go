@@ -10,21 +10,17 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Message is an application message: what [Client.PublishMessage] sends
-// and what a [MessageHandler] receives. The MQTT v5 publish properties are
-// plain fields; zero values mean "not set".
+// Message is what [Client.PublishMessage] sends and a [MessageHandler]
+// receives; zero properties are not sent, and (received) fields are ignored.
 type Message struct {
 	Topic   string
 	Payload []byte
 	QoS     QoS // 0, 1 or 2
 	Retain  bool
 
-	// Duplicate is set on received messages that the broker re-sent
-	// (QoS 1/2 after a reconnect). Ignored when publishing.
+	// Duplicate (received): the broker re-sent it (DUP).
 	Duplicate bool
-	// PacketID is, on a received QoS 1/2 message, the packet identifier
-	// the broker gave it (mosquitto_sub's %m); 0 for QoS 0. Ignored when
-	// publishing: the client picks its own.
+	// PacketID (received): the broker's packet identifier; 0 for QoS 0.
 	PacketID uint16
 
 	ContentType     string        // MIME type of the payload
@@ -34,41 +30,22 @@ type Message struct {
 	PayloadUTF8     bool          // Payload Format Indicator: payload is UTF-8 text
 	UserProperties  []UserProperty
 
-	// SubscriptionFilter is, on a received message, the filter of the
-	// subscription whose handler got it (empty for the fallback handler).
-	// Ignored when publishing.
+	// SubscriptionFilter (received): the subscription's filter ("": default handler).
 	SubscriptionFilter string
-	// SubscriptionIDs are, on a received message, the Subscription
-	// Identifiers the broker sent with it: the client's own, which it
-	// uses to route the message. Ignored when publishing.
+	// SubscriptionIDs (received): the Subscription Identifiers the broker sent.
 	SubscriptionIDs []int
 
 	delivery *delivery // the handler call that got it, for Ack
 }
 
-// UserProperty is an MQTT v5 user property: a name/value pair that may
-// appear more than once.
+// UserProperty is an MQTT v5 user property (a name may repeat).
 type UserProperty struct {
 	Key, Value string
 }
 
-// MessageHandler receives the messages of one subscription. Each
-// subscription has its own delivery lane: its handler runs on a goroutine
-// of its own, one message at a time in the order received (or up to n at
-// once with [WithConcurrency]), never while a lock is held, and a slow
-// handler delays only its own subscription. A QoS 1/2 message is
-// acknowledged when its handler returns (or when [Message.Ack] is called,
-// with [WithManualAck]); while handlers are behind, the broker holds back
-// further QoS 1/2 messages (see [WithReceiveMaximum]) and QoS 0 messages
-// beyond [WithMessageBuffer] are dropped and counted in
-// [Stats.InDroppedQoS0]. A handler that panics is recovered, logged and
-// counted in [Stats.InHandlerPanics], and its message acknowledged.
-//
-// m and its slices stay valid after the handler returns: the client never
-// reuses them, so a handler may keep m (and [Message.Ack] it later, with
-// WithManualAck) without copying. m's Payload and CorrelationData are one
-// buffer shared by every subscription the message was delivered to: use
-// [Message.Clone] before modifying them.
+// MessageHandler gets one subscription's messages (see Delivery); m may be
+// kept, but Payload and CorrelationData are shared: [Message.Clone] before
+// changing them.
 type MessageHandler func(m *Message)
 
 // PublishOption sets a field of the message sent by [Client.Publish].
@@ -105,8 +82,7 @@ func WithUserProperty(key, value string) PublishOption {
 	return func(m *Message) { m.UserProperties = append(m.UserProperties, UserProperty{key, value}) }
 }
 
-// WithPayloadUTF8 marks the payload as UTF-8 text (Payload Format
-// Indicator 1).
+// WithPayloadUTF8 marks the payload as UTF-8 (Payload Format Indicator).
 func WithPayloadUTF8() PublishOption { return func(m *Message) { m.PayloadUTF8 = true } }
 
 // validate checks what can be checked before anything is sent, and
@@ -199,22 +175,10 @@ func messageSize(p *wire.Publish) int {
 	return len(p.Topic) + len(p.Payload) + p.Props.Len()
 }
 
-// Ack acknowledges a received QoS 1/2 message when the client runs with
-// [WithManualAck]: the broker gets its PUBACK (or PUBREC) once every
-// message received before it was acknowledged too, as MQTT requires. Ack
-// may be called from any goroutine, more than once (later calls do
-// nothing and return nil), and after the handler returned. A message not
-// yet acknowledged holds one slot of the client's Receive Maximum; after
-// a reconnect the broker sends it again, and the acknowledgement goes out
-// on the new connection. [Client.Drain] waits for outstanding
-// acknowledgements.
-//
-// Once [Client.Close] began (or a final refusal stopped the client), no
-// acknowledgement is sent any more: Ack returns an error matching
-// [ErrClosed] (or [ErrNotConnected]), and a broker that keeps the session
-// sends the message again to the next connection that resumes it.
-// Without WithManualAck, and for QoS 0, Ack does nothing and returns nil:
-// the message is acknowledged when its handler returns.
+// Ack acknowledges a QoS 1/2 message under [WithManualAck], once, from any
+// goroutine; the PUBACK or PUBREC leaves after every earlier message's. After
+// Close began or a final refusal, Ack returns [ErrClosed] ([ErrNotConnected]):
+// the broker re-sends the message to a resumed session.
 func (m *Message) Ack() error {
 	if d := m.delivery; d != nil && d.c.cfg.manualAck {
 		return d.ack()
@@ -222,9 +186,7 @@ func (m *Message) Ack() error {
 	return nil
 }
 
-// Clone returns a deep copy of m that shares no buffer with it, for a
-// handler that modifies the message. The copy's Ack acknowledges the same
-// delivery.
+// Clone returns a deep copy of m; its Ack acknowledges the same delivery.
 func (m *Message) Clone() *Message {
 	c := *m
 	c.Payload = slices.Clone(m.Payload)

@@ -22,32 +22,25 @@ import (
 
 // Defaults used when an option is not given.
 const (
-	// DefaultKeepAlive is the keep alive asked for in CONNECT.
+	// DefaultKeepAlive is [WithKeepAlive]'s default.
 	DefaultKeepAlive = 30 * time.Second
-	// DefaultConnectTimeout bounds one dial plus CONNECT/CONNACK exchange.
+	// DefaultConnectTimeout is [WithConnectTimeout]'s default.
 	DefaultConnectTimeout = 10 * time.Second
-	// DefaultSessionExpiry is the Session Expiry Interval asked for in
-	// CONNECT: long enough that a reconnect finds the session (and its
-	// in-flight QoS 1/2 messages) still there.
+	// DefaultSessionExpiry is [WithSessionExpiry]'s default.
 	DefaultSessionExpiry = 5 * time.Minute
-	// DefaultReceiveMaximum is the Receive Maximum sent in CONNECT: how many
-	// QoS 1/2 messages the broker may have in flight towards this client.
+	// DefaultReceiveMaximum is [WithReceiveMaximum]'s default.
 	DefaultReceiveMaximum = 128
-	// DefaultMessageBuffer is how many received messages may wait for their
-	// handler before QoS 0 messages are dropped (and counted in
-	// [Stats.InDroppedQoS0]). Memory is used only while messages wait.
+	// DefaultMessageBuffer is [WithMessageBuffer]'s default.
 	DefaultMessageBuffer = 8192
-	// DefaultMaxFailedResumes is how many connections in a row may die of
-	// a protocol failure right after resuming the session before the
-	// client starts a new session instead.
+	// DefaultMaxFailedResumes is [ReconnectPolicy.MaxFailedResumes]' default.
 	DefaultMaxFailedResumes = 3
 )
 
 // maxKeepAlive is the largest keep alive MQTT can carry: 65,535 seconds.
 const maxKeepAlive = math.MaxUint16 * time.Second
 
-// An Option configures a [Client]; pass options to [New]. Options are
-// applied in order, so a later option overrides an earlier one.
+// An Option configures a [Client] in [New]; later options override earlier
+// ones.
 type Option interface {
 	apply(*config) error
 }
@@ -56,10 +49,8 @@ type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
 
-// DialFunc opens the network connection to one server. The URL is one of
-// those given with [WithServer] or [WithServers], or a Server Reference sent
-// by the broker. The connection must be closed by the dialer if ctx ends
-// before it returns.
+// DialFunc opens the connection to server (of [WithServers], or a Server
+// Reference), returning soon after ctx ends and closing what it made.
 type DialFunc func(ctx context.Context, server *url.URL) (net.Conn, error)
 
 // config holds every setting of a Client; it is filled by options and
@@ -144,20 +135,14 @@ func (s secret) GoString() string           { return "[REDACTED]" }
 func (s secret) LogValue() slog.Value       { return slog.StringValue("[REDACTED]") }
 func (s secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
 
-// WithServer sets the broker to connect to, as a URL. The scheme picks
-// the transport: mqtt:// or tcp:// (plain TCP, port 1883 when omitted),
-// mqtts://, ssl:// or tls:// (TLS, port 8883; see [WithTLSConfig]), ws://
-// or wss:// (MQTT over WebSocket with the "mqtt" subprotocol, ports 80 and
-// 443, path as given, "/" when empty). Equivalent to WithServers with one
-// URL. There is no default: New fails when no server is given.
+// WithServer is [WithServers] with one URL.
 func WithServer(rawURL string) Option {
 	return WithServers(rawURL)
 }
 
-// WithServers sets the brokers to connect to, tried in order and rotated
-// on failure. Each is a URL as for [WithServer]. User information in a URL
-// is rejected: use [WithCredentials]. There is no default: New fails when
-// no server is given.
+// WithServers sets the brokers, rotated on failure (no default): mqtt:// or
+// tcp:// (TCP, port 1883), mqtts://, ssl://, tls:// (TLS, 8883), ws://, wss://
+// (WebSocket, 80, 443); user information is refused.
 func WithServers(rawURLs ...string) Option {
 	return optionFunc(func(c *config) error {
 		if len(rawURLs) == 0 {
@@ -235,13 +220,8 @@ func parseServerURL(raw string) (*url.URL, error) {
 
 func redactURL(raw string) string { return redact.URL(raw) }
 
-// WithClientID sets the MQTT client identifier. An empty id asks the
-// broker to assign one (CONNACK's Assigned Client Identifier), which the
-// client then keeps for every later connection, so that reconnects resume
-// the session; [Client.ClientID] returns it once connected. Default:
-// generated once in New as "mqttkeep" followed by 12 random hex digits (20
-// characters from 0-9a-z, which every MQTT v5 broker must accept), and
-// kept across reconnects so the broker can resume the session.
+// WithClientID sets the client ID, kept across reconnects ("": the broker's).
+// Default: "mqttkeep" + 12 random hex digits.
 func WithClientID(id string) Option {
 	return optionFunc(func(c *config) error {
 		if len(id) > maxTopicLen {
@@ -255,12 +235,8 @@ func WithClientID(id string) Option {
 	})
 }
 
-// WithKeepAlive sets the keep alive asked for in CONNECT. It must be whole
-// seconds, at most 65,535 s; 0 turns automatic pings off ([Client.Ping]
-// still works). The broker's Server Keep Alive, if it sends one, wins.
-// While the connection is idle the client sends PINGREQ every keep alive / 2
-// and treats the link as dead when nothing arrives within the ping timeout
-// after one. Default: [DefaultKeepAlive] (30 s).
+// WithKeepAlive sets the keep alive K (whole seconds ≤ 65,535 s; 0: no pings).
+// Default: [DefaultKeepAlive] (30 s).
 func WithKeepAlive(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		switch {
@@ -276,11 +252,7 @@ func WithKeepAlive(d time.Duration) Option {
 	})
 }
 
-// WithPingTimeout sets how long after a PINGREQ the client waits for any
-// packet from the broker before it declares the link dead and reports
-// [ErrPingTimeout]. Zero means the default: half the negotiated keep alive,
-// so that a silent link death is reported at most one keep alive after the
-// last packet received. At most 65,535 s.
+// WithPingTimeout sets the ping timeout T, ≤ 65,535 s. Default: 0 (K/2).
 func WithPingTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		switch {
@@ -294,9 +266,7 @@ func WithPingTimeout(d time.Duration) Option {
 	})
 }
 
-// WithConnectTimeout bounds one connection attempt: dial plus the
-// CONNECT/CONNACK exchange. Must be positive. Default:
-// [DefaultConnectTimeout] (10 s).
+// WithConnectTimeout bounds an attempt, > 0. Default: [DefaultConnectTimeout].
 func WithConnectTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
@@ -307,9 +277,7 @@ func WithConnectTimeout(d time.Duration) Option {
 	})
 }
 
-// WithCredentials sets the user name and password sent in CONNECT. An
-// empty password sends the user name alone. The password never appears in
-// logs, errors, [Stats] or String output. Default: none.
+// WithCredentials sets CONNECT's user name and password. Default: none.
 func WithCredentials(username, password string) Option {
 	return optionFunc(func(c *config) error {
 		if username == "" && password != "" {
@@ -330,17 +298,9 @@ func WithCredentials(username, password string) Option {
 	})
 }
 
-// WithWill sets the will message the broker publishes when this client's
-// connection ends without a normal DISCONNECT (for example after a silent
-// link death): will's topic, payload (at most 65,535 bytes), QoS, retain
-// flag and properties, checked as [Client.PublishMessage] checks a message.
-// delay is the Will Delay Interval: the broker waits that long before it
-// publishes the will, and drops it if the client reconnects meanwhile (a
-// brief loss then does not flip a dashboard to "offline" and back); keep
-// the session expiry at least delay, since the broker also publishes the
-// will when the session ends. delay is whole seconds, at most
-// 4,294,967,295 s, 0 for at once. [Client.CloseWithWill] has the will
-// published on purpose. Default: no will.
+// WithWill sets the will the broker publishes when the connection ends without
+// a normal DISCONNECT (payload ≤ 65,535 bytes), unless the client reconnects
+// within delay (whole seconds ≤ 4,294,967,295 s). Default: none.
 func WithWill(will Message, delay time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if delay < 0 || delay%time.Second != 0 || delay > math.MaxUint32*time.Second {
@@ -360,13 +320,9 @@ func WithWill(will Message, delay time.Duration) Option {
 	})
 }
 
-// WithSessionExpiry sets the Session Expiry Interval asked for in CONNECT:
-// how long the broker keeps the session (subscriptions, queued QoS 1/2
-// messages) after the network connection drops. Whole seconds, at most
-// 4,294,967,295 s; 0 ends the session when the connection ends. Default:
-// [DefaultSessionExpiry] (5 min), and [Client.Close] then ends the session
-// at once; when this option is given, Close leaves the session to expire
-// after d so that a later process with the same client ID can resume it.
+// WithSessionExpiry sets how long the broker keeps the session after a loss,
+// whole seconds ≤ 4,294,967,295 s, and also after [Client.Close]. Default:
+// [DefaultSessionExpiry], ended by Close.
 func WithSessionExpiry(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		switch {
@@ -383,11 +339,7 @@ func WithSessionExpiry(d time.Duration) Option {
 	})
 }
 
-// WithCleanStart sets Clean Start on the first connection. true (the
-// default) starts with a fresh session; false resumes the broker's session
-// for this client ID, if it has one. Reconnects never set Clean Start, so
-// that the session (and in-flight QoS 1/2 messages) survive a lost
-// connection.
+// WithCleanStart(false) resumes a session on the first connect. Default: true.
 func WithCleanStart(clean bool) Option {
 	return optionFunc(func(c *config) error {
 		c.cleanStart = clean
@@ -395,10 +347,7 @@ func WithCleanStart(clean bool) Option {
 	})
 }
 
-// WithLogger sets the logger. Pings are logged at Debug, connects and
-// reconnects at Info, refusals and lost connections at Warn. Every record
-// carries the client identifier as "client_id" (from the broker's
-// assignment on, when it assigns one). The password is never logged. Default: nil, which discards everything.
+// WithLogger sets the logger (see Observability). Default: nil, discarding.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		c.logger = l
@@ -406,12 +355,8 @@ func WithLogger(l *slog.Logger) Option {
 	})
 }
 
-// WithMaxPacketSize sets the largest packet this client accepts, sent to
-// the broker as Maximum Packet Size in CONNECT (a broker does not send
-// larger messages to the client) and enforced when reading: a packet whose
-// header announces more ends the connection with [ErrPacketTooLarge]
-// before anything is allocated for it. 0 < n <= 268,435,460. Default: 0,
-// which announces nothing and accepts up to MQTT's limit (256 MiB).
+// WithMaxPacketSize: 0 or 64 to 268,435,460, announced; a larger packet ends
+// the connection unread ([ErrPacketTooLarge]). Default: 0, MQTT's 256 MiB.
 func WithMaxPacketSize(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 || n > wire.MaxPacket {
@@ -425,12 +370,8 @@ func WithMaxPacketSize(n int) Option {
 	})
 }
 
-// WithTLSConfig sets the TLS settings for mqtts://, ssl://, tls:// and
-// wss:// servers: client certificates, a private CA (RootCAs), a minimum
-// version. The config is cloned; ServerName defaults to the URL's host.
-// A server certificate that does not verify stops the client with that
-// error (retrying cannot fix it). Default: nil, meaning the system roots,
-// hostname verification and TLS 1.2 or newer.
+// WithTLSConfig sets TLS (cloned; ServerName: the URL's host) for mqtts, ssl,
+// tls and wss. Default: nil: system roots, TLS ≥ 1.2.
 func WithTLSConfig(cfg *tls.Config) Option {
 	return optionFunc(func(c *config) error {
 		c.tlsConfig = nil

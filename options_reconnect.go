@@ -2,46 +2,19 @@ package mqttkeep
 
 import "time"
 
-// ReconnectPolicy is how the client waits between connection attempts.
-// Every field's zero value means its default, so a policy names only
-// what it changes. Two kinds of failure have their own schedule (the
-// package doc's "Reconnecting" says why):
-//
-//   - attempts that did not reach MQTT (the port refuses, no route, the
-//     dial timed out), and the first attempt after a connection that
-//     carried an exchange was lost, follow a grid of DialRetry: the client
-//     is back at most one interval after the broker is, and the clients of
-//     one process come back spread evenly over one interval;
-//   - attempts that reached MQTT and failed (a retryable CONNACK refusal,
-//     no CONNACK within the connect timeout, a connection that dropped
-//     before any exchange or because the broker broke the protocol) back
-//     off by Backoff, which starts over once a connection carried an
-//     exchange.
+// ReconnectPolicy sets the package doc's Reconnecting; zero fields: defaults.
 type ReconnectPolicy struct {
-	// Backoff is the wait after attempts that reached MQTT and failed.
-	// Zero: [DefaultBackoff] (full jitter over 500 ms doubling up to 60 s).
+	// Backoff is the wait after failures at MQTT. Zero: [DefaultBackoff].
 	Backoff Backoff
-	// DialRetry is the interval of the retry grid, at least 10 ms. Zero:
-	// [DefaultDialRetry] (900 ms).
+	// DialRetry is the grid after failures below MQTT, ≥ 10 ms ([DefaultDialRetry]).
 	DialRetry time.Duration
-	// Delay, when set, replaces both schedules: the wait before every
-	// retry is Delay(n), n counting the attempts since the last connection
-	// that carried an exchange (1 for the first retry after a loss).
-	// Negative results count as zero.
+	// Delay, if set, replaces both: the wait before retry n after a working connection.
 	Delay func(retry int) time.Duration
-	// MaxFailedResumes is how many connections in a row may end with the
-	// broker breaking the protocol before the client gives up what causes
-	// it: a resumed session whose broker sends the same bad packet on
-	// every connection (the client then starts a new session, counted in
-	// [Stats.SessionsAbandoned], the DisconnectEvent saying NewSession),
-	// or a message of ours whose echo or acknowledgement is that packet
-	// (it fails with [ErrMessagePoisoned]). Zero:
-	// [DefaultMaxFailedResumes] (3).
+	// MaxFailedResumes: broken connections before the session or message is given up.
 	MaxFailedResumes int
 }
 
-// WithReconnect sets the reconnect policy. Default: the zero
-// [ReconnectPolicy], every field at its default.
+// WithReconnect sets the reconnect policy. Default: the zero ReconnectPolicy.
 func WithReconnect(p ReconnectPolicy) Option {
 	return optionFunc(func(c *config) error {
 		if p.Backoff != (Backoff{}) {
@@ -67,10 +40,7 @@ func WithReconnect(p ReconnectPolicy) Option {
 	})
 }
 
-// WithDialer replaces how the network connection is opened (proxies, unix
-// sockets, in-memory pipes in tests); it is called with the server URL and
-// must return a connected net.Conn. Default: a dialer for the URL's scheme
-// (TCP, TLS or WebSocket; see [WithServer]).
+// WithDialer replaces dialing. Default: TCP, TLS or WebSocket by scheme.
 func WithDialer(dial DialFunc) Option {
 	return optionFunc(func(c *config) error {
 		if dial == nil {

@@ -8,28 +8,21 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// ConnectPacket is the part of a CONNECT that no option sets, which
-// [WithConnectPacket] may edit before it is sent.
+// ConnectPacket is what [WithConnectPacket] may edit in a CONNECT.
 type ConnectPacket struct {
-	// Server is the broker about to be connected to, as a URL without user
-	// information (read only).
+	// Server is the broker's URL without user information (read only).
 	Server string
-	// RequestProblemInformation asks for reason strings and user
-	// properties on every packet (true by default: mochi strips user
-	// properties from forwarded messages without it).
+	// RequestProblemInformation: true by default (else mochi drops user properties).
 	RequestProblemInformation bool
-	// UserProperties go in CONNECT's properties (some cloud brokers read
-	// them, e.g. for routing or a model version).
+	// UserProperties go in CONNECT's properties.
 	UserProperties []UserProperty
 }
 
-// DisconnectPacket is the part of the DISCONNECT Close and Drain send that
-// [WithDisconnectPacket] may edit.
+// DisconnectPacket is what [WithDisconnectPacket] may edit.
 type DisconnectPacket struct {
-	// ReasonCode is 0x00 (normal) or, from CloseWithWill, 0x04.
+	// ReasonCode is 0x00, or 0x04 from CloseWithWill.
 	ReasonCode ReasonCode
-	// SessionExpiry, when SessionExpirySet, replaces the session's expiry
-	// (0 ends it at once; MQTT forbids raising it from 0).
+	// SessionExpiry, if SessionExpirySet, replaces the session expiry (0 ends it).
 	SessionExpiry    time.Duration
 	SessionExpirySet bool
 	// ReasonString and UserProperties go in DISCONNECT's properties.
@@ -37,11 +30,8 @@ type DisconnectPacket struct {
 	UserProperties []UserProperty
 }
 
-// WithConnectPacket registers an advanced hook that may edit every CONNECT
-// just before it is sent, for a property no option covers. It runs on the
-// supervisor goroutine (keep it quick, don't block); the client checks the
-// result as it checks options, and an invalid value fails the attempt
-// with [ErrInvalidOption]. Default: none.
+// WithConnectPacket has edit change each CONNECT ([ErrInvalidOption] if bad).
+// Default: none.
 func WithConnectPacket(edit func(p *ConnectPacket)) Option {
 	return optionFunc(func(c *config) error {
 		if edit == nil {
@@ -52,9 +42,7 @@ func WithConnectPacket(edit func(p *ConnectPacket)) Option {
 	})
 }
 
-// WithDisconnectPacket registers an advanced hook that may edit the
-// DISCONNECT that Close, CloseWithWill and Drain send. It runs on the
-// supervisor goroutine. Default: none.
+// WithDisconnectPacket has edit change the final DISCONNECT. Default: none.
 func WithDisconnectPacket(edit func(p *DisconnectPacket)) Option {
 	return optionFunc(func(c *config) error {
 		if edit == nil {

@@ -29,11 +29,8 @@ import (
 //     and the DisconnectEvent of that loss carries ErrMessagePoisoned
 //     beside the cause.
 
-// ErrMessagePoisoned is the error of a QoS 1/2 message the client gave up
-// because every connection that carried it ended with the broker breaking
-// the protocol in answer to it (a malformed echo or acknowledgement of
-// that message), [ReconnectPolicy].MaxFailedResumes connections in a row. The message
-// may or may not have reached subscribers; it is not sent again.
+// ErrMessagePoisoned fails a QoS 1/2 message whose answers broke the protocol
+// on MaxFailedResumes connections in a row; it may have arrived.
 var ErrMessagePoisoned = errors.New("mqttkeep: message given up: the broker's answer to it broke the protocol on every connection")
 
 // brokerFault reports a connection that ended because the broker broke

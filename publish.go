@@ -7,30 +7,12 @@ import (
 	"time"
 )
 
-// Publish sends payload to topic; opts set QoS (default 0), retain and
-// MQTT v5 properties.
-//
-// While connected, a QoS 0 Publish returns once the message is in the
-// connection's send buffer, and a QoS 1/2 Publish once the broker
-// acknowledged it with PUBACK (QoS 1) or PUBCOMP (QoS 2). Messages leave
-// in the order Publish accepted them. While the broker's Receive Maximum
-// or the send buffer holds messages back, Publish waits its turn.
-//
-// While the client is reconnecting, the message is queued (bounded by
-// [WithQueueLimits]; a full queue returns [ErrQueueFull] at once) and sent
-// in order once the next connection is up and subscriptions are restored:
-// a QoS 0 Publish returns nil as soon as the message is queued, a QoS 1/2
-// Publish keeps waiting for the acknowledgement. A QoS 1/2 message in
-// flight when a connection drops is sent again on the next one (with DUP
-// set when the broker kept the session, as new when it did not), so
-// Publish returns nil only for a message the broker acknowledged.
-//
-// When ctx ends first, Publish returns ctx's error: a message still queued
-// is taken out and never sent; a message already written stays in the
-// session and may still be delivered (Publish copies what it needs
-// first, so the caller may reuse payload). A bad topic, QoS or property is
-// refused before anything is sent ([ErrInvalidTopic], [ErrInvalidQoS],
-// [ErrInvalidArgument], [ErrPacketTooLarge]).
+// Publish sends payload to topic and returns once it is in the send buffer (QoS
+// 0) or acknowledged (QoS 1/2), across reconnects; with [WithStore], stored
+// first. Offline it is queued ([WithQueueLimits]; QoS 0 then returns). A
+// refusal is a [*ReasonCodeError]; bad input is refused before anything is
+// sent. When ctx ends first, a queued message is taken out; a written one may
+// still arrive. payload may be reused on return.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
 	if len(opts) == 0 {
 		m := Message{Topic: topic, Payload: payload} // stays on the stack
@@ -43,8 +25,7 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 	return c.PublishMessage(ctx, &m)
 }
 
-// PublishMessage is Publish with every field given in m. m is not
-// modified.
+// PublishMessage is Publish with every field in m, which it does not modify.
 func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
 	p, size, err := m.toPublish()
 	if err != nil {
@@ -194,8 +175,7 @@ func (c *Client) outResult(o *outMsg) error {
 	return nil
 }
 
-// PublishResult is the outcome of a message accepted by
-// [Client.PublishAsync]. Its methods are safe for concurrent use.
+// PublishResult is a [Client.PublishAsync] outcome, safe for concurrent use.
 type PublishResult struct {
 	done   chan struct{}
 	once   sync.Once
@@ -212,12 +192,10 @@ func (r *PublishResult) finish(reason byte, err error) {
 	})
 }
 
-// Done is closed when the message completed: written (QoS 0),
-// acknowledged (QoS 1/2), refused, or discarded.
+// Done is closed when the message was written (QoS 0), acknowledged or failed.
 func (r *PublishResult) Done() <-chan struct{} { return r.done }
 
-// Err returns nil while the message is pending and when it was delivered;
-// after Done is closed, the reason it was not.
+// Err is nil while pending and once delivered, else why it was not.
 func (r *PublishResult) Err() error {
 	select {
 	case <-r.done:
@@ -227,9 +205,7 @@ func (r *PublishResult) Err() error {
 	}
 }
 
-// ReasonCode returns the broker's reason code for a completed QoS 1/2
-// message: 0x00, 0x10 (no matching subscribers) or a failure code of 0x80
-// and above (also returned by Err as a [*ReasonCodeError]).
+// ReasonCode is the broker's code for a completed QoS 1/2 message.
 func (r *PublishResult) ReasonCode() ReasonCode {
 	select {
 	case <-r.done:
@@ -239,8 +215,7 @@ func (r *PublishResult) ReasonCode() ReasonCode {
 	}
 }
 
-// Wait waits for the message to complete and returns Err, or returns
-// ctx's error first.
+// Wait waits for the message to complete and returns Err, or ctx's error.
 func (r *PublishResult) Wait(ctx context.Context) error {
 	select {
 	case <-r.done:
@@ -250,13 +225,8 @@ func (r *PublishResult) Wait(ctx context.Context) error {
 	}
 }
 
-// PublishAsync accepts a message and returns at once, without waiting for
-// the connection or the broker: the message is sent in the background, in
-// order with every other accepted message, across reconnects, and the
-// returned PublishResult reports its outcome. The payload is copied. A
-// full queue ([WithQueueLimits]) returns [ErrQueueFull]; bad input returns
-// the errors Publish returns. ctx bounds only the acceptance itself.
-// [Client.Flush] waits for every accepted message.
+// PublishAsync accepts a message as [Client.Publish] does and returns at once
+// (once stored, with [WithStore]); ctx bounds only that. The payload is copied.
 func (c *Client) PublishAsync(ctx context.Context, topic string, payload []byte, opts ...PublishOption) (*PublishResult, error) {
 	m := Message{Topic: topic, Payload: payload}
 	for _, o := range opts {
@@ -304,14 +274,8 @@ func (c *Client) PublishAsync(ctx context.Context, topic string, payload []byte,
 	return o.result, nil
 }
 
-// Flush waits until the broker has everything accepted before the call
-// (by Publish, PublishAsync or the queue): every QoS 1/2 message
-// acknowledged or refused, and then, when connected, a PINGREQ sent behind
-// the QoS 0 messages answered — the broker reads a connection in order,
-// so it has received them. It returns ctx's error if ctx ends first,
-// [ErrClosed] if the client closes, and an error matching
-// [ErrNotConnected] if the connection drops before the PINGRESP (QoS 0
-// messages written into it may be lost).
+// Flush waits until the broker has all accepted before the call: QoS 1/2 done,
+// then a PINGREQ sent after QoS 0 answered.
 func (c *Client) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mqttkeep: flush: %w", err)

@@ -10,9 +10,7 @@ import (
 	"sync"
 )
 
-// ErrNoResponders is returned by [Client.Request] when the broker
-// answered the request's PUBACK with 0x10 (no matching subscribers):
-// nobody listens on the topic, so no response can come.
+// ErrNoResponders is [Client.Request]'s error on PUBACK 0x10 (no subscribers).
 var ErrNoResponders = errors.New("mqttkeep: no responders")
 
 // requests is the client's request/response state: one response
@@ -25,10 +23,7 @@ type requests struct {
 	waiting map[string]chan *Message
 }
 
-// WithRequestResponseInformation asks the broker for Response Information
-// in CONNACK (MQTT v5 Request Response Information = 1): a topic prefix of
-// its own for responses, which [Client.Request] then uses instead of
-// "mqttkeep/responses/". Default: off.
+// WithRequestResponseInformation asks for Response Information. Default: off.
 func WithRequestResponseInformation() Option {
 	return optionFunc(func(c *config) error {
 		c.requestResponseInfo = true
@@ -36,17 +31,9 @@ func WithRequestResponseInformation() Option {
 	})
 }
 
-// Request publishes a request to topic and waits for its response: a
-// message on the client's own response topic carrying the same
-// correlation data (MQTT v5 request/response). The response topic is
-// "mqttkeep/responses/" followed by a random token of this client (or the
-// broker's Response Information prefix, with
-// [WithRequestResponseInformation]); the client subscribes to it on the
-// first Request, and the subscription is restored across reconnects like
-// any other. opts set the request's properties (its QoS defaults to 1, so
-// that a broker with nobody subscribed to topic answers PUBACK 0x10 and
-// Request returns [ErrNoResponders] at once). Request returns the response
-// (a copy the caller owns), or ctx's error when none came in time.
+// Request publishes to topic and returns the response: the message on the
+// client's response topic with the same correlation data. QoS 1 unless opts say
+// otherwise.
 func (c *Client) Request(ctx context.Context, topic string, payload []byte, opts ...PublishOption) (*Message, error) {
 	m := Message{Topic: topic, Payload: payload, QoS: 1}
 	for _, o := range opts {
@@ -93,10 +80,8 @@ func (c *Client) Request(ctx context.Context, topic string, payload []byte, opts
 	}
 }
 
-// Respond publishes payload as the response to req, a request received by
-// a handler: to req's Response Topic, with its Correlation Data. opts set
-// further properties (QoS, say). It returns an error matching
-// [ErrInvalidArgument] when req carries no Response Topic.
+// Respond publishes payload to req's Response Topic with its Correlation Data,
+// or returns [ErrInvalidArgument] when req has none.
 func (c *Client) Respond(ctx context.Context, req *Message, payload []byte, opts ...PublishOption) error {
 	if req.ResponseTopic == "" {
 		return fmt.Errorf("%w: the message on %q has no Response Topic: not a request", ErrInvalidArgument, req.Topic)

@@ -11,23 +11,18 @@ import (
 	"time"
 )
 
-// Backoff is an exponential backoff with full jitter: the wait before
-// retry n (n = 1 for the first retry) is a uniformly random duration in
-// [0, min(Max, Initial × Multiplier^(n−1))]. The cap is applied first, then
-// the jitter, so clients that lost the same broker spread their retries
-// instead of returning in waves.
+// Backoff is exponential backoff with full jitter: the wait before retry n ≥
+// 1 is uniform in [0, min(Max, Initial × Multiplier^(n−1))].
 type Backoff struct {
-	// Initial is the upper bound of the first retry's wait. Must be > 0.
+	// Initial bounds the first wait; > 0.
 	Initial time.Duration
-	// Max caps every wait. Must be >= Initial.
+	// Max caps every wait; ≥ Initial.
 	Max time.Duration
-	// Multiplier grows the bound after each failed attempt. Must be >= 1.
+	// Multiplier grows the bound per failure; ≥ 1.
 	Multiplier float64
 }
 
-// DefaultBackoff is [ReconnectPolicy]'s default Backoff: the first retry
-// waits at most 500 ms, the bound doubles after each failed attempt, and
-// no wait exceeds 60 s.
+// DefaultBackoff is [ReconnectPolicy]'s default: 500 ms doubling up to 60 s.
 var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 60 * time.Second, Multiplier: 2}
 
 // DefaultDialRetry is [ReconnectPolicy]'s default DialRetry.

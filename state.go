@@ -8,10 +8,8 @@ import (
 // State is the connection state of a [Client].
 type State int
 
-// The states a Client moves through. A new Client is Disconnected; Connect
-// moves it to Connecting, each CONNACK to Connected, each loss back to
-// Connecting while it retries; Close (or a refusal that retrying cannot
-// fix) ends in Closed or Stopped.
+// The states a Client goes through: Disconnected, then Connecting and Connected
+// in turn, until Closed or Stopped.
 const (
 	// StateDisconnected: Connect has not been called yet.
 	StateDisconnected State = iota
@@ -19,8 +17,7 @@ const (
 	StateConnecting
 	// StateConnected: a connection is up and usable.
 	StateConnected
-	// StateStopped: the broker refused the client for a reason retrying
-	// cannot fix (see [ReasonCodeError.Final]); Close is still needed.
+	// StateStopped: a final refusal or a takeover stopped it; Close is still needed.
 	StateStopped
 	// StateClosed: Close was called.
 	StateClosed
@@ -43,8 +40,7 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// MarshalText implements [encoding.TextMarshaler]: a State is its name
-// (see [State.String]) in JSON, logs and any other text encoding.
+// MarshalText implements [encoding.TextMarshaler]: a State is its name.
 func (s State) MarshalText() ([]byte, error) {
 	if s < StateDisconnected || s > StateClosed {
 		return nil, fmt.Errorf("%w: state %d", ErrInvalidArgument, int(s))
@@ -52,9 +48,7 @@ func (s State) MarshalText() ([]byte, error) {
 	return []byte(s.String()), nil
 }
 
-// UnmarshalText implements [encoding.TextUnmarshaler]: it accepts the
-// names MarshalText produces and returns an error matching
-// [ErrInvalidArgument] for any other text.
+// UnmarshalText is MarshalText's inverse; other text is [ErrInvalidArgument].
 func (s *State) UnmarshalText(text []byte) error {
 	for v := StateDisconnected; v <= StateClosed; v++ {
 		if string(text) == v.String() {

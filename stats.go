@@ -6,26 +6,21 @@ import (
 	"time"
 )
 
-// Stats is a snapshot of a Client's counters since New, taken by
-// [Client.Stats]. Counters cover every connection the client made.
+// Stats are a Client's counters (see the package doc's Observability).
 type Stats struct {
 	State State // connection state when the snapshot was taken
 
 	Connects    uint64 // successful CONNACKs
 	Disconnects uint64 // connections lost or closed after a successful CONNACK
 
-	// ConnectedSince is when the current connection's CONNACK arrived;
-	// zero while there is no connection.
+	// ConnectedSince is when the current connection's CONNACK came; zero while down.
 	ConnectedSince time.Time
-	// LastReceived is when bytes from the broker last arrived, on the
-	// current connection or the last one; zero before the first.
+	// LastReceived is when bytes last arrived (current or last connection).
 	LastReceived time.Time
-	// LastPingResponse is when the latest PINGRESP arrived (the one
-	// PingRTTLast measures); zero before the first.
+	// LastPingResponse is when the latest PINGRESP arrived.
 	LastPingResponse time.Time
 
-	// KeepAlive is the keep alive in force on the current (or last)
-	// connection: the broker's Server Keep Alive when it sent one.
+	// KeepAlive is the keep alive in force (the broker's, if it imposed one).
 	KeepAlive time.Duration
 
 	PingsSent     uint64        // PINGREQs sent, automatic and by Ping
@@ -40,36 +35,21 @@ type Stats struct {
 	PacketsIn  uint64 // MQTT packets received
 	PacketsOut uint64 // MQTT packets queued for sending (CONNECT included)
 
-	// Inbound messages. Every PUBLISH received counts once in
-	// InPublishes; it is then handed to handlers (InHandlerCalls), or is a
-	// re-send not handed out twice (InRedelivered), or is counted in one
-	// of InDroppedQoS0, InUnsubscribed, InAbandoned, or waits in InHeld.
+	// Inbound messages (see the package doc's Observability).
 	InPublishes    uint64 // PUBLISH packets received, re-sent ones included
 	InHandlerCalls uint64 // handler calls: a message given to two subscriptions counts twice
-	InRedelivered  uint64 // QoS 1/2 re-sends of a message still being (or, QoS 2, already) handled
-	// InDroppedQoS0 counts QoS 0 messages dropped because
-	// [WithMessageBuffer] messages already waited for their handlers.
+	InRedelivered  uint64 // QoS 1/2 re-sends of a message still being handled
+	// InDroppedQoS0: dropped, [WithMessageBuffer] messages already waiting.
 	InDroppedQoS0 uint64
-	// InUnsubscribed counts messages that matched no subscription of the
-	// client with no fallback handler set: QoS 0 ones, and QoS 1/2 ones
-	// that match only filters it unsubscribed from (acknowledged: the
-	// program asked not to get them). Other QoS 1/2 ones are held (InHeld).
+	// InUnsubscribed: QoS 0 matching no subscription, QoS 1/2 only unsubscribed ones.
 	InUnsubscribed uint64
-	// InAbandoned counts messages never handed to a handler because Close
-	// or Drain came first (waiting for a handler, held, or arrived during
-	// Drain): QoS 1/2 ones were left unacknowledged, for a broker that
-	// keeps the session to send again; QoS 0 ones are lost.
+	// InAbandoned: never handed out, Close or Drain came first.
 	InAbandoned uint64
-	// InHeld is how many QoS 1/2 messages wait, unacknowledged, for a
-	// subscription not made yet (see [Client.Subscribe]).
+	// InHeld: QoS 1/2 held for a subscription not made yet (a gauge).
 	InHeld int
-	// InHandlerPanics counts handler calls that panicked (recovered; the
-	// message is acknowledged).
+	// InHandlerPanics: handler calls that panicked.
 	InHandlerPanics uint64
-	// InOverReceiveMaximum counts QoS 1/2 messages the broker sent beyond
-	// [WithReceiveMaximum] (Mosquitto 2.0.11 does under load): each is
-	// kept and handled, and the client stops reading until the window has
-	// room again.
+	// InOverReceiveMaximum: QoS 1/2 beyond [WithReceiveMaximum].
 	InOverReceiveMaximum uint64
 
 	// Outbound messages.
@@ -78,17 +58,12 @@ type Stats struct {
 	OutInFlight      int    // QoS 1/2 messages written and not yet acknowledged
 	OutInFlightBytes int    // their packets' size
 	OutRestored      uint64 // accepted messages an earlier process left in the store (WithStore)
-	// OutDiscarded counts accepted messages dropped with no caller to
-	// tell: queued QoS 0 messages discarded by Close or a final refusal,
-	// and queued messages a new broker's limits refuse.
+	// OutDiscarded: accepted, then dropped with no caller to tell.
 	OutDiscarded uint64
-	// OutPoisoned counts QoS 1/2 messages given up with
-	// [ErrMessagePoisoned].
+	// OutPoisoned: QoS 1/2 given up with [ErrMessagePoisoned].
 	OutPoisoned uint64
 
-	// SessionsAbandoned counts resumed sessions given up for a new one
-	// because they failed every connection
-	// ([ReconnectPolicy].MaxFailedResumes).
+	// SessionsAbandoned: resumed sessions given up for a new one.
 	SessionsAbandoned uint64
 }
 

@@ -18,20 +18,15 @@ type subConfig struct {
 	user                       []UserProperty
 }
 
-// WithNoLocal asks the broker not to send this client its own messages on
-// this subscription (MQTT v5 No Local). Not allowed on a shared
-// subscription.
+// WithNoLocal: none of the client's own messages (not on $share); default off.
 func WithNoLocal() SubscribeOption { return func(c *subConfig) { c.noLocal = true } }
 
-// WithRetainAsPublished asks the broker to keep the RETAIN flag of the
-// messages it forwards as the publisher set it (MQTT v5 Retain As
-// Published); by default a forwarded live message has RETAIN cleared.
+// WithRetainAsPublished: RETAIN forwarded as published. Default: off, cleared.
 func WithRetainAsPublished() SubscribeOption {
 	return func(c *subConfig) { c.retainAsPublished = true }
 }
 
-// RetainHandling says when the broker sends retained messages on
-// subscribing (MQTT v5 Retain Handling).
+// RetainHandling says when the broker sends retained messages on subscribing.
 type RetainHandling byte
 
 const (
@@ -43,25 +38,18 @@ const (
 	DontSendRetained RetainHandling = 2
 )
 
-// WithRetainHandling sets when the broker sends retained messages for this
-// subscription. Default: [SendRetained].
+// WithRetainHandling sets when retained messages come. Default: [SendRetained].
 func WithRetainHandling(h RetainHandling) SubscribeOption {
 	return func(c *subConfig) { c.retainHandling = byte(h) }
 }
 
-// WithSubscriptionUserProperty adds a user property to the SUBSCRIBE that
-// carries this subscription, every time it is sent (also when a reconnect
-// restores it); it may be given more than once. User properties belong to
-// the whole SUBSCRIBE packet in MQTT, so a subscription that has them is
-// sent in a SUBSCRIBE of its own. Names and values must be valid UTF-8 of
-// at most 65,535 bytes.
+// WithSubscriptionUserProperty adds a user property to this subscription's
+// SUBSCRIBE, which then goes alone. Default: none.
 func WithSubscriptionUserProperty(key, value string) SubscribeOption {
 	return func(c *subConfig) { c.user = append(c.user, UserProperty{key, value}) }
 }
 
-// WithConcurrency lets up to n handler calls of this subscription run at
-// once, on as many goroutines; messages are then no longer handled in
-// order. Default: 1 (one at a time, in the order received).
+// WithConcurrency lets n ≥ 1 handler calls run at once, unordered. Default: 1.
 func WithConcurrency(n int) SubscribeOption { return func(c *subConfig) { c.concurrency = n } }
 
 // newSubscription builds a subscription from Subscribe's arguments.
@@ -114,23 +102,11 @@ func newSubscription(filter string, qos QoS, handler MessageHandler, opts []Subs
 
 func isShared(filter string) bool { return len(filter) > 7 && filter[:7] == "$share/" }
 
-// Subscribe subscribes to a topic filter (wildcards + and #, and shared
-// subscriptions $share/{group}/{filter}, are allowed) with the given
-// maximum QoS, and hands matching messages to handler (see
-// [MessageHandler]). opts set the MQTT v5 subscription options and how
-// many handler calls may run at once.
-//
-// The subscription belongs to the client, not to one connection: it may
-// be made before Connect or while reconnecting, is sent on the next
-// connection if there is none, and is re-sent whenever a reconnect finds
-// that the broker lost the session. Subscribing again to the same filter
-// replaces the handler and options.
-//
-// Subscribe returns nil once the broker acknowledged the subscription; a
-// refusal is a [*ReasonCodeError] (the filter is then forgotten). When ctx
-// ends first, Subscribe returns ctx's error and the subscription stays:
-// it is still sent and acknowledged on this or a later connection, and
-// its handler gets what matches; [Client.Unsubscribe] drops it.
+// Subscribe subscribes to filter (wildcards, $share/{group}/) at qos, handing
+// matching messages, held ones first, to handler. The subscription is the
+// client's: sent when connected, again when the broker lost the session,
+// replaced by another Subscribe to filter. It returns once acknowledged, or the
+// [*ReasonCodeError]; when ctx ends first, it stays.
 func (c *Client) Subscribe(ctx context.Context, filter string, qos QoS, handler MessageHandler, opts ...SubscribeOption) error {
 	sub, err := newSubscription(filter, qos, handler, opts)
 	if err != nil {
@@ -163,15 +139,10 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos QoS, handler 
 	}
 }
 
-// Unsubscribe drops the subscriptions to filters and sends UNSUBSCRIBE for
-// them. Messages the broker sent before its UNSUBACK still reach their
-// handlers; messages already handed to a handler are handled. While there
-// is no connection the filters are forgotten at once and the UNSUBSCRIBE
-// is sent on the next connection that resumes the session. Unsubscribe
-// returns when the broker acknowledged it (or at once while offline), or
-// with ctx's error, the subscriptions then being dropped when the
-// UNSUBACK comes. Filters that are not subscribed are sent all the same
-// (the broker may hold them from an earlier process).
+// Unsubscribe drops the subscriptions to filters and sends UNSUBSCRIBE
+// (offline: on the next connection), even for filters only the broker knows.
+// Messages sent before the UNSUBACK are handled, later and held ones
+// acknowledged unhandled. It returns once acknowledged (offline: at once).
 func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
 	for _, f := range filters {
 		if err := validateFilter(f); err != nil {

@@ -97,24 +97,13 @@ func matchTopic(filter, topic string) bool {
 	}
 }
 
-// MatchTopic reports whether topic matches filter by MQTT's rules (the
-// client routes messages by them when the broker sends no Subscription
-// Identifiers): "+" matches one level, "#" the rest (the parent level
-// included), a shared subscription $share/{group}/{filter} matches on its
-// filter, and a topic starting with "$" is not matched by a leading
-// wildcard. An invalid filter matches nothing.
+// MatchTopic reports whether topic matches filter ($share/{group}/ skipped).
 func MatchTopic(filter, topic string) bool {
 	return validateFilter(filter) == nil && validateTopicName(topic) == nil && matchTopic(filter, topic)
 }
 
-// ValidateTopicName reports whether topic can be published to, by the
-// rules Publish applies before sending: non-empty UTF-8 without U+0000, at
-// most 65,535 bytes, no wildcard. The error matches [ErrInvalidTopic].
+// ValidateTopicName returns Publish's [ErrInvalidTopic] for topic, if any.
 func ValidateTopicName(topic string) error { return validateTopicName(topic) }
 
-// ValidateTopicFilter reports whether filter can be subscribed to, by the
-// rules Subscribe applies before sending: those of a topic name, except
-// that "+" may fill a whole level and "#" the whole last level, and a
-// shared subscription is $share/{group}/{filter}. The error matches
-// [ErrInvalidTopic].
+// ValidateTopicFilter returns Subscribe's [ErrInvalidTopic] for filter, if any.
 func ValidateTopicFilter(filter string) error { return validateFilter(filter) }
