@@ -14,33 +14,25 @@ type Capabilities struct {
 	ProtocolVersion ProtocolVersion
 	// MaximumQoS is the highest QoS it accepts (higher: [ErrInvalidQoS]);
 	// 1 once a 3.1.1 broker answered QoS 2 with PUBACK.
-	MaximumQoS QoS
-	// RetainAvailable reports whether it keeps retained messages.
-	RetainAvailable bool
-	// MaximumPacketSize is the largest packet it accepts (0: MQTT's limit).
-	MaximumPacketSize int
-	// ReceiveMaximum is how many QoS 1/2 messages it takes unacknowledged.
-	ReceiveMaximum int
-	// TopicAliasMaximum is how many topic aliases it takes from the client.
-	TopicAliasMaximum int
+	MaximumQoS          QoS
+	RetainAvailable     bool   // it keeps retained messages
+	MaximumPacketSize   int    // the largest packet it accepts (0: MQTT's limit)
+	ReceiveMaximum      int    // QoS 1/2 messages it takes unacknowledged
+	TopicAliasMaximum   int    // topic aliases it takes from the client
+	AssignedClientID    string // the client identifier it chose, if any
+	ResponseInformation string // its response topic prefix, if asked for
+	ServerReference     string // another server to use, if any
+	AuthMethod          string // the enhanced authentication method, if any
 	// The optional subscription features it offers:
 	WildcardSubscriptionsAvailable bool
 	SubscriptionIDsAvailable       bool
 	SharedSubscriptionsAvailable   bool
-	// ServerKeepAlive, if set, replaces the client's keep alive.
+	// ServerKeepAlive, if set, replaces the client's keep alive;
+	// SessionExpiry, if set, is the session expiry it imposed.
 	ServerKeepAlive    time.Duration
 	ServerKeepAliveSet bool
-	// SessionExpiry, if set, is the session expiry it imposed.
-	SessionExpiry    time.Duration
-	SessionExpirySet bool
-	// AssignedClientID is the client identifier it chose, if any.
-	AssignedClientID string
-	// ResponseInformation is its response topic prefix, if asked for.
-	ResponseInformation string
-	// ServerReference names another server to use, if any.
-	ServerReference string
-	// AuthMethod is the enhanced authentication method in use, if any.
-	AuthMethod string
+	SessionExpiry      time.Duration
+	SessionExpirySet   bool
 }
 
 // capabilitiesOf reads a CONNACK's properties.

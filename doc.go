@@ -95,9 +95,31 @@
 // interval of the broker, a process's clients spread evenly. After one at MQTT (a retryable CONNACK refusal, no CONNACK in time, a connection
 // dropped before any exchange or broken by the broker) it waits [Backoff]
 // (full jitter, 500 ms doubling up to 60 s). Slow dials are overlapped.
-// [WithServers] rotate on failure; 0x9C or 0x9D redirects (3 in a row at
+// [WithServer] rotate on failure; 0x9C or 0x9D redirects (3 in a row at
 // most). A final refusal ([ReasonCodeError.Final], a certificate that does not
 // verify) or a takeover (DISCONNECT 0x8E) stops the client ([StateStopped]).
+//
+// # MQTT 3.1.1
+//
+// [WithProtocolVersion] defaults to [ProtocolAuto]: MQTT 5, and 3.1.1 at
+// once with a broker that refuses 5 (RabbitMQ 3.10, ActiveMQ 5.17; tested
+// on both). The guarantees hold on 3.1.1 where it can carry them:
+// keepalive and its bound, backoff, typed refusals (return codes read as
+// MQTT 5 reason codes), resubscription, the store, manual ack, Drain and
+// the held backlog. What 3.1.1 cannot carry (properties, subscription
+// options, request/response, will properties and delay, enhanced
+// authentication) fails with [ErrNotSupported] naming it, at call time on
+// a 3.1.1 connection or when a queued message or subscription meets one.
+// 3.1.1 has no session expiry: a fresh persistent session takes a Clean
+// Session connection then a persistent one, and Close ends a session that
+// should end with one more Clean Session connection. It has no takeover
+// DISCONNECT: a broker closes the old connection, which the client takes
+// for a loss and backs off from. Without Subscription Identifiers a copy is
+// routed by topic to every matching handler: one call per handler with
+// brokers that send one copy per client (RabbitMQ, Mosquitto, mochi), one
+// per copy with those that send one per subscription (ActiveMQ). A broker
+// that answers QoS 2 with PUBACK (RabbitMQ) fails that publish with
+// ErrNotSupported and caps [Capabilities].MaximumQoS at 1.
 //
 // # Errors
 //

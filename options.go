@@ -20,20 +20,15 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// Defaults used when an option is not given.
+// Defaults used when an option is not given, each named after its option
+// (the limits: see the guide's "Buffer limits").
 const (
-	// DefaultKeepAlive is [WithKeepAlive]'s default.
-	DefaultKeepAlive = 30 * time.Second
-	// DefaultConnectTimeout is [WithConnectTimeout]'s default.
-	DefaultConnectTimeout = 10 * time.Second
-	// DefaultSessionExpiry is [WithSessionExpiry]'s default.
-	DefaultSessionExpiry = 5 * time.Minute
-	// DefaultReceiveMaximum is [WithReceiveMaximum]'s default.
-	DefaultReceiveMaximum = 128
-	// DefaultMessageBuffer is [WithMessageBuffer]'s default.
-	DefaultMessageBuffer = 8192
-	// DefaultMaxFailedResumes is [ReconnectPolicy.MaxFailedResumes]' default.
-	DefaultMaxFailedResumes = 3
+	DefaultKeepAlive        = 30 * time.Second // WithKeepAlive
+	DefaultConnectTimeout   = 10 * time.Second // WithConnectTimeout
+	DefaultSessionExpiry    = 5 * time.Minute  // WithSessionExpiry
+	DefaultReceiveMaximum   = 128              // WithReceiveMaximum
+	DefaultMessageBuffer    = 8192             // WithMessageBuffer
+	DefaultMaxFailedResumes = 3                // ReconnectPolicy.MaxFailedResumes
 )
 
 // maxKeepAlive is the largest keep alive MQTT can carry: 65,535 seconds.
@@ -49,7 +44,7 @@ type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
 
-// DialFunc opens the connection to server (of [WithServers], or a Server
+// DialFunc opens the connection to server (of [WithServer], or a Server
 // Reference), returning soon after ctx ends and closing what it made.
 type DialFunc func(ctx context.Context, server *url.URL) (net.Conn, error)
 
@@ -135,24 +130,20 @@ func (s secret) GoString() string           { return "[REDACTED]" }
 func (s secret) LogValue() slog.Value       { return slog.StringValue("[REDACTED]") }
 func (s secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
 
-// WithServer is [WithServers] with one URL.
-func WithServer(rawURL string) Option {
-	return WithServers(rawURL)
-}
-
-// WithServers sets the brokers, rotated on failure (no default): mqtt:// or
-// tcp:// (TCP, port 1883), mqtts://, ssl://, tls:// (TLS, 8883), ws://, wss://
-// (WebSocket, 80, 443); user information is refused.
-func WithServers(rawURLs ...string) Option {
+// WithServer sets the broker, or several, rotated on failure (no
+// default): mqtt:// or tcp:// (TCP, port 1883), mqtts://, ssl://, tls://
+// (TLS, 8883), ws://, wss:// (WebSocket, 80, 443); user information is
+// refused.
+func WithServer(rawURLs ...string) Option {
 	return optionFunc(func(c *config) error {
 		if len(rawURLs) == 0 {
-			return optionError("WithServers", "no URL given")
+			return optionError("WithServer", "no URL given")
 		}
 		servers := make([]*url.URL, 0, len(rawURLs))
 		for _, raw := range rawURLs {
 			u, err := parseServerURL(raw)
 			if err != nil {
-				return optionError("WithServers", "%v", err)
+				return optionError("WithServer", "%v", err)
 			}
 			servers = append(servers, u)
 		}

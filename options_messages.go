@@ -5,18 +5,13 @@ import (
 	"time"
 )
 
-// Defaults of the message path.
+// Defaults of the message path, each named after its option.
 const (
-	// DefaultQueueMessages is [WithQueueLimits]' message limit.
-	DefaultQueueMessages = 10000
-	// DefaultQueueBytes is [WithQueueLimits]' byte limit.
-	DefaultQueueBytes = 8 << 20
-	// DefaultInflightMessages is [WithInflightLimits]' message limit.
-	DefaultInflightMessages = 65535
-	// DefaultInflightBytes is [WithInflightLimits]' byte limit.
-	DefaultInflightBytes = 16 << 20
-	// DefaultInboundTopicAliases is [WithInboundTopicAliases]' default.
-	DefaultInboundTopicAliases = 0
+	DefaultQueueMessages       = 10000    // WithQueueLimits
+	DefaultQueueBytes          = 8 << 20  // WithQueueLimits
+	DefaultInflightMessages    = 65535    // WithInflightLimits
+	DefaultInflightBytes       = 16 << 20 // WithInflightLimits
+	DefaultInboundTopicAliases = 0        // WithInboundTopicAliases
 )
 
 // subSpec is a subscription given in New.

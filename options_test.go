@@ -29,9 +29,9 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	}{
 		{"no server", nil, "WithServer"},
 		{"nil option", []mqttkeep.Option{srv, nil}, "option 1 is nil"},
-		{"empty server list", []mqttkeep.Option{mqttkeep.WithServers()}, "WithServers"},
+		{"empty server list", []mqttkeep.Option{mqttkeep.WithServer()}, "WithServer"},
 		{"unknown scheme", []mqttkeep.Option{mqttkeep.WithServer("gopher://h:1")}, `unsupported scheme "gopher"`},
-		{"no scheme", []mqttkeep.Option{mqttkeep.WithServer("localhost:1883")}, "WithServers"},
+		{"no scheme", []mqttkeep.Option{mqttkeep.WithServer("localhost:1883")}, "WithServer"},
 		{"no host", []mqttkeep.Option{mqttkeep.WithServer("mqtt://:1883")}, "no host"},
 		{"unparsable URL", []mqttkeep.Option{mqttkeep.WithServer("mqtt://[::1")}, "cannot parse"},
 		{"user info in URL", []mqttkeep.Option{mqttkeep.WithServer("mqtt://u:pw@h")}, "WithCredentials"},
@@ -88,7 +88,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 
 func TestNewAcceptsValidOptions(t *testing.T) {
 	c, err := mqttkeep.New(
-		mqttkeep.WithServers("mqtt://a.example", "tcp://b.example:1884", "mqtt://[::1]:1883", "mqtts://[::1]"),
+		mqttkeep.WithServer("mqtt://a.example", "tcp://b.example:1884", "mqtt://[::1]:1883", "mqtts://[::1]"),
 		mqttkeep.WithKeepAlive(0), mqttkeep.WithKeepAlive(65535*time.Second),
 		mqttkeep.WithPingTimeout(0), mqttkeep.WithConnectTimeout(time.Second),
 		mqttkeep.WithCredentials("user", "secret"), mqttkeep.WithWill(mqttkeep.Message{Topic: "dev/1/status", Payload: []byte("gone"), QoS: 1, Retain: true}, 0),

@@ -11,17 +11,13 @@ import (
 	"github.com/mqttkeep/mqttkeep/internal/wire"
 )
 
-// ProtocolVersion is the MQTT version a Client speaks with a broker.
+// ProtocolVersion is the MQTT version a Client speaks (see "MQTT 3.1.1").
 type ProtocolVersion byte
 
-// The protocol versions. MQTT 3.1.1 has no properties, no reason codes
-// on acknowledgements, no AUTH and no session expiry (see the package
-// doc's "MQTT 3.1.1" for what each feature does there).
+// ProtocolAuto tries MQTT 5, and 3.1.1 at once (no backoff) after CONNACK
+// 0x84, a 3.1.1 return code 1 or a close before CONNACK, per server, for
+// the Client's life.
 const (
-	// ProtocolAuto: MQTT 5, and MQTT 3.1.1 at once (no backoff) with a
-	// broker that refuses 5 — CONNACK 0x84, a 3.1.1 CONNACK with return
-	// code 1, or a connection closed before any CONNACK — kept per server
-	// for the Client's life.
 	ProtocolAuto ProtocolVersion = 0
 	MQTT311      ProtocolVersion = 4 // MQTT 3.1.1 (protocol level 4) only
 	MQTT5        ProtocolVersion = 5 // MQTT 5.0 only
@@ -40,10 +36,8 @@ func (v ProtocolVersion) String() string {
 	return fmt.Sprintf("ProtocolVersion(%d)", byte(v))
 }
 
-// WithProtocolVersion sets the MQTT version: [MQTT5], [MQTT311] or
-// [ProtocolAuto]. Default: ProtocolAuto. A broker that speaks 5 is never
-// asked twice: negotiation costs a second CONNECT only with a broker that
-// refused 5.
+// WithProtocolVersion sets the MQTT version. Default: [ProtocolAuto] (one
+// CONNECT with a broker that speaks 5).
 func WithProtocolVersion(v ProtocolVersion) Option {
 	return optionFunc(func(c *config) error {
 		switch v {

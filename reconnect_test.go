@@ -426,7 +426,7 @@ func TestFailoverToSecondServer(t *testing.T) {
 	b1 := mqttkeeptest.NewBroker(t)
 	b2 := mqttkeeptest.NewBroker(t)
 	ev := newEvents()
-	c := newClient(t, append(ev.options(), mqttkeep.WithServers(b1.URL(), b2.URL()),
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(b1.URL(), b2.URL()),
 		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 10 * time.Millisecond }}))...)
 	connect(t, c)
 	b1.Close()
@@ -607,7 +607,7 @@ func TestQueuedMessageRefusedByNewBrokerIsDiscarded(t *testing.T) {
 	first := mqttkeeptest.NewBroker(t)
 	second := mqttkeeptest.NewBroker(t, mqttkeeptest.WithMaximumPacketSize(1024))
 	ev := newEvents()
-	c := newClient(t, append(ev.options(), mqttkeep.WithServers(first.URL(), second.URL()),
+	c := newClient(t, append(ev.options(), mqttkeep.WithServer(first.URL(), second.URL()),
 		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Delay: func(int) time.Duration { return 20 * time.Millisecond }}))...)
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -378,9 +378,9 @@ func (c *connFlags) willOptions(set map[string]bool) ([]mqttkeep.Option, error) 
 func optionErrText(err error) string {
 	msg := errText(err)
 	for option, flag := range map[string]string{
-		"WithServers": "-L", "WithServer": "-L", "WithClientID": "-i",
+		"WithServer": "-L", "WithClientID": "-i",
 		"WithKeepAlive": "-k", "WithCredentials": "-u/-P", "WithWill": "--will-*",
-		"WithWillDelay": "--will-delay", "WithSessionExpiry": "-x", "WithReceiveMaximum": "-D connect receive-maximum",
+		"WithSessionExpiry": "-x", "WithReceiveMaximum": "-D connect receive-maximum",
 		"WithMaxPacketSize": "-D connect maximum-packet-size", "WithTLSConfig": "TLS", "WithInflightLimits": "-M",
 	} {
 		if rest, ok := strings.CutPrefix(msg, "invalid option "+option+": "); ok {
