@@ -273,6 +273,7 @@ func (l *link) accept(ca wire.Connack, cp *wire.Connect) {
 	l.upAt = time.Now()
 	l.serverReceiveMax = uint16(l.caps.ReceiveMaximum)
 	l.serverMaxPacket = l.caps.MaximumPacketSize
+	l.maxQoS = l.caps.MaximumQoS
 	l.sessionExpiry = time.Duration(cp.Props.SessionExpiry) * time.Second
 	if l.caps.SessionExpirySet {
 		l.sessionExpiry = l.caps.SessionExpiry

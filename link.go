@@ -49,6 +49,7 @@ type link struct {
 	// What the broker allows (from CONNACK).
 	serverReceiveMax uint16
 	serverMaxPacket  int // 0: no limit
+	maxQoS           QoS // caps.MaximumQoS, lowered by downgradedLocked; s.mu
 
 	healthy  atomic.Bool  // a packet other than DISCONNECT came after CONNACK
 	lastRecv atomic.Int64 // ns since epoch of the last read that returned data
@@ -470,8 +471,8 @@ func (l *link) checkLimits(p *wire.Publish, size int) error {
 	if l.v == wire.V311 && p.Props.Set != 0 {
 		return errV311("message properties (content type, expiry, user properties, request/response, payload format)")
 	}
-	if QoS(p.QoS) > l.caps.MaximumQoS {
-		return fmt.Errorf("%w: %d, the broker's maximum is %d", ErrInvalidQoS, p.QoS, l.caps.MaximumQoS)
+	if QoS(p.QoS) > l.maxQoS {
+		return fmt.Errorf("%w: %d, the broker's maximum is %d", ErrInvalidQoS, p.QoS, l.maxQoS)
 	}
 	if p.Retain && !l.caps.RetainAvailable {
 		return fmt.Errorf("%w: the broker does not support retained messages", ErrNotSupported)

@@ -370,8 +370,8 @@ func (s *session) ackReceived(l *link, a wire.Ack) {
 // time (ErrInvalidQoS). s.mu held.
 func (s *session) downgradedLocked(l *link, o *outMsg) {
 	s.c.qos1Only.Store(true)
-	if l.caps.MaximumQoS > 1 {
-		l.caps.MaximumQoS = 1
+	if l.maxQoS > 1 {
+		l.maxQoS = 1
 		s.c.mu.Lock()
 		s.c.caps.MaximumQoS = 1
 		s.c.mu.Unlock()
