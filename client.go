@@ -41,6 +41,7 @@ type Client struct {
 	negotiated map[string]wire.Version
 	dialTime   atomic.Int64 // how long the last successful dial took, for overlapping dials
 	qos1Only   atomic.Bool  // a 3.1.1 broker took a QoS 2 message at QoS 1 (downgradedLocked)
+	unanswered time.Time    // when the current run of unanswered dials began (overlap.go); supervisor only
 
 	ctx           context.Context // ends when Close is called
 	cancel        context.CancelFunc

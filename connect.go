@@ -17,12 +17,12 @@ import (
 // takes two connections, since 3.1.1 has no session expiry: a Clean
 // Session one clears the old session, then a persistent one starts the
 // new. On success it returns the link, not yet started.
-func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool, slow int) (*link, error) {
+func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bool) (*link, error) {
 	v := c.versionFor(server)
-	l, err := c.connectAttempt(ctx, server, cleanStart, slow, v)
+	l, err := c.connectAttempt(ctx, server, cleanStart, v)
 	if err != nil && c.downgrade(server, v, err) {
 		v = wire.V311
-		l, err = c.connectAttempt(ctx, server, cleanStart, slow, v)
+		l, err = c.connectAttempt(ctx, server, cleanStart, v)
 	}
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 	c.accepted(server, v)
 	if v == wire.V311 && cleanStart && c.cfg.sessionExpiry > 0 {
 		l.quietClose()
-		return c.connectAttempt(ctx, server, false, slow, v)
+		return c.connectAttempt(ctx, server, false, v)
 	}
 	return l, nil
 }
@@ -38,7 +38,7 @@ func (c *Client) connectOnce(ctx context.Context, server *url.URL, cleanStart bo
 // connectAttempt dials server and performs the CONNECT/CONNACK exchange
 // at version v (with enhanced authentication, if configured), bounded by
 // the connect timeout. On success it returns the link, not yet started.
-func (c *Client) connectAttempt(ctx context.Context, server *url.URL, cleanStart bool, slow int, v wire.Version) (*link, error) {
+func (c *Client) connectAttempt(ctx context.Context, server *url.URL, cleanStart bool, v wire.Version) (*link, error) {
 	// The attempt's context is not derived from ctx's cancellation: a
 	// child of a cancelable context leaves it a map of children for the
 	// rest of its life (256 bytes per idle client for ctx = c.ctx).
@@ -51,7 +51,7 @@ func (c *Client) connectAttempt(ctx context.Context, server *url.URL, cleanStart
 	}
 	server, name := creds.server, creds.shown
 
-	nc, err := c.dial(withWSHeader(ctx, creds.header), server, slow)
+	nc, err := c.dial(withWSHeader(ctx, creds.header), server)
 	if err != nil {
 		return nil, &dialError{fmt.Errorf("mqttkeep: dial %s: %w", name, dialCause(ctx, err))}
 	}

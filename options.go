@@ -75,6 +75,7 @@ type config struct {
 	dialRetry      time.Duration
 	poisonLimit    int
 	protocol       ProtocolVersion
+	randomStart    bool
 	dial           DialFunc // WithDialer's; nil: builtinDial
 	builtinDial    dialer
 	tlsConfig      *tls.Config

@@ -156,7 +156,7 @@ func (c *Client) connect311(cp *wire.Connect) error {
 func (c *Client) endSession311(server *url.URL) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*disconnectWait)
 	defer cancel()
-	l, err := c.connectAttempt(ctx, server, true, 0, wire.V311)
+	l, err := c.connectAttempt(ctx, server, true, wire.V311)
 	if err != nil {
 		c.cfg.logger.Warn("mqttkeep: could not end the MQTT 3.1.1 session on Close; the broker keeps it", "server", server.Redacted(), "err", err)
 		return

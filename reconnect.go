@@ -3,6 +3,7 @@ package mqttkeep
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -25,9 +26,13 @@ func isFinal(err error) bool {
 func (c *Client) supervise() {
 	defer c.stopped()
 	rs := retryState{phase: newPhase()}
-	attempt := 0          // attempts since the last loss, for hooks
-	next := 0             // index of the next configured server to try
-	var redirect *url.URL // a Server Reference to try next, if any
+	attempt := 0 // attempts since the last loss, for hooks
+	next := 0    // index of the next configured server to try
+	if c.cfg.randomStart {
+		next = rand.IntN(len(c.cfg.servers)) // a fleet spreads over the list
+	}
+	untried := len(c.cfg.servers) - 1 // servers of this round not tried yet
+	var redirect *url.URL             // a Server Reference to try next, if any
 	var lastErr error
 	var downSince time.Time // zero until the first connection is lost
 	cleanStart := c.cfg.cleanStart
@@ -46,7 +51,8 @@ func (c *Client) supervise() {
 		if redirect != nil {
 			server, redirect = redirect, nil
 		}
-		l, err := c.connectOnce(c.ctx, server, cleanStart, rs.dialTimeouts)
+		rs.attemptAt = time.Now()
+		l, err := c.connectOnce(c.ctx, server, cleanStart)
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
@@ -67,11 +73,20 @@ func (c *Client) supervise() {
 			}
 			if redirect = c.redirectTarget(err, server, &rs.hops); redirect == nil {
 				next++ // rotate to the next configured server
+				if untried > 0 && !rs.partitioned() {
+					// Another server of the list has not been tried
+					// since the last connection: try it at once.
+					untried--
+					rs.due = false
+				} else {
+					untried = len(c.cfg.servers) - 1 // a new round, after the wait
+				}
 			}
 			c.cfg.logger.Warn("mqttkeep: connect failed", "server", server.Redacted(), "attempt", attempt, "err", err)
 			continue
 		}
 		cleanStart, rs.dialTimeouts = false, 0
+		untried = len(c.cfg.servers) - 1
 		if l.sessionPresent {
 			l.prevAliasIn = prevAliases
 		}
@@ -146,7 +161,11 @@ func (c *Client) supervise() {
 		// A loss the broker caused by breaking the protocol backs off like
 		// a failed attempt, whatever came before it (poison.go).
 		rs.lost(healthy && !brokerFault(l.cause))
-		redirect = c.redirectTarget(l.cause, server, &rs.hops)
+		if redirect = c.redirectTarget(l.cause, server, &rs.hops); redirect == nil && len(c.cfg.servers) > 1 {
+			// The server may be gone (a cluster node killed or cut off):
+			// the next one first. The client then stays where it works.
+			next++
+		}
 	}
 }
 

@@ -134,8 +134,22 @@ type retryState struct {
 	phase    float64 // this client's place on the retry grid
 	poison   int     // resumed sessions in a row that died of a protocol failure before any exchange
 
-	dialTimeouts int // attempts in a row whose dials timed out (a partition)
+	dialTimeouts int       // attempts in a row whose dials timed out (a partition)
+	attemptAt    time.Time // when the last attempt began
 }
+
+// minAttemptSpacing is the least time between the starts of attempts
+// whose dials all timed out, and the most jitter added to the wait after
+// one: in a long partition a client makes one dial per attempt (overlap.go
+// for the first seconds), an attempt every connect timeout + 0 to 5 s
+// (every 5 to 10 s with a connect timeout under 5 s), and a fleet cut off
+// at once does not dial in step.
+const minAttemptSpacing = 5 * time.Second
+
+// partitioned reports whether the last attempts' dials timed out: the
+// network drops SYNs, and trying every server at once would only add
+// SYNs.
+func (rs *retryState) partitioned() bool { return rs.dialTimeouts > 0 }
 
 // failed records a failed attempt.
 func (rs *retryState) failed(below bool) {
@@ -185,7 +199,15 @@ func (c *Client) retryDelay(rs *retryState) time.Duration {
 	case c.cfg.backoffFunc != nil:
 		return max(c.cfg.backoffFunc(rs.retries), 0)
 	case rs.below:
-		return gridWait(time.Now(), c.cfg.dialRetry, rs.phase, 10*time.Millisecond)
+		now := time.Now()
+		wait := gridWait(now, c.cfg.dialRetry, rs.phase, 10*time.Millisecond)
+		if rs.partitioned() {
+			// At least minAttemptSpacing between attempt starts, and a
+			// random wait of up to as much again: clients cut off at
+			// the same moment (one dead link) drift apart.
+			wait = max(wait, rs.attemptAt.Add(minAttemptSpacing).Sub(now)) + rand.N(minAttemptSpacing)
+		}
+		return wait
 	}
 	return c.cfg.backoff.Delay(rs.failures)
 }

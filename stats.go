@@ -34,6 +34,7 @@ type Stats struct {
 	BytesOut   uint64 // bytes written to the network
 	PacketsIn  uint64 // MQTT packets received
 	PacketsOut uint64 // MQTT packets queued for sending (CONNECT included)
+	Dials      uint64 // network dials started (TCP, or WithDialer calls), overlapping ones included
 
 	// Inbound messages (see the package doc's Observability).
 	InPublishes    uint64 // PUBLISH packets received, re-sent ones included
@@ -81,7 +82,7 @@ type counters struct {
 	messagesAbandoned, handlerPanics                  atomic.Uint64
 	messagesDiscarded, sessionsAbandoned              atomic.Uint64
 	messagesRestored, messagesOverReceiveMax          atomic.Uint64
-	messagesPoisoned                                  atomic.Uint64
+	messagesPoisoned, dials                           atomic.Uint64
 
 	rttMu                   sync.Mutex
 	rttN                    uint64
@@ -114,6 +115,7 @@ func (c *counters) snapshot(state State) Stats {
 		BytesOut:    c.bytesOut.Load(),
 		PacketsIn:   c.packetsIn.Load(),
 		PacketsOut:  c.packetsOut.Load(),
+		Dials:       c.dials.Load(),
 
 		InPublishes:       c.messagesIn.Load(),
 		InHandlerCalls:    c.messagesReceived.Load(),
