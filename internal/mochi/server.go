@@ -932,6 +932,19 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		return nil
 	}
 
+	// mqttkeep patch: forward the message before acknowledging it.
+	// Upstream wrote the PUBACK or PUBREC first and returned when that
+	// failed (the connection was going) without forwarding the message,
+	// yet kept the PUBACK or PUBREC in the session and re-sent it when the
+	// session resumed: the client counted the message delivered and no
+	// subscriber ever got it. Forwarding first also means that a storage
+	// hook has been given the subscribers' copies (OnQosPublish) and the
+	// retained message (OnRetainMessage) before the acknowledgement's
+	// OnQosPublish, and can make them durable there, before the client
+	// hears that the broker has the message.
+	s.publishToSubscribers(pk)
+	s.hooks.OnPublished(cl, pk)
+
 	cl.State.Inflight.DecreaseReceiveQuota()
 	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
 	if pk.FixedHeader.Qos == 2 {
@@ -945,13 +958,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 
 	err = cl.WritePacket(ack)
 	if err != nil {
-		// Patched for mqttkeep: the message is in the session now (its
-		// PUBACK or PUBREC is re-sent when the session resumes, and the
-		// client then counts it as delivered), so it must be forwarded
-		// although this connection is going. Upstream returned here and
-		// lost it.
-		s.publishToSubscribers(pk)
-		s.hooks.OnPublished(cl, pk)
 		return err
 	}
 
@@ -962,9 +968,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		cl.State.Inflight.IncreaseReceiveQuota()
 		s.hooks.OnQosComplete(cl, ack)
 	}
-
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
 
 	return nil
 }
