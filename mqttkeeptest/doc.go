@@ -77,8 +77,7 @@
 //     directly and messages through a queue), so a client sees messages
 //     for a filter it has just unsubscribed.
 //  8. Retained messages it sends on SUBSCRIBE carry no Subscription
-//     Identifier; it never answers PUBACK 0x10 (no matching
-//     subscribers); it answers a re-sent QoS 2 PUBLISH whose PUBREC it
+//     Identifier; it answers a re-sent QoS 2 PUBLISH whose PUBREC it
 //     holds with PUBREC 0x91 instead of 0x00, and re-sends every PUBREC it
 //     holds when a session resumes; it drops a will's properties but
 //     the delay and user properties; it announces no Topic Alias Maximum
@@ -88,13 +87,16 @@
 //     reliable order: it sorts them by the low 16 bits of their creation
 //     time in seconds, with an unstable sort, against [MQTT-4.6.0-1].
 //
-// The kit runs a copy of mochi v2.7.9 (internal/mochi) with four fixes
-// of its own, so these do not happen here: two read locks taken twice
+// The kit runs a copy of mochi v2.7.9 (internal/mochi) with fixes of its
+// own, so these do not happen here: two read locks taken twice
 // (Inflight.NextImmediate, Clients.GetByListener), which deadlocked under
 // load; a QoS 1/2 message lost when writing its PUBACK or PUBREC failed
-// (it was kept in the session but never forwarded); and the send quota
-// (limit 2): the messages held back for a client's Receive Maximum are
-// sent, in order, as its acknowledgements free the quota.
+// (it was kept in the session but never forwarded: it is now forwarded
+// before it is acknowledged); the send quota (limit 2): the messages held
+// back for a client's Receive Maximum are sent, in order, as its
+// acknowledgements free the quota; and PUBACK and PUBREC carry 0x10 (no
+// matching subscribers) when no subscription matched, so a request
+// nobody listens to fails at once (mqttkeep's ErrNoResponders).
 //
 // For what mochi cannot do (persistence across a process restart, another
 // broker's quirks), test against the real broker your program will use.

@@ -942,13 +942,21 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	// retained message (OnRetainMessage) before the acknowledgement's
 	// OnQosPublish, and can make them durable there, before the client
 	// hears that the broker has the message.
-	s.publishToSubscribers(pk)
+	matched := s.publishToSubscribers(pk)
 	s.hooks.OnPublished(cl, pk)
 
+	// mqttkeep patch: 0x10 (no matching subscribers) when nobody was
+	// subscribed, which MQTT 5 allows (3.4.2.1, 3.5.2.1) and a requester
+	// needs to tell "no responder" from "no response yet"; and 0x00, not
+	// QosCodes[1] (0x01, a SUBACK code, no PUBACK one), for success.
+	code := packets.CodeSuccess
+	if !matched {
+		code = packets.CodeNoMatchingSubscribers
+	}
 	cl.State.Inflight.DecreaseReceiveQuota()
-	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
+	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, code) // [MQTT-4.3.2-4]
 	if pk.FixedHeader.Qos == 2 {
-		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
+		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, code) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
 
 	if ok := cl.State.Inflight.Set(ack); ok {
@@ -986,9 +994,11 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 }
 
 // publishToSubscribers publishes a publish packet to all subscribers with matching topic filters.
-func (s *Server) publishToSubscribers(pk packets.Packet) {
+// mqttkeep patch: it reports whether any subscription matched the topic (true
+// for a packet to be ignored, which is not forwarded by design).
+func (s *Server) publishToSubscribers(pk packets.Packet) (matched bool) {
 	if pk.Ignore {
-		return
+		return true
 	}
 
 	if pk.Created == 0 {
@@ -1023,6 +1033,8 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 			}
 		}
 	}
+
+	return len(subscribers.InlineSubscriptions) > 0 || len(subscribers.Subscriptions) > 0
 }
 
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
