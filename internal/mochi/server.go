@@ -1699,7 +1699,17 @@ func (s *Server) loadClients(v []storage.Client) {
 func (s *Server) loadInflight(v []storage.Message) {
 	for _, msg := range v {
 		if client, ok := s.Clients.Get(msg.Client); ok {
-			client.State.Inflight.Set(msg.ToPacket())
+			pk := msg.ToPacket()
+			if pk.FixedHeader.Type == packets.Publish {
+				// mqttkeep patch: held back (see Inflight.SetOutbound), so
+				// that the session's next connection gets them in the
+				// store's order within its Receive Maximum, as DUP: they
+				// may have been sent before the restart. Upstream re-sent
+				// them all at once, in any order.
+				pk.FixedHeader.Dup = true
+				pk.Expiry = -1
+			}
+			client.State.Inflight.Set(pk)
 		}
 	}
 }
