@@ -107,14 +107,16 @@ func (s *keyedStore) del(key string) (full bool) {
 	return len(s.pending) >= maxPendingChanges || s.pendBytes >= maxPendingBytes
 }
 
-// delClient queues deleting every key of client (see clientKey).
-func (s *keyedStore) delClient(client string) (full bool) {
+// delClient queues deleting every key of client (see clientOfKey) and
+// reports whether there was any.
+func (s *keyedStore) delClient(client string) (found bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key := range s.byClient[client] {
 		s.delLocked(key)
+		found = true
 	}
-	return len(s.pending) >= maxPendingChanges || s.pendBytes >= maxPendingBytes
+	return found
 }
 
 func (s *keyedStore) delLocked(key string) {

@@ -77,8 +77,8 @@ func clientOfKey(key string) (string, bool) {
 // QoS 0 retained message, a session ending) reaches the disk with the next
 // of those, within maxPendingChanges or maxPendingBytes, or when the
 // server stops; a crash before that may bring back messages a subscriber
-// had acknowledged (QoS 1/2 allow a duplicate after a crash) or a session
-// that had ended. When a sync fails (a full or broken disk) the hook
+// had acknowledged (QoS 1/2 allow a duplicate after a crash). A session
+// that ends is dropped durably at once. When a sync fails (a full or broken disk) the hook
 // closes the client's connection, so that mochi's acknowledgement is
 // never written, and logs the error; a restart reopens the store.
 type storeHook struct {
@@ -235,11 +235,19 @@ func (h *storeHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		return
 	}
 	if !persistent(cl) {
-		h.queued(h.kv.delClient(cl.ID))
+		h.dropSession(cl)
 		return
 	}
 	h.putClient(cl)
 	h.sync(cl, "storing a session")
+}
+
+// dropSession drops cl's session, if it was kept, for good: a session
+// that came back after it ended would queue messages for nobody.
+func (h *storeHook) dropSession(cl *mqtt.Client) {
+	if h.kv.delClient(cl.ID) {
+		h.sync(nil, "dropping a session")
+	}
 }
 
 // OnWillSent stores the client without the will mochi sent.
@@ -252,13 +260,13 @@ func (h *storeHook) OnWillSent(cl *mqtt.Client, _ packets.Packet) {
 // OnDisconnect drops a session that ends with its connection.
 func (h *storeHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	if expire && !cl.Net.Inline && !takenOver(cl) {
-		h.queued(h.kv.delClient(cl.ID))
+		h.dropSession(cl)
 	}
 }
 
 // OnClientExpired drops a session whose expiry interval has passed.
 func (h *storeHook) OnClientExpired(cl *mqtt.Client) {
-	h.queued(h.kv.delClient(cl.ID))
+	h.dropSession(cl)
 }
 
 func (h *storeHook) putClient(cl *mqtt.Client) {
