@@ -80,7 +80,7 @@ func TestConnackProperties(t *testing.T) {
 		wantKA  *uint16
 		wantMax *uint32
 	}{
-		// Mochi announces no Maximum Packet Size of its own (limit 5).
+		// Mochi announces no Maximum Packet Size of its own (limit 3).
 		{name: "default"},
 		{name: "server keep alive", opts: []mqttkeeptest.BrokerOption{mqttkeeptest.WithServerKeepAlive(7)}, wantKA: ptr[uint16](7)},
 		{name: "server keep alive zero", opts: []mqttkeeptest.BrokerOption{mqttkeeptest.WithServerKeepAlive(0)}, wantKA: ptr[uint16](0)},
