@@ -45,6 +45,9 @@ func TestWithDataDirRestartKeepsSessions(t *testing.T) {
 		t.Error("a second broker started on the directory in use")
 	}
 	noErr(t, b.Restart())
+	if n := b.Disconnects("kept"); n != 1 {
+		t.Errorf("Disconnects = %d after Restart, want 1: a restored session is no connection", n)
+	}
 
 	resumed, err := mqttkeep.New(session...)
 	noErr(t, err)

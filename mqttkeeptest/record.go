@@ -156,8 +156,13 @@ func (h *recordHook) Provides(b byte) bool {
 }
 
 // OnDisconnect runs when mochi has stopped reading an accepted
-// connection: after the last packet it read was processed.
+// connection: after the last packet it read was processed. (mochi also
+// runs it for each session restored from a WithDataDir directory, which
+// has no connection: not counted.)
 func (h *recordHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if cl.Net.Conn == nil {
+		return
+	}
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
 	h.r.disconnects[cl.ID]++
