@@ -64,6 +64,7 @@ func TestMeasureStores(t *testing.T) {
 		"1 publisher: store commits per message",
 		"8 publishers: store commits per message",
 		"restart with queued messages: New until serving (ms)",
+		"of which the store's open and Load (ms)",
 		"data directory with queued messages (MiB)",
 	}
 	results := make(map[string]map[string][]float64)
@@ -81,9 +82,10 @@ func TestMeasureStores(t *testing.T) {
 				}
 			}
 			if c.open != nil {
-				ms, mib := measureRecovery(t, c, *storeBenchQueued)
+				ms, loadMs, mib := measureRecovery(t, c, *storeBenchQueued)
 				r[metrics[4]] = append(r[metrics[4]], ms)
-				r[metrics[5]] = append(r[metrics[5]], mib)
+				r[metrics[5]] = append(r[metrics[5]], loadMs)
+				r[metrics[6]] = append(r[metrics[6]], mib)
 			}
 			t.Logf("run %d %s done", run+1, c.name)
 		}
@@ -95,6 +97,15 @@ func TestMeasureStores(t *testing.T) {
 			line += " " + summary(results[c.name][m]) + " |"
 		}
 		t.Log(line)
+	}
+	t.Log("run by run, filestore ÷ bbolt:")
+	for _, m := range metrics {
+		f, b := results["filestore"][m], results["bbolt"][m]
+		var ratios []float64
+		for i := range min(len(f), len(b)) {
+			ratios = append(ratios, f[i]/b[i])
+		}
+		t.Log("| " + m + " | " + summary(ratios) + " |")
 	}
 }
 
@@ -201,10 +212,11 @@ func measureThroughput(t *testing.T, c contestant, pubs int) (perSecond, applies
 	return float64(acked.Load()) / took.Seconds(), float64(applies.Load()) / float64(acked.Load())
 }
 
-// measureRecovery queues n messages for an absent persistent session,
+// measureRecovery queues n messages for absent persistent sessions,
 // closes the broker and returns how long New takes on its directory (it
-// reads the store and gives mochi the state) and the directory's size.
-func measureRecovery(t *testing.T, c contestant, n int) (ms, mib float64) {
+// reads the store and gives mochi the state), how long opening the store
+// and loading its records takes alone, and the directory's size.
+func measureRecovery(t *testing.T, c contestant, n int) (ms, loadMs, mib float64) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -255,6 +267,23 @@ func measureRecovery(t *testing.T, c contestant, n int) (ms, mib float64) {
 		t.Fatalf("restored %d messages, want %d", restored, n/sessions*sessions)
 	}
 	b.Close()
+
+	start = time.Now()
+	st, err := c.open(dir)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := 0
+	if err := st.Load(func(uint64, []byte) error { records++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	loadTook := time.Since(start)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if records < n/sessions*sessions {
+		t.Fatalf("the store holds %d records, want at least %d", records, n/sessions*sessions)
+	}
 	var size int64
 	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
@@ -262,7 +291,7 @@ func measureRecovery(t *testing.T, c contestant, n int) (ms, mib float64) {
 		}
 		return nil
 	})
-	return float64(took.Microseconds()) / 1000, float64(size) / (1 << 20)
+	return float64(took.Microseconds()) / 1000, float64(loadTook.Microseconds()) / 1000, float64(size) / (1 << 20)
 }
 
 func measureClient(t *testing.T, ctx context.Context, url string, opts ...mqttkeep.Option) *mqttkeep.Client {
