@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -144,6 +145,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	loopWg       sync.WaitGroup       // mqttkeep patch: the event loop Serve started, for Close to wait for
 }
 
 // loop contains interval tickers for the system events loop.
@@ -363,7 +365,11 @@ func (s *Server) Serve() error {
 		}
 	}
 
-	go s.eventLoop()                            // spin up event loop for issuing $SYS values and closing server.
+	s.loopWg.Add(1) // mqttkeep patch: Close waits for the event loop
+	go func() {
+		defer s.loopWg.Done()
+		s.eventLoop() // spin up event loop for issuing $SYS values and closing server.
+	}()
 	s.Listeners.ServeAll(s.EstablishConnection) // start listening on all listeners.
 	s.publishSysTopics()                        // begin publishing $SYS system values.
 	s.hooks.OnStarted()
@@ -1516,6 +1522,10 @@ func (s *Server) Close() error {
 	close(s.done)
 	s.Log.Info("gracefully stopping server")
 	s.Listeners.CloseAll(s.closeListenerClients)
+	// mqttkeep patch: the event loop may be expiring messages and clients
+	// (calling hooks) still; upstream stopped the hooks and returned
+	// meanwhile.
+	s.loopWg.Wait()
 	s.hooks.OnStopped()
 	s.hooks.Stop()
 

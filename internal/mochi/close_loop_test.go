@@ -1,0 +1,69 @@
+// mqttkeep patch 08: Server.Close waits for the event loop.
+
+package mqtt
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqttkeep/mqttkeep/internal/mochi/system"
+	"github.com/stretchr/testify/require"
+)
+
+// tickHook blocks the event loop's $SYS tick until released, and records
+// when the tick ended.
+type tickHook struct {
+	HookBase
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+	ended   atomic.Bool
+}
+
+func (h *tickHook) ID() string { return "tick" }
+
+func (h *tickHook) Provides(b byte) bool { return b == OnSysInfoTick }
+
+func (h *tickHook) OnSysInfoTick(*system.Info) {
+	if h.calls.Add(1) != 2 { // the first is Serve's own; the second the loop's
+		return
+	}
+	close(h.entered)
+	<-h.release
+	h.ended.Store(true)
+}
+
+// Close returns only once the event loop has ended, so that no hook runs
+// after Close (and after the hooks' Stop). Upstream Close closed the done
+// channel and went on, the loop still expiring messages and clients.
+func TestServerCloseWaitsForEventLoop(t *testing.T) {
+	s := newServer()
+	h := &tickHook{entered: make(chan struct{}), release: make(chan struct{})}
+	require.NoError(t, s.AddHook(h, nil))
+	s.loop.sysTopics = time.NewTicker(time.Millisecond)
+	require.NoError(t, s.Serve())
+	select {
+	case <-h.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event loop did not tick")
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		_ = s.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Error("Close returned while the event loop was running a hook")
+	case <-time.After(100 * time.Millisecond): // nothing can be awaited here: Close must not return
+	}
+	close(h.release)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return once the event loop ended")
+	}
+	require.True(t, h.ended.Load())
+}
