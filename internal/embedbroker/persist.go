@@ -199,9 +199,10 @@ func persistent(cl *mqtt.Client) bool {
 	return !cl.Properties.Clean
 }
 
-// takenOver reports whether cl's session went on in a newer connection:
-// mochi then clears the old client, which must not clear the store.
-func takenOver(cl *mqtt.Client) bool {
+// replaced reports whether a newer connection with cl's client ID took
+// over (or started afresh): what the old client's connection does as it
+// ends must not touch the store, which now holds the newer one's session.
+func replaced(cl *mqtt.Client) bool {
 	return cl.IsTakenOver() || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver)
 }
 
@@ -252,14 +253,14 @@ func (h *storeHook) dropSession(cl *mqtt.Client) {
 
 // OnWillSent stores the client without the will mochi sent.
 func (h *storeHook) OnWillSent(cl *mqtt.Client, _ packets.Packet) {
-	if persistent(cl) && !takenOver(cl) {
+	if persistent(cl) && !replaced(cl) {
 		h.putClient(cl)
 	}
 }
 
 // OnDisconnect drops a session that ends with its connection.
 func (h *storeHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
-	if expire && !cl.Net.Inline && !takenOver(cl) {
+	if expire && !cl.Net.Inline && !replaced(cl) {
 		h.dropSession(cl)
 	}
 }
@@ -322,9 +323,11 @@ func (h *storeHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes
 	h.sync(cl, "storing a subscription")
 }
 
-// OnUnsubscribed drops subscriptions before mochi writes the UNSUBACK.
+// OnUnsubscribed drops subscriptions before mochi writes the UNSUBACK,
+// and those of a session a Clean Start discards. (mochi does not call it
+// for a session taken over: its subscriptions go on.)
 func (h *storeHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
-	if cl.Net.Inline || takenOver(cl) {
+	if cl.Net.Inline {
 		return
 	}
 	for _, f := range pk.Filters {
@@ -379,13 +382,15 @@ func (h *storeHook) putInflight(cl *mqtt.Client, pk packets.Packet, sent int64) 
 
 // OnQosComplete drops a message whose flow ended.
 func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
-	if !cl.Net.Inline && !takenOver(cl) {
+	// A session taken over keeps its messages: mochi clears them from the
+	// old client (after marking it taken over) once the new one has a
+	// copy. A Clean Start clears them before marking it: they go.
+	if !cl.Net.Inline && !cl.IsTakenOver() {
 		h.queued(h.kv.del(inflightKey(cl.ID, pk.PacketID)))
 	}
 }
 
-// OnQosDropped drops a message mochi gave up on. A session taken over
-// keeps its messages: mochi drops them from the old client only.
+// OnQosDropped drops a message mochi gave up on (see OnQosComplete).
 func (h *storeHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.OnQosComplete(cl, pk)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/filestore"
 	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
+	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
 )
 
 // queuedMessages is how many QoS 1 messages the persistence tests queue
@@ -130,21 +131,67 @@ func TestDataDirInUse(t *testing.T) {
 	}
 }
 
-// A session that ends with its connection is not kept, nor are the
-// sessions of clients that came back with a clean start.
+// disconnects is a hook that reports each client whose connection mochi
+// has finished with; it runs after the store hook's OnDisconnect.
+type disconnects struct {
+	mqtt.HookBase
+	ids chan string
+}
+
+func (h *disconnects) ID() string { return "test-disconnects" }
+
+func (h *disconnects) Provides(b byte) bool { return b == mqtt.OnDisconnect }
+
+func (h *disconnects) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if cl.Net.Conn != nil { // not a session restored at start
+		h.ids <- cl.ID
+	}
+}
+
+// A session that ends with its connection (the library's Close ends it)
+// is not kept.
 func TestDataDirDropsEndedSessions(t *testing.T) {
-	b := newListening(t, embedbroker.WithDataDir(t.TempDir()))
-	subscribeAndLeave(t, b.URL(), "comes-back-clean", "clean/#")
-	c := connectClient(t, b.URL(), mqttkeep.WithClientID("comes-back-clean")) // Clean Start 1, expiry 5 min
+	gone := &disconnects{ids: make(chan string, 10)}
+	b := newListening(t, embedbroker.WithDataDir(t.TempDir()),
+		embedbroker.WithHooks(func() []mqtt.Hook { return []mqtt.Hook{gone} }))
+	c := connectClient(t, b.URL(), mqttkeep.WithClientID("ends"))
 	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
 	defer cancel()
-	if err := c.Close(ctx); err != nil { // ends the session (the library's default)
+	if err := c.Subscribe(ctx, "ends/#", 1, func(*mqttkeep.Message) {}); err != nil {
 		t.Fatal(err)
+	}
+	if err := c.Close(ctx); err != nil { // Session Expiry Interval 0 in its DISCONNECT
+		t.Fatal(err)
+	}
+	select {
+	case <-gone.ids: // the broker is done with the connection, and the store with the session
+	case <-ctx.Done():
+		t.Fatal("the broker did not finish with the connection")
 	}
 	if err := b.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if rc := publishAll(t, b.URL(), "clean/x", false, "x"); rc[0] != 0x10 {
+	if rc := publishAll(t, b.URL(), "ends/x", false, "x"); rc[0] != 0x10 {
 		t.Errorf("PUBACK %#x, want 0x10: the ended session's subscription came back", rc[0])
+	}
+	connected := make(chan mqttkeep.ConnectEvent, 1)
+	connectClient(t, b.URL(), sessionOptions("ends", newInbox(), connected)...)
+	if e := <-connected; e.SessionPresent {
+		t.Error("the ended session came back: CONNACK Session Present 1")
+	}
+}
+
+// A Clean Start discards the session it replaces, in the store too: its
+// subscription does not come back after a restart, even when the new
+// session (which outlives its connection) was never ended.
+func TestDataDirCleanStartDiscardsSession(t *testing.T) {
+	b := newListening(t, embedbroker.WithDataDir(t.TempDir()))
+	subscribeAndLeave(t, b.URL(), "comes-back-clean", "clean/#")
+	connectClient(t, b.URL(), mqttkeep.WithClientID("comes-back-clean")) // Clean Start 1, expiry 5 min
+	if err := b.Restart(); err != nil {                                  // drops the connection: the new session stays
+		t.Fatal(err)
+	}
+	if rc := publishAll(t, b.URL(), "clean/x", false, "x"); rc[0] != 0x10 {
+		t.Errorf("PUBACK %#x, want 0x10: the discarded session's subscription came back", rc[0])
 	}
 }
