@@ -11,11 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// tickHook blocks the event loop's $SYS tick until released, and records
-// when the tick ended.
+// tickHook blocks the first $SYS tick after it is armed (Serve calls it
+// too, before it returns) until released, and records when it ended.
 type tickHook struct {
 	HookBase
-	calls   atomic.Int32
+	armed   atomic.Bool
+	blocked atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 	ended   atomic.Bool
@@ -26,7 +27,7 @@ func (h *tickHook) ID() string { return "tick" }
 func (h *tickHook) Provides(b byte) bool { return b == OnSysInfoTick }
 
 func (h *tickHook) OnSysInfoTick(*system.Info) {
-	if h.calls.Add(1) != 2 { // the first is Serve's own; the second the loop's
+	if !h.armed.Load() || !h.blocked.CompareAndSwap(false, true) {
 		return
 	}
 	close(h.entered)
@@ -43,6 +44,7 @@ func TestServerCloseWaitsForEventLoop(t *testing.T) {
 	require.NoError(t, s.AddHook(h, nil))
 	s.loop.sysTopics = time.NewTicker(time.Millisecond)
 	require.NoError(t, s.Serve())
+	h.armed.Store(true) // the next tick is the event loop's
 	select {
 	case <-h.entered:
 	case <-time.After(10 * time.Second):
