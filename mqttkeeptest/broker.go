@@ -18,7 +18,8 @@ var ErrStopped = errors.New("mqttkeeptest: broker is stopped")
 var ErrClosed = errors.New("mqttkeeptest: broker is closed")
 
 // Broker is an embedded MQTT v5 broker (mochi-mqtt v2.7.9): sessions in
-// memory, every client allowed, every publish and subscription allowed,
+// memory (or in a directory, [WithDataDir]), every client allowed, every
+// publish and subscription allowed,
 // QoS 0, 1 and 2, retained messages, wills, shared subscriptions. See the
 // package documentation for its known limits. Its methods are safe for
 // concurrent use.
@@ -96,8 +97,9 @@ func (b *Broker) Stop() { b.b.Stop() }
 // broker if it is running (as [Broker.Stop]) and starts a fresh one on the
 // same port (retrying for up to 5 s while the port is busy). Every session,
 // subscription (including [Broker.Subscribe]'s), retained message and
-// in-flight message is lost. Options, the [Broker.Refuse] setting and
-// everything recorded are kept.
+// in-flight message is lost, unless the broker has a [WithDataDir]: then
+// the restarted broker has them back (but [Broker.Subscribe]'s). Options,
+// the [Broker.Refuse] setting and everything recorded are kept.
 func (b *Broker) Restart() error { return kitErr(b.b.Restart()) }
 
 // Bounce simulates a broker restart with persistence: it closes the TCP

@@ -2,6 +2,7 @@ package mqttkeeptest_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -80,7 +81,7 @@ func TestConnackProperties(t *testing.T) {
 		wantKA  *uint16
 		wantMax *uint32
 	}{
-		// Mochi announces no Maximum Packet Size of its own (limit 5).
+		// Mochi announces no Maximum Packet Size of its own (limit 3).
 		{name: "default"},
 		{name: "server keep alive", opts: []mqttkeeptest.BrokerOption{mqttkeeptest.WithServerKeepAlive(7)}, wantKA: ptr[uint16](7)},
 		{name: "server keep alive zero", opts: []mqttkeeptest.BrokerOption{mqttkeeptest.WithServerKeepAlive(0)}, wantKA: ptr[uint16](0)},
@@ -133,8 +134,12 @@ func TestDisconnectClient(t *testing.T) {
 		code byte
 		ref  string
 	}{{0x00, ""}, {0x8B, ""}, {0x98, ""}, {0x9C, ""}, {0x9C, "127.0.0.1:1"}, {0x9D, "elsewhere:1883"}} {
-		c, _ := mustConnect(t, dialBroker(t, b), "c")
-		noErr(t, b.DisconnectClientTo("c", tc.code, tc.ref))
+		// A client ID per case: mochi's end of an earlier connection with
+		// the same ID can remove the next one from its clients (limit 2's
+		// race), and DisconnectClient then finds nobody.
+		id := fmt.Sprintf("c-%#x-%s", tc.code, tc.ref)
+		c, _ := mustConnect(t, dialBroker(t, b), id)
+		noErr(t, b.DisconnectClientTo(id, tc.code, tc.ref))
 		select {
 		case d := <-c.disconnects:
 			if d.ReasonCode != tc.code {
@@ -147,7 +152,7 @@ func TestDisconnectClient(t *testing.T) {
 			t.Fatalf("no DISCONNECT for code %#x", tc.code)
 		}
 		waitDone(t, c)
-		eventually(t, "client gone", func() bool { return b.DisconnectClient("c", tc.code) != nil })
+		eventually(t, "client gone", func() bool { return b.DisconnectClient(id, tc.code) != nil })
 	}
 }
 

@@ -2,7 +2,7 @@ package mqttkeeptest_test
 
 // Tests that pin the limits of mochi-mqtt v2.7.9 that the package
 // documentation lists. When one fails after a mochi upgrade, the limit is
-// gone: update doc.go and README-section.md, then this test.
+// gone: update doc.go, the README and "mqttkeep help broker", then this test.
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestLimitUserPropertiesNeedProblemInfo(t *testing.T) {
 	}
 }
 
-// Limit 6: a SUBSCRIBE that reuses the packet identifier of a QoS 1
+// Limit 4: a SUBSCRIBE that reuses the packet identifier of a QoS 1
 // message the broker sent and the client has not acknowledged is refused
 // with 0x91.
 func TestLimitSharedPacketIdentifiers(t *testing.T) {
@@ -55,7 +55,7 @@ func TestLimitSharedPacketIdentifiers(t *testing.T) {
 	id := r.read(packets.PUBLISH).Content.(*packets.Publish).PacketID // no PUBACK
 
 	if rc := r.subscribe(id, "other", 1); rc != 0x91 {
-		t.Errorf("SUBSCRIBE with the broker's in-flight id %d: reason code %#x, want 0x91 (limit 6 is gone?)", id, rc)
+		t.Errorf("SUBSCRIBE with the broker's in-flight id %d: reason code %#x, want 0x91 (limit 4 is gone?)", id, rc)
 	}
 	if rc := r.subscribe(id+1, "other", 1); rc != 1 {
 		t.Errorf("SUBSCRIBE with a free id: reason code %#x, want 0x01", rc)

@@ -81,3 +81,18 @@ func WithOutboundQueue(n int) BrokerOption {
 func WithoutRecording() BrokerOption {
 	return &brokerOption{"WithoutRecording()", func(c *brokerConfig) { c.noRecording = true }}
 }
+
+// WithDataDir makes the broker keep its state in the directory dir
+// (created if missing) instead of in memory only, so that [Broker.Stop]
+// and [Broker.Restart] behave like a broker with persistence, and a
+// broker started on dir later (in this process or another) carries on:
+// the sessions that outlive their connection (MQTT 5 Session Expiry
+// Interval above 0), their subscriptions and the QoS 1/2 messages in
+// flight to them or queued for them, and retained messages. What the
+// broker acknowledged (a PUBACK or PUBREC, a SUBACK or UNSUBACK) is
+// written and synced before the acknowledgement goes out, so it survives
+// a kill of the process too. One broker at a time may use a directory;
+// another one fails to start. Default: memory only.
+func WithDataDir(dir string) BrokerOption {
+	return coreOption(fmt.Sprintf("WithDataDir(%q)", dir), embedbroker.WithDataDir(dir))
+}

@@ -69,9 +69,9 @@ func (b *Broker) SentTo(clientID string) [][]byte {
 // Disconnects returns how many accepted connections of the client with ID
 // clientID the broker has finished with. mochi processes a connection's
 // packets one after another, fanning a PUBLISH out to the subscribers
-// before it reads the next packet, so once Disconnects has grown every
-// packet that connection sent has been processed, even when the client
-// already had its PUBACK (mochi writes it before forwarding) and left.
+// before it acknowledges it and reads the next packet, so once
+// Disconnects has grown every packet that connection sent has been
+// processed.
 func (b *Broker) Disconnects(clientID string) int {
 	b.rec.mu.Lock()
 	defer b.rec.mu.Unlock()
@@ -156,8 +156,13 @@ func (h *recordHook) Provides(b byte) bool {
 }
 
 // OnDisconnect runs when mochi has stopped reading an accepted
-// connection: after the last packet it read was processed.
+// connection: after the last packet it read was processed. (mochi also
+// runs it for each session restored from a WithDataDir directory, which
+// has no connection: not counted.)
 func (h *recordHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if cl.Net.Conn == nil {
+		return
+	}
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
 	h.r.disconnects[cl.ID]++

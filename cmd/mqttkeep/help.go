@@ -116,48 +116,62 @@ port 8883):
 `
 
 // brokerHelp is "mqttkeep help broker".
-const brokerHelp = `Usage: mqttkeep broker [-l ADDR]
+const brokerHelp = `Usage: mqttkeep broker [-l ADDR] [--data DIR]
 
-Runs an embedded MQTT v5 broker (mochi-mqtt v2.7.9, in memory, no
-persistence, every client allowed) until Ctrl-C, logging clients connecting
-and disconnecting on stderr; Ctrl-C sends every client a DISCONNECT 0x8B
-(server shutting down). For local experiments only: there is no
-authentication. Go programs get the same broker for their tests from
-package github.com/mqttkeep/mqttkeep/mqttkeeptest.
+Runs an embedded MQTT v5 broker (mochi-mqtt v2.7.9 with the test kit's
+fixes, every client allowed) until Ctrl-C, logging clients connecting and
+disconnecting on stderr; Ctrl-C sends every client a DISCONNECT 0x8B
+(server shutting down). Without --data it keeps everything in memory: a
+restart loses every session and message. With --data DIR it keeps in DIR
+the sessions that outlive their connection (Session Expiry Interval above
+0: their subscriptions and the QoS 1/2 messages in flight to them or
+queued for them) and retained messages, and writes and syncs each before
+acknowledging it (PUBACK, PUBREC, SUBACK): what it acknowledged survives
+a restart, a kill -9 and a crash of the machine. One broker at a time per
+DIR. For local experiments only: there is no authentication. Go programs
+get the same broker for their tests from package
+github.com/mqttkeep/mqttkeep/mqttkeeptest (WithDataDir for --data).
 
-Known limits of mochi-mqtt v2.7.9 (the broker's, not the client's; the
-list is mqttkeeptest's):
+Known limits (the broker's, not the client's; the list is mqttkeeptest's):
   1. it strips user properties from the messages it forwards to a
      subscriber that connected with Request Problem Information 0;
-  2. its send quota leaks once it held messages back for a client's
-     Receive Maximum: a slow QoS 1/2 subscriber stalls for good after
-     about two windows of messages;
-  3. a session takeover (a new connection with the same client ID) loses
+  2. a session takeover (a new connection with the same client ID) loses
      the messages in flight to that client ID during the hand-over;
-  4. its own shutdown waits forever for a connection that never sent
-     CONNECT; this command closes such connections itself;
-  5. it announces no Maximum Packet Size;
-  6. one packet identifier map serves both directions: a SUBSCRIBE or
+  3. it announces no Maximum Packet Size;
+  4. one packet identifier map serves both directions: a SUBSCRIBE or
      UNSUBSCRIBE reusing the identifier of a QoS 1/2 message the broker
      sent and the client has not acknowledged is refused with 0x91, and a
      PUBLISH reusing it cancels that message;
-  7. it can deadlock, rarely: Inflight.NextImmediate read-locks twice, so
-     a QoS 1/2 message queued for a client while a packet from that client
-     is processed can hang both connections for good;
-  8. when a session resumes it re-sends the QoS 1/2 messages in flight
-     sorted by their creation time in whole seconds with an unstable sort:
-     those created within one second come back in any order.
+  5. it sends the messages it had queued for a client before that
+     client's UNSUBSCRIBE after its UNSUBACK;
+  6. smaller deviations: retained messages sent on SUBSCRIBE carry no
+     Subscription Identifier; a re-sent QoS 2 PUBLISH whose PUBREC it
+     holds is answered with PUBREC 0x91 instead of 0x00, and every PUBREC
+     it holds is re-sent when a session resumes; a will's properties are
+     dropped but its delay and user properties; no Topic Alias Maximum is
+     announced, and a resumed session re-sends queued messages with the
+     topic aliases of an earlier connection; a message held back for a
+     client's Receive Maximum that expires while it waits is still sent,
+     with a Message Expiry Interval of 1 s;
+  7. it keeps at most 8,192 QoS 1/2 messages per session (more are
+     dropped) and drops a message queued, in flight or retained for
+     longer than a day;
+  8. with --data, after a restart: a session's expiry interval counts
+     from the restart, a retained message's own expiry is forgotten, and
+     the wills of clients that were connected are not published.
 
 Flags:
   -l, --listen ADDR      address to listen on (default 127.0.0.1:1883; :1883 for
                          every interface, 127.0.0.1:0 for a free port)
+      --data DIR         keep sessions and retained messages in DIR (created if
+                         missing), across restarts and crashes (default: memory)
       --help             this help
 
-Exit status: 0 after Ctrl-C, 1 when the address cannot be used, 2 for a
-bad command line.
+Exit status: 0 after Ctrl-C, 1 when the address or DIR cannot be used, 2
+for a bad command line.
 
 Examples:
   mqttkeep broker
-  mqttkeep broker -l 127.0.0.1:11883
+  mqttkeep broker -l 127.0.0.1:11883 --data /var/tmp/mqttkeep-broker
   mqttkeep broker & mqttkeep sub -t '#' -v & mqttkeep pub -t hello -m world
 `

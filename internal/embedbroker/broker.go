@@ -8,6 +8,9 @@
 // and "mqttkeep demo" commands, so it must never import package testing:
 // see mqttkeeptest's package documentation for mochi's known limits.
 //
+// With WithDataDir it keeps persistent sessions and retained messages in
+// a directory (persist.go), so that they survive Restart and the process.
+//
 // Every connection is handed to mochi's EstablishConnection by this
 // package; no mochi listener is registered. That lets the broker close
 // connections that never sent CONNECT itself, on which mochi's own
@@ -174,7 +177,8 @@ func (b *Broker) Stop() {
 
 // Restart stops the broker if it is running and starts a fresh mochi
 // server, listening again on the same TCP address if it had one (retrying
-// for a few seconds while the port is busy). All session state is lost.
+// for a few seconds while the port is busy). All session state is lost,
+// unless WithDataDir keeps it: then the new server reads it back.
 // Options, the Refuse setting and Dropped are kept.
 func (b *Broker) Restart() error {
 	b.life.Lock()
@@ -312,6 +316,14 @@ func (b *Broker) newServer() (*mqtt.Server, error) {
 		SysTopicResendInterval: sysInterval,
 	})
 	hooks := []mqtt.Hook{&control{b: b, srv: srv}}
+	if b.cfg.openStore != nil {
+		st, err := b.cfg.openStore()
+		if err != nil {
+			_ = srv.Close()
+			return nil, err
+		}
+		hooks = append(hooks, &storeHook{st: st, log: logger})
+	}
 	if b.cfg.hooks != nil {
 		hooks = append(hooks, b.cfg.hooks()...)
 	}

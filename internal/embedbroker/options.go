@@ -2,8 +2,11 @@ package embedbroker
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 
+	"github.com/mqttkeep/mqttkeep"
+	"github.com/mqttkeep/mqttkeep/filestore"
 	mqtt "github.com/mqttkeep/mqttkeep/internal/mochi"
 )
 
@@ -20,6 +23,7 @@ type config struct {
 	logger             *slog.Logger
 	sysInterval        int64
 	hooks              func() []mqtt.Hook
+	openStore          func() (mqttkeep.Store, error)
 }
 
 // WithTLS makes the TCP listener speak TLS with cfg; URL then starts with
@@ -78,4 +82,31 @@ func WithHooks(newHooks func() []mqtt.Hook) Option {
 // them.
 func WithSysTopicInterval(seconds int64) Option {
 	return func(c *config) { c.sysInterval = seconds }
+}
+
+// WithDataDir makes the broker keep its state in the directory dir (a
+// file store, package filestore; created if missing), so that it survives
+// Stop, Restart, Close and a crash of the process: the sessions that
+// outlive their connection (their subscriptions and the QoS 1/2 messages
+// in flight to them or queued for them) and retained messages. What the
+// broker acknowledged (a PUBACK or PUBREC, a SUBACK, an UNSUBACK) is on
+// disk, synced, before the acknowledgement is written. One broker at a
+// time may use a directory: New and Restart fail while another holds it.
+// Without this option the broker keeps everything in memory.
+func WithDataDir(dir string) Option {
+	return func(c *config) {
+		c.openStore = func() (mqttkeep.Store, error) {
+			st, err := filestore.Open(dir)
+			if err != nil {
+				return nil, fmt.Errorf("data directory: %w", err)
+			}
+			return st, nil
+		}
+	}
+}
+
+// withStore is WithDataDir on the store open returns (tests measure other
+// stores with it).
+func withStore(open func() (mqttkeep.Store, error)) Option {
+	return func(c *config) { c.openStore = open }
 }

@@ -353,13 +353,13 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 // client stalled for good, and a dropped connection lost it.
 func (cl *Client) sendHeldInflights() {
 	in := cl.State.Inflight
-	if atomic.LoadInt32(&in.held) == 0 || atomic.LoadInt32(&in.sendQuota) <= 0 || cl.Net.Conn == nil || cl.Closed() {
+	if atomic.LoadInt32(&in.held) == 0 || !in.quotaFree() || cl.Net.Conn == nil || cl.Closed() {
 		return
 	}
 
 	in.Lock()
 	defer in.Unlock()
-	for atomic.LoadInt32(&in.sendQuota) > 0 {
+	for in.quotaFree() {
 		pk, ok := in.nextHeld()
 		if !ok {
 			return

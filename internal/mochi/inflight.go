@@ -25,7 +25,8 @@ type Inflight struct {
 	held                int32                     // mqttkeep patch: how many packets are held back for the send quota (Expiry < 0); changed under the lock
 	heldQ               []heldRef                 // mqttkeep patch: the held packets in the order they were held, with stale entries
 	heldSeq             map[uint16]uint64         // mqttkeep patch: the heldQ entry of each held packet
-	seq                 uint64                    // mqttkeep patch: the last heldRef.seq
+	seq                 uint64                    // mqttkeep patch: the last heldRef.seq or order value
+	order               map[uint16]uint64         // mqttkeep patch: when each packet's flow began, for GetAll
 }
 
 // heldRef (mqttkeep patch) is a heldQ entry: stale once heldSeq[id] != seq.
@@ -52,6 +53,13 @@ func (i *Inflight) Set(m packets.Packet) bool {
 func (i *Inflight) set(m packets.Packet) bool {
 	_, ok := i.internal[m.PacketID]
 	i.internal[m.PacketID] = m
+	if !ok { // mqttkeep patch: a new flow, after every one in the map
+		if i.order == nil {
+			i.order = map[uint16]uint64{}
+		}
+		i.seq++
+		i.order[m.PacketID] = i.seq
+	}
 	i.unhold(m.PacketID)
 	if m.Expiry < 0 {
 		if i.heldSeq == nil {
@@ -87,6 +95,13 @@ func (i *Inflight) nextHeld() (packets.Packet, bool) {
 	return packets.Packet{}, false
 }
 
+// quotaFree (mqttkeep patch) reports whether a QoS 1/2 message may be sent
+// now: the client announced no Receive Maximum (mochi then keeps no send
+// quota), or its quota is not spent.
+func (i *Inflight) quotaFree() bool {
+	return atomic.LoadInt32(&i.maximumSendQuota) == 0 || atomic.LoadInt32(&i.sendQuota) > 0
+}
+
 // SetOutbound (mqttkeep patch) adds the outbound QoS 1/2 publish m and
 // takes a unit of send quota for it, unless the quota is spent or earlier
 // packets are held back already (m must not overtake them): then m is held
@@ -97,8 +112,7 @@ func (i *Inflight) nextHeld() (packets.Packet, bool) {
 func (i *Inflight) SetOutbound(m packets.Packet) (added, held bool) {
 	i.Lock()
 	defer i.Unlock()
-	held = atomic.LoadInt32(&i.maximumSendQuota) > 0 &&
-		(atomic.LoadInt32(&i.sendQuota) <= 0 || atomic.LoadInt32(&i.held) > 0)
+	held = atomic.LoadInt32(&i.held) > 0 || !i.quotaFree()
 	if held {
 		m.Expiry = -1
 	}
@@ -138,7 +152,7 @@ func (i *Inflight) Clone() *Inflight {
 		c.internal[k] = v
 	}
 	c.held, c.heldQ, c.seq = atomic.LoadInt32(&i.held), slices.Clone(i.heldQ), i.seq // mqttkeep patch
-	c.heldSeq = maps.Clone(i.heldSeq)
+	c.heldSeq, c.order = maps.Clone(i.heldSeq), maps.Clone(i.order)
 	return c
 }
 
@@ -154,8 +168,12 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 		}
 	}
 
-	sort.Slice(m, func(i, j int) bool {
-		return uint16(m[i].Created) < uint16(m[j].Created)
+	// mqttkeep patch: in the order the flows began. Upstream sorted by the
+	// low 16 bits of the creation time in seconds, with an unstable sort:
+	// a session resumed after a few messages in one second got them back
+	// in any order, against [MQTT-4.6.0-1].
+	sort.Slice(m, func(a, b int) bool {
+		return i.order[m[a].PacketID] < i.order[m[b].PacketID]
 	})
 
 	return m
@@ -183,7 +201,8 @@ func (i *Inflight) Delete(id uint16) bool {
 
 	_, ok := i.internal[id]
 	delete(i.internal, id)
-	i.unhold(id) // mqttkeep patch
+	i.unhold(id)        // mqttkeep patch
+	delete(i.order, id) // mqttkeep patch
 
 	return ok
 }

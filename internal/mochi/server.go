@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -144,6 +145,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	loopWg       sync.WaitGroup       // mqttkeep patch: the event loop Serve started, for Close to wait for
 }
 
 // loop contains interval tickers for the system events loop.
@@ -363,7 +365,11 @@ func (s *Server) Serve() error {
 		}
 	}
 
-	go s.eventLoop()                            // spin up event loop for issuing $SYS values and closing server.
+	s.loopWg.Add(1) // mqttkeep patch: Close waits for the event loop
+	go func() {
+		defer s.loopWg.Done()
+		s.eventLoop() // spin up event loop for issuing $SYS values and closing server.
+	}()
 	s.Listeners.ServeAll(s.EstablishConnection) // start listening on all listeners.
 	s.publishSysTopics()                        // begin publishing $SYS system values.
 	s.hooks.OnStarted()
@@ -932,10 +938,31 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		return nil
 	}
 
+	// mqttkeep patch: forward the message before acknowledging it.
+	// Upstream wrote the PUBACK or PUBREC first and returned when that
+	// failed (the connection was going) without forwarding the message,
+	// yet kept the PUBACK or PUBREC in the session and re-sent it when the
+	// session resumed: the client counted the message delivered and no
+	// subscriber ever got it. Forwarding first also means that a storage
+	// hook has been given the subscribers' copies (OnQosPublish) and the
+	// retained message (OnRetainMessage) before the acknowledgement's
+	// OnQosPublish, and can make them durable there, before the client
+	// hears that the broker has the message.
+	matched := s.publishToSubscribers(pk)
+	s.hooks.OnPublished(cl, pk)
+
+	// mqttkeep patch: 0x10 (no matching subscribers) when nobody was
+	// subscribed, which MQTT 5 allows (3.4.2.1, 3.5.2.1) and a requester
+	// needs to tell "no responder" from "no response yet"; and 0x00, not
+	// QosCodes[1] (0x01, a SUBACK code, no PUBACK one), for success.
+	code := packets.CodeSuccess
+	if !matched {
+		code = packets.CodeNoMatchingSubscribers
+	}
 	cl.State.Inflight.DecreaseReceiveQuota()
-	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
+	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, code) // [MQTT-4.3.2-4]
 	if pk.FixedHeader.Qos == 2 {
-		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
+		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, code) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
 
 	if ok := cl.State.Inflight.Set(ack); ok {
@@ -945,13 +972,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 
 	err = cl.WritePacket(ack)
 	if err != nil {
-		// Patched for mqttkeep: the message is in the session now (its
-		// PUBACK or PUBREC is re-sent when the session resumes, and the
-		// client then counts it as delivered), so it must be forwarded
-		// although this connection is going. Upstream returned here and
-		// lost it.
-		s.publishToSubscribers(pk)
-		s.hooks.OnPublished(cl, pk)
 		return err
 	}
 
@@ -962,9 +982,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		cl.State.Inflight.IncreaseReceiveQuota()
 		s.hooks.OnQosComplete(cl, ack)
 	}
-
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
 
 	return nil
 }
@@ -983,9 +1000,11 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 }
 
 // publishToSubscribers publishes a publish packet to all subscribers with matching topic filters.
-func (s *Server) publishToSubscribers(pk packets.Packet) {
+// mqttkeep patch: it reports whether any subscription matched the topic (true
+// for a packet to be ignored, which is not forwarded by design).
+func (s *Server) publishToSubscribers(pk packets.Packet) (matched bool) {
 	if pk.Ignore {
-		return
+		return true
 	}
 
 	if pk.Created == 0 {
@@ -1020,6 +1039,8 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 			}
 		}
 	}
+
+	return len(subscribers.InlineSubscriptions) > 0 || len(subscribers.Subscriptions) > 0
 }
 
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
@@ -1501,6 +1522,10 @@ func (s *Server) Close() error {
 	close(s.done)
 	s.Log.Info("gracefully stopping server")
 	s.Listeners.CloseAll(s.closeListenerClients)
+	// mqttkeep patch: the event loop may be expiring messages and clients
+	// (calling hooks) still; upstream stopped the hooks and returned
+	// meanwhile.
+	s.loopWg.Wait()
 	s.hooks.OnStopped()
 	s.hooks.Stop()
 
@@ -1684,7 +1709,17 @@ func (s *Server) loadClients(v []storage.Client) {
 func (s *Server) loadInflight(v []storage.Message) {
 	for _, msg := range v {
 		if client, ok := s.Clients.Get(msg.Client); ok {
-			client.State.Inflight.Set(msg.ToPacket())
+			pk := msg.ToPacket()
+			if pk.FixedHeader.Type == packets.Publish {
+				// mqttkeep patch: held back (see Inflight.SetOutbound), so
+				// that the session's next connection gets them in the
+				// store's order within its Receive Maximum, as DUP: they
+				// may have been sent before the restart. Upstream re-sent
+				// them all at once, in any order.
+				pk.FixedHeader.Dup = true
+				pk.Expiry = -1
+			}
+			client.State.Inflight.Set(pk)
 		}
 	}
 }
