@@ -154,15 +154,16 @@ func ExampleClient_PublishAsync() {
 	if err := client.Flush(ctx); err != nil {
 		log.Fatal(err)
 	}
+	// Nobody subscribes here: the broker says so with 0x10 (a success).
 	for _, r := range results {
-		fmt.Printf("%v 0x%02X\n", r.Err(), r.ReasonCode())
+		fmt.Printf("%v 0x%02X %v\n", r.Err(), r.ReasonCode(), r.ReasonCode())
 	}
 	// Output:
-	// <nil> 0x00
-	// <nil> 0x00
-	// <nil> 0x00
-	// <nil> 0x00
-	// <nil> 0x00
+	// <nil> 0x10 no matching subscribers
+	// <nil> 0x10 no matching subscribers
+	// <nil> 0x10 no matching subscribers
+	// <nil> 0x10 no matching subscribers
+	// <nil> 0x10 no matching subscribers
 }
 
 func ExampleWithStore() {

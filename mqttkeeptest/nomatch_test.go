@@ -23,21 +23,21 @@ func TestNoMatchingSubscribers(t *testing.T) {
 	defer c.Close(context.Background())
 	noErr(t, c.Connect(ctx))
 
-	reason := func(topic string, qos byte) byte {
+	reason := func(topic string, qos mqttkeep.QoS) mqttkeep.ReasonCode {
 		t.Helper()
 		res, err := c.PublishAsync(ctx, topic, []byte("x"), mqttkeep.WithQoS(qos))
 		noErr(t, err)
 		noErr(t, res.Wait(ctx)) // 0x10 is a success: Err is nil
 		return res.ReasonCode()
 	}
-	for _, qos := range []byte{1, 2} {
+	for _, qos := range []mqttkeep.QoS{1, 2} {
 		if rc := reason("nobody/listens", qos); rc != 0x10 {
 			t.Errorf("QoS %d to a topic nobody subscribed: reason code %#x, want 0x10", qos, rc)
 		}
 	}
 
 	noErr(t, c.Subscribe(ctx, "somebody/#", 1, func(*mqttkeep.Message) {}))
-	for _, qos := range []byte{1, 2} {
+	for _, qos := range []mqttkeep.QoS{1, 2} {
 		if rc := reason("somebody/listens", qos); rc != 0x00 {
 			t.Errorf("QoS %d to a subscribed topic: reason code %#x, want 0x00", qos, rc)
 		}

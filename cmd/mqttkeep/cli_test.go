@@ -67,7 +67,7 @@ func commandFlags(t *testing.T, cmd string) []string {
 			"ping":   {"c", "i", "W", "w", "q", "id", "disable-clean-session", "L", "h", "p", "u", "P", "k"},
 			"check":  {"json", "pings", "timeout", "L", "h", "p", "i", "u", "P", "k", "cafile", "insecure"},
 			"demo":   {"duration", "keepalive", "k", "interval", "json", "svg", "help"},
-			"broker": {"l", "listen", "help"},
+			"broker": {"l", "listen", "data", "help"},
 		}[cmd]
 	default:
 		t.Fatalf("no flag list for %s", cmd)

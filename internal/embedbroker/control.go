@@ -214,3 +214,17 @@ func reasonCodeFor(code byte) packets.Code {
 	}
 	return packets.Code{Code: code, Reason: fmt.Sprintf("reason code %#x", code)}
 }
+
+// InflightFor returns how many QoS 1/2 messages the broker holds for
+// clientID's session (queued or in flight), 0 for an unknown client. The
+// store measurements count what a restart restored with it.
+func (b *Broker) InflightFor(clientID string) int {
+	srv, err := b.server()
+	if err != nil {
+		return 0
+	}
+	if cl, ok := srv.Clients.Get(clientID); ok {
+		return cl.State.Inflight.Len()
+	}
+	return 0
+}

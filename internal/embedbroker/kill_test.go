@@ -99,7 +99,7 @@ func TestDataDirKillDuringPublishing(t *testing.T) {
 	second := startChild(t, dir, first.addr)
 	defer second.stop(t)
 	in := newInbox()
-	connectClient(t, url, sessionOptions("stream-sub", in, nil)...)
+	connectClient(t, url, sessionOptions("stream-sub", in)...)
 	deadline := time.After(sessionTimeout)
 	for {
 		got := make(map[string]bool)

@@ -105,8 +105,8 @@ func WithDataDir(dir string) Option {
 	}
 }
 
-// withStore is WithDataDir on the store open returns (tests measure other
-// stores with it).
-func withStore(open func() (mqttkeep.Store, error)) Option {
+// WithStore is WithDataDir on the store open returns; the benchmarks
+// measure other stores with it (benchmarks/brokerstore).
+func WithStore(open func() (mqttkeep.Store, error)) Option {
 	return func(c *config) { c.openStore = open }
 }

@@ -33,7 +33,7 @@ func (s failingStore) Apply(puts []mqttkeep.Record, deletes []uint64, durable bo
 func TestStoreFailureWithholdsAck(t *testing.T) {
 	var failing atomic.Bool
 	dir := t.TempDir()
-	b, err := New(withStore(func() (mqttkeep.Store, error) {
+	b, err := New(WithStore(func() (mqttkeep.Store, error) {
 		st, err := filestore.Open(dir)
 		return failingStore{st, &failing}, err
 	}))

@@ -43,7 +43,7 @@ func checkState(t *testing.T, url string) {
 
 	in := newInbox()
 	connected := make(chan mqttkeep.ConnectEvent, 1)
-	connectClient(t, url, sessionOptions("keep-sub", in, connected)...)
+	connectWatched(t, url, connected, sessionOptions("keep-sub", in)...)
 	if e := <-connected; !e.SessionPresent {
 		t.Fatal("the session did not survive: CONNACK Session Present 0")
 	}
@@ -110,7 +110,7 @@ func TestRestartWithoutDataDirLosesState(t *testing.T) {
 		t.Errorf("PUBACK %#x, want 0x10: the subscription should be gone", rc[0])
 	}
 	connected := make(chan mqttkeep.ConnectEvent, 1)
-	connectClient(t, b.URL(), sessionOptions("keep-sub", newInbox(), connected)...)
+	connectWatched(t, b.URL(), connected, sessionOptions("keep-sub", newInbox())...)
 	if e := <-connected; e.SessionPresent {
 		t.Error("a session survived a restart without a data directory")
 	}
@@ -175,7 +175,7 @@ func TestDataDirDropsEndedSessions(t *testing.T) {
 		t.Errorf("PUBACK %#x, want 0x10: the ended session's subscription came back", rc[0])
 	}
 	connected := make(chan mqttkeep.ConnectEvent, 1)
-	connectClient(t, b.URL(), sessionOptions("ends", newInbox(), connected)...)
+	connectWatched(t, b.URL(), connected, sessionOptions("ends", newInbox())...)
 	if e := <-connected; e.SessionPresent {
 		t.Error("the ended session came back: CONNACK Session Present 1")
 	}

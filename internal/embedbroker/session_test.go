@@ -83,7 +83,7 @@ func connectClient(t *testing.T, url string, opts ...mqttkeep.Option) *mqttkeep.
 	t.Helper()
 	base := []mqttkeep.Option{
 		mqttkeep.WithServer(url),
-		mqttkeep.WithBackoff(mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}),
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}}),
 	}
 	c, err := mqttkeep.New(append(base, opts...)...)
 	if err != nil {
@@ -101,19 +101,38 @@ func connectClient(t *testing.T, url string, opts ...mqttkeep.Option) *mqttkeep.
 // sessionOptions are those of a subscriber whose session outlives its
 // connections and its process, collecting into in what a resumed session
 // delivers before (or without) a Subscribe.
-func sessionOptions(id string, in *inbox, connected chan<- mqttkeep.ConnectEvent) []mqttkeep.Option {
+func sessionOptions(id string, in *inbox) []mqttkeep.Option {
 	return []mqttkeep.Option{
 		mqttkeep.WithClientID(id),
 		mqttkeep.WithCleanStart(false),
 		mqttkeep.WithSessionExpiry(time.Hour),
 		mqttkeep.WithDefaultHandler(in.handle),
-		mqttkeep.WithOnConnect(func(e mqttkeep.ConnectEvent) {
-			select {
-			case connected <- e:
-			default:
-			}
-		}),
 	}
+}
+
+// connectWatched is connectClient with every ConnectEvent sent to
+// connected (dropped when it is full).
+func connectWatched(t *testing.T, url string, connected chan<- mqttkeep.ConnectEvent, opts ...mqttkeep.Option) *mqttkeep.Client {
+	t.Helper()
+	c, err := mqttkeep.New(append([]mqttkeep.Option{mqttkeep.WithServer(url),
+		mqttkeep.WithReconnect(mqttkeep.ReconnectPolicy{Backoff: mqttkeep.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}})},
+		opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.OnConnect(func(e mqttkeep.ConnectEvent) {
+		select {
+		case connected <- e:
+		default:
+		}
+	})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // subscribeAndLeave makes the session id subscribed to filter (QoS 1) and
@@ -121,7 +140,7 @@ func sessionOptions(id string, in *inbox, connected chan<- mqttkeep.ConnectEvent
 func subscribeAndLeave(t *testing.T, url, id, filter string) {
 	t.Helper()
 	in := newInbox()
-	c := connectClient(t, url, sessionOptions(id, in, nil)...)
+	c := connectClient(t, url, sessionOptions(id, in)...)
 	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
 	defer cancel()
 	if err := c.Subscribe(ctx, filter, 1, in.handle); err != nil {
@@ -153,7 +172,7 @@ func publishAll(t *testing.T, url, topic string, retain bool, payloads ...string
 		if err := res.Wait(ctx); err != nil {
 			t.Fatalf("publish %s to %s: %v", p, topic, err)
 		}
-		codes = append(codes, res.ReasonCode())
+		codes = append(codes, byte(res.ReasonCode()))
 	}
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)

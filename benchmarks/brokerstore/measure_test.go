@@ -1,4 +1,4 @@
-package embedbroker
+package brokerstore
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/filestore"
+	"github.com/mqttkeep/mqttkeep/internal/embedbroker"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -24,8 +25,8 @@ import (
 // same mqttkeep.Store, no grouping of its own: keyedStore groups),
 // against the broker without persistence. Skipped unless asked for:
 //
-//	go test ./internal/embedbroker/ -run TestMeasureStores -storebench -v
-//	go test ./internal/embedbroker/ -run TestMeasureStores -storebench -storebench.runs 5 -storebench.queued 100000 -v
+//	cd benchmarks && go test ./brokerstore/ -run TestMeasureStores -storebench -v
+//	cd benchmarks && go test ./brokerstore/ -run TestMeasureStores -storebench -storebench.runs 5 -storebench.queued 100000 -v
 //
 // It prints the median and the range of the runs, run after run
 // interleaved so that a noisy neighbour hits every contestant.
@@ -118,17 +119,17 @@ func summary(v []float64) string {
 	return fmt.Sprintf("%.4g [%.4g–%.4g]", s[len(s)/2], s[0], s[len(s)-1])
 }
 
-func (c contestant) options(dir string) []Option {
+func (c contestant) options(dir string) []embedbroker.Option {
 	return c.countedOptions(dir, nil)
 }
 
 // countedOptions is options with applies counting the store's Applies.
-func (c contestant) countedOptions(dir string, applies *atomic.Int64) []Option {
+func (c contestant) countedOptions(dir string, applies *atomic.Int64) []embedbroker.Option {
 	if c.open == nil {
 		return nil
 	}
 	open := c.open(dir)
-	return []Option{withStore(func() (mqttkeep.Store, error) {
+	return []embedbroker.Option{embedbroker.WithStore(func() (mqttkeep.Store, error) {
 		st, err := open()
 		if err != nil || applies == nil {
 			return st, err
@@ -155,7 +156,7 @@ func (s countingStore) Apply(puts []mqttkeep.Record, deletes []uint64, durable b
 func measureThroughput(t *testing.T, c contestant, pubs int) (perSecond, appliesPerMessage float64) {
 	t.Helper()
 	var applies atomic.Int64
-	b, err := New(c.countedOptions(t.TempDir(), &applies)...)
+	b, err := embedbroker.New(c.countedOptions(t.TempDir(), &applies)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func measureRecovery(t *testing.T, c contestant, n int) (ms, loadMs, mib float64
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := New(c.options(dir)...)
+	b, err := embedbroker.New(c.options(dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,17 +252,14 @@ func measureRecovery(t *testing.T, c contestant, n int) (ms, loadMs, mib float64
 	b.Close()
 
 	start := time.Now()
-	b, err = New(c.options(dir)...)
+	b, err = embedbroker.New(c.options(dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	srv, _ := b.server()
 	restored := 0
 	for i := range sessions {
-		if cl, ok := srv.Clients.Get("bench-sub-" + strconv.Itoa(i)); ok {
-			restored += cl.State.Inflight.Len()
-		}
+		restored += b.InflightFor("bench-sub-" + strconv.Itoa(i))
 	}
 	if restored != n/sessions*sessions {
 		t.Fatalf("restored %d messages, want %d", restored, n/sessions*sessions)
