@@ -35,6 +35,9 @@
 // byte (= K by default, inside the 1.5 K after which brokers drop a client),
 // and within T of an unanswered request. Slow handlers never make a link look
 // dead. K = 0 turns pings off; requests are still probes.
+// [WithLowPowerKeepAlive] pings only when nothing was sent for K — one
+// PINGREQ per K when idle, half the default's — for a bound of K + T
+// ([ConnectEvent].DeadLinkBound gives the bound in force).
 //
 // # Delivery and acknowledgement
 //

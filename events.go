@@ -16,8 +16,11 @@ type ConnectEvent struct {
 	Attempt int
 	// Downtime is the time since the previous connection was lost (0 for the first).
 	Downtime time.Duration
-	// KeepAlive is the negotiated keep alive.
+	// KeepAlive is the negotiated keep alive K.
 	KeepAlive time.Duration
+	// DeadLinkBound is how soon a silent link death is reported at most:
+	// K/2 + T, or K + T with WithLowPowerKeepAlive (0: keep alive off).
+	DeadLinkBound time.Duration
 	// ResubscribeErr is the broker's refusal of restored subscriptions, if any.
 	ResubscribeErr error
 	// SubscriptionsRestored counts subscriptions sent before any queued message.

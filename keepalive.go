@@ -46,8 +46,27 @@ func (l *link) startKeepaliveLocked() {
 	l.ka.timer = time.AfterFunc(time.Hour, l.keepaliveFired)
 	l.ka.timer.Stop()
 	if l.keepAlive > 0 {
-		l.armLocked(l.now() + l.keepAlive/2)
+		l.armLocked(l.now() + l.pingInterval())
 	}
+}
+
+// pingInterval is how long the link may go without a ping: K/2, or K in
+// the low-power mode (WithLowPowerKeepAlive).
+func (l *link) pingInterval() time.Duration {
+	if l.c.cfg.lowPower {
+		return l.keepAlive
+	}
+	return l.keepAlive / 2
+}
+
+// deadLinkBound is how long after the link goes silent its death is
+// reported at most: the ping interval plus the ping timeout (0: never,
+// without keep alive).
+func (l *link) deadLinkBound() time.Duration {
+	if l.keepAlive <= 0 || l.pingTimeout <= 0 {
+		return 0
+	}
+	return l.pingInterval() + l.pingTimeout
 }
 
 // armLocked makes the timer fire at link time at, unless it already fires
@@ -114,8 +133,15 @@ func (l *link) checkLocked() error {
 	if l.keepAlive <= 0 {
 		return nil
 	}
-	half := l.keepAlive / 2
-	due := min(time.Duration(l.lastSent.Load()), lastRecv) + half
+	interval := l.pingInterval()
+	// A ping is due when nothing was sent for the interval, or (but in the
+	// low-power mode, which only holds the broker's keep alive) nothing
+	// received.
+	last := time.Duration(l.lastSent.Load())
+	if !l.c.cfg.lowPower {
+		last = min(last, lastRecv)
+	}
+	due := last + interval
 	if now < due {
 		l.armLocked(due)
 		return nil
@@ -126,7 +152,7 @@ func (l *link) checkLocked() error {
 		l.c.cfg.logger.Debug("mqttkeep: keepalive ping not queued", "err", err)
 		l.probe()
 	}
-	l.armLocked(now + half) // the next due check, or the probe's deadline if earlier
+	l.armLocked(now + interval) // the next due check, or the probe's deadline if earlier
 	return nil
 }
 
@@ -189,6 +215,17 @@ func (l *link) pingResp() {
 	}
 	p := l.ka.pings[0]
 	l.ka.pings = l.ka.pings[1:]
+	if l.c.cfg.lowPower && l.keepAlive > 0 {
+		// The answer ends the probe: the timer's next work is the next
+		// ping, not a check at the probe's deadline (one wake-up per K).
+		if l.ka.probing && l.ka.probeAt <= read {
+			l.ka.probing = false
+		}
+		if !l.ka.probing {
+			l.ka.armedFor = -1
+			l.armLocked(time.Duration(l.lastSent.Load()) + l.pingInterval())
+		}
+	}
 	l.s.mu.Unlock()
 	rtt, at := read-p.at, l.epoch.Add(read)
 	l.c.stats.recordRTT(rtt, at)

@@ -76,6 +76,7 @@ type config struct {
 	poisonLimit    int
 	protocol       ProtocolVersion
 	randomStart    bool
+	lowPower       bool     // WithLowPowerKeepAlive
 	dial           DialFunc // WithDialer's; nil: builtinDial
 	builtinDial    dialer
 	tlsConfig      *tls.Config
@@ -240,6 +241,19 @@ func WithKeepAlive(d time.Duration) Option {
 			return optionError("WithKeepAlive", "%v is longer than 65535s", d)
 		}
 		c.keepAlive = d
+		return nil
+	})
+}
+
+// WithLowPowerKeepAlive pings only as often as the broker's keep alive
+// needs: when nothing was sent for K (not K/2, nor for silence from the
+// broker), half the wake-ups and bytes of an idle client, for a battery or
+// a metered link. A silent link death is then reported within K + T of the
+// last byte sent, instead of K/2 + T ([ConnectEvent].DeadLinkBound says
+// which). Default: off.
+func WithLowPowerKeepAlive() Option {
+	return optionFunc(func(c *config) error {
+		c.lowPower = true
 		return nil
 	})
 }

@@ -106,6 +106,7 @@ func (c *Client) supervise() {
 			Attempt:               attempt,
 			Downtime:              downtime,
 			KeepAlive:             l.keepAlive,
+			DeadLinkBound:         l.deadLinkBound(),
 			ResubscribeErr:        resubErr,
 			SubscriptionsRestored: restored,
 			Capabilities:          l.caps,
