@@ -95,12 +95,18 @@
 // The client reconnects until Close ([ReconnectPolicy]). After a failure
 // below MQTT (the dial failed, or a connection that carried an exchange was
 // lost) it retries on a 900 ms grid at a phase of its own: back within one
-// interval of the broker, a process's clients spread evenly. After one at MQTT (a retryable CONNACK refusal, no CONNACK in time, a connection
+// interval of the broker, a process's clients spread evenly. After one at
+// MQTT (a retryable CONNACK refusal, no CONNACK in time, a connection
 // dropped before any exchange or broken by the broker) it waits [Backoff]
-// (full jitter, 500 ms doubling up to 60 s). Slow dials are overlapped.
-// [WithServer] rotate on failure; 0x9C or 0x9D redirects (3 in a row at
-// most). A final refusal ([ReasonCodeError.Final], a certificate that does not
-// verify) or a takeover (DISCONNECT 0x8E) stops the client ([StateStopped]).
+// (full jitter, 500 ms doubling up to 60 s). With several servers, a failed
+// attempt tries the next untried one at once, a lost connection goes on
+// with the next, and the client stays where it works. While dials go
+// unanswered (a partition) fresh ones overlap only for 10 s, in pairs every
+// 2 s (a heal is reached within 0.5 s), then one per attempt, attempts 5 to
+// 10 s apart: 14-15 dials in 60 s ([Stats].Dials). 0x9C or 0x9D redirect
+// (3 in a row at most). A final refusal ([ReasonCodeError.Final], a
+// certificate that does not verify) or a takeover (DISCONNECT 0x8E) stops
+// the client ([StateStopped]).
 //
 // # MQTT 3.1.1
 //

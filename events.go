@@ -8,49 +8,33 @@ import (
 
 // ConnectEvent is passed to OnConnect hooks after every CONNACK.
 type ConnectEvent struct {
-	// Server is the broker's URL, without user information.
-	Server string
-	// SessionPresent is the CONNACK's flag: the broker resumed the session.
-	SessionPresent bool
-	// Attempt counts the attempts since the last connection; 1: the first succeeded.
-	Attempt int
-	// Downtime is the time since the previous connection was lost (0 for the first).
-	Downtime time.Duration
-	// KeepAlive is the negotiated keep alive K.
-	KeepAlive time.Duration
+	Server                string        // the broker's URL, without user information
+	SessionPresent        bool          // the CONNACK's flag: the broker resumed the session
+	Attempt               int           // attempts since the last connection (1: the first succeeded)
+	Downtime              time.Duration // since the previous connection was lost (0 for the first)
+	KeepAlive             time.Duration // the negotiated keep alive K
+	ResubscribeErr        error         // the broker's refusal of restored subscriptions, if any
+	SubscriptionsRestored int           // subscriptions sent before any queued message
+	Capabilities          Capabilities  // what the CONNACK announced
 	// DeadLinkBound is how soon a silent link death is reported at most:
 	// K/2 + T, or K + T with WithLowPowerKeepAlive (0: keep alive off).
 	DeadLinkBound time.Duration
-	// ResubscribeErr is the broker's refusal of restored subscriptions, if any.
-	ResubscribeErr error
-	// SubscriptionsRestored counts subscriptions sent before any queued message.
-	SubscriptionsRestored int
-	// Capabilities is what the CONNACK announced.
-	Capabilities Capabilities
 }
 
 // DisconnectEvent is passed to OnDisconnect hooks (also for a final refusal).
 type DisconnectEvent struct {
-	// Err is the cause (see the package doc's Errors); nil after Close.
-	Err error
-	// WillReconnect reports whether the client tries again.
-	WillReconnect bool
-	// Uptime is how long the connection lasted (0 for a refusal).
-	Uptime time.Duration
-	// LastReceived is when its last bytes arrived (zero for a refusal).
-	LastReceived time.Time
-	// NewSession: the next connection starts a new session (MaxFailedResumes).
-	NewSession bool
+	Err           error         // the cause (see the package doc's Errors); nil after Close
+	WillReconnect bool          // the client tries again
+	Uptime        time.Duration // how long the connection lasted (0 for a refusal)
+	LastReceived  time.Time     // when its last bytes arrived (zero for a refusal)
+	NewSession    bool          // the next connection starts a new session (MaxFailedResumes)
 }
 
 // ReconnectingEvent is passed to OnReconnecting hooks before each wait.
 type ReconnectingEvent struct {
-	// Attempt numbers the next attempt, counted since the last connection.
-	Attempt int
-	// Delay is the wait.
-	Delay time.Duration
-	// Err is why the previous attempt or connection failed.
-	Err error
+	Attempt int           // the next attempt's number, counted since the last connection
+	Delay   time.Duration // the wait
+	Err     error         // why the previous attempt or connection failed
 }
 
 // PingEvent is passed to OnPing hooks for every PINGRESP.

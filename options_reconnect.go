@@ -12,13 +12,8 @@ type ReconnectPolicy struct {
 	Delay func(retry int) time.Duration
 	// MaxFailedResumes: broken connections before the session or message is given up.
 	MaxFailedResumes int
-	// RandomStart makes the client begin at a random server of
-	// [WithServer]'s list instead of the first, so that a fleet spreads
-	// over a cluster. Either way, a failed attempt tries the next server
-	// at once while some of the list are untried since the last
-	// connection (then the wait above, and a new round); a lost
-	// connection goes on with the next server; a client stays on the
-	// server that works. Default: false.
+	// RandomStart begins at a random server of [WithServer]'s list, not
+	// the first, so that a fleet spreads over a cluster. Default: false.
 	RandomStart bool
 }
 

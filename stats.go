@@ -37,21 +37,15 @@ type Stats struct {
 	Dials      uint64 // network dials started (TCP, or WithDialer calls), overlapping ones included
 
 	// Inbound messages (see the package doc's Observability).
-	InPublishes    uint64 // PUBLISH packets received, re-sent ones included
-	InHandlerCalls uint64 // handler calls: a message given to two subscriptions counts twice
-	InRedelivered  uint64 // QoS 1/2 re-sends of a message still being handled
-	// InDroppedQoS0: dropped, [WithMessageBuffer] messages already waiting.
-	InDroppedQoS0 uint64
-	// InUnsubscribed: QoS 0 matching no subscription, QoS 1/2 only unsubscribed ones.
-	InUnsubscribed uint64
-	// InAbandoned: never handed out, Close or Drain came first.
-	InAbandoned uint64
-	// InHeld: QoS 1/2 held for a subscription not made yet (a gauge).
-	InHeld int
-	// InHandlerPanics: handler calls that panicked.
-	InHandlerPanics uint64
-	// InOverReceiveMaximum: QoS 1/2 beyond [WithReceiveMaximum].
-	InOverReceiveMaximum uint64
+	InPublishes          uint64 // PUBLISH packets received, re-sent ones included
+	InHandlerCalls       uint64 // handler calls: a message given to two subscriptions counts twice
+	InRedelivered        uint64 // QoS 1/2 re-sends of a message still being handled
+	InDroppedQoS0        uint64 // dropped: [WithMessageBuffer] messages already waiting
+	InUnsubscribed       uint64 // QoS 0 matching no subscription, QoS 1/2 only unsubscribed ones
+	InAbandoned          uint64 // never handed out: Close or Drain came first
+	InHeld               int    // QoS 1/2 held for a subscription not made yet (a gauge)
+	InHandlerPanics      uint64 // handler calls that panicked
+	InOverReceiveMaximum uint64 // QoS 1/2 beyond [WithReceiveMaximum]
 
 	// Outbound messages.
 	OutQueued        int    // accepted messages not yet written on a connection
@@ -59,10 +53,8 @@ type Stats struct {
 	OutInFlight      int    // QoS 1/2 messages written and not yet acknowledged
 	OutInFlightBytes int    // their packets' size
 	OutRestored      uint64 // accepted messages an earlier process left in the store (WithStore)
-	// OutDiscarded: accepted, then dropped with no caller to tell.
-	OutDiscarded uint64
-	// OutPoisoned: QoS 1/2 given up with [ErrMessagePoisoned].
-	OutPoisoned uint64
+	OutDiscarded     uint64 // accepted, then dropped with no caller to tell
+	OutPoisoned      uint64 // QoS 1/2 given up with [ErrMessagePoisoned]
 
 	// SessionsAbandoned: resumed sessions given up for a new one.
 	SessionsAbandoned uint64
