@@ -268,3 +268,83 @@ func TestMQTT311OverlappingSubscriptions(t *testing.T) {
 		}
 	})
 }
+
+// A broker restart on 3.1.1: the client comes back by itself, its session
+// resumed (or its subscription restored), and what the publisher accepted
+// while the broker was down (queued, then sent) arrives. Each broker is
+// this test's own: RabbitMQ and ActiveMQ restarted on their data, mochi
+// with a data directory, Mosquitto with persistence.
+func TestMQTT311BrokerRestart(t *testing.T) {
+	type restartable struct {
+		name    string
+		url     string
+		opts    []mqttkeep.Option
+		restart func() error
+	}
+	run := func(t *testing.T, b restartable) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		topic := uniqueID("restart/" + b.name)
+		got := newSeqCounter(0)
+		ev := newEvents()
+		sub := newClient(t, append(append(ev.options(), mqttkeep.WithServer(b.url), mqttkeep.WithClientID(uniqueID("sub")),
+			mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Hour),
+			mqttkeep.WithSubscription(topic, 1, got.handle)), b.opts...)...)
+		connect(t, sub)
+		require.NoError(t, ev.connectEvent(t, 0).ResubscribeErr)
+		pub := client311(t, broker311{url: b.url, opts: b.opts}, uniqueID("pub"))
+		connect(t, pub)
+		for i := 1; i <= 10; i++ {
+			require.NoError(t, pub.Publish(ctx, topic, []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1)))
+		}
+		eventuallyTrue(t, "10 before the restart", func() bool { return got.total.Load() >= 10 })
+		require.NoError(t, b.restart())
+		var results []*mqttkeep.PublishResult
+		for i := 11; i <= 20; i++ { // accepted whether or not the broker is back yet
+			r, err := pub.PublishAsync(ctx, topic, []byte(strconv.Itoa(i)), mqttkeep.WithQoS(1))
+			require.NoError(t, err)
+			results = append(results, r)
+		}
+		for _, r := range results {
+			require.NoError(t, r.Wait(ctx))
+		}
+		eventuallyTrue(t, "all 20 handled", func() bool {
+			seen := got.seen()
+			for i := 1; i <= 20; i++ {
+				if seen[i] == 0 {
+					return false
+				}
+			}
+			return true
+		})
+		connects, _ := ev.counts()
+		t.Logf("%s: reconnected (%d connections), 20 of 20 handled, session present after the restart: %v",
+			b.name, connects, ev.connectEvent(t, 1).SessionPresent)
+	}
+	t.Run("rabbitmq", func(t *testing.T) {
+		t.Parallel()
+		n := rabbitmq.Start(t, rabbitmq.WithQuorumSessions())
+		user, pass := n.Credentials()
+		run(t, restartable{"rabbitmq", "mqtt://" + n.MQTTAddr(), []mqttkeep.Option{mqttkeep.WithCredentials(user, pass)}, func() error {
+			if err := n.Flush(); err != nil { // RabbitMQ 3.10 loses a fresh quorum queue's registration on a kill without it
+				return err
+			}
+			return n.Restart()
+		}})
+	})
+	t.Run("activemq", func(t *testing.T) {
+		t.Parallel()
+		b := activemq.Start(t)
+		run(t, restartable{"activemq", "mqtt://" + b.MQTTAddr(), nil, b.Restart})
+	})
+	t.Run("mochi", func(t *testing.T) {
+		t.Parallel()
+		b := mqttkeeptest.NewBroker(t, mqttkeeptest.WithDataDir(t.TempDir()))
+		run(t, restartable{"mochi", b.URL(), []mqttkeep.Option{mqttkeep.WithProtocolVersion(mqttkeep.MQTT311)}, b.Restart})
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		t.Parallel()
+		b := mosquitto.Start(t, mosquitto.WithPersistence())
+		run(t, restartable{"mosquitto", b.URL(), []mqttkeep.Option{mqttkeep.WithProtocolVersion(mqttkeep.MQTT311)}, b.Restart})
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mqttkeep/mqttkeep"
 	"github.com/mqttkeep/mqttkeep/filestore"
 	"github.com/mqttkeep/mqttkeep/internal/mosquitto"
+	"github.com/mqttkeep/mqttkeep/internal/rabbitmq"
 	"github.com/mqttkeep/mqttkeep/mqttkeeptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,19 +74,47 @@ func TestDurablePublishSurvivesKill(t *testing.T) {
 		t.Parallel()
 		runCrashTest(t, mosquitto.Start(t, mosquitto.WithPersistence()).URL(), func(int) {}, func([]string) {})
 	})
+	// MQTT 3.1.1, negotiated; QoS 1 only (RabbitMQ 3.10 has no QoS 2).
+	t.Run("rabbitmq", func(t *testing.T) {
+		t.Parallel()
+		n := rabbitmq.Shared(t)
+		user, pass := n.Credentials()
+		runCrashTestOn(t, crashTarget{url: "mqtt://" + n.MQTTAddr(), user: user, pass: pass}, func(int) {}, func([]string) {})
+	})
 }
 
 // runCrashTest runs the crash test against the broker at url; afterKill
 // runs after each kill, diagnose when messages are missing.
 func runCrashTest(t *testing.T, url string, afterKill func(runs int), diagnose func(missing []string)) {
+	runCrashTestOn(t, crashTarget{url: url, qos2: true}, afterKill, diagnose)
+}
+
+// crashTarget is the broker of a crash test: its URL, credentials, and
+// whether it has QoS 2 (RabbitMQ 3.10 has not: the child then publishes
+// QoS 1 only).
+type crashTarget struct {
+	url, user, pass string
+	qos2            bool
+}
+
+func (ct crashTarget) options() []mqttkeep.Option {
+	opts := []mqttkeep.Option{mqttkeep.WithServer(ct.url)}
+	if ct.user != "" {
+		opts = append(opts, mqttkeep.WithCredentials(ct.user, ct.pass))
+	}
+	return opts
+}
+
+func runCrashTestOn(t *testing.T, ct crashTarget, afterKill func(runs int), diagnose func(missing []string)) {
+	url := ct.url
 	var mu sync.Mutex
 	got := map[string]int{}
-	sub := newClient(t, mqttkeep.WithServer(url), mqttkeep.WithClientID("crash-sub"),
+	sub := newClient(t, append(ct.options(), mqttkeep.WithClientID("crash-sub"),
 		mqttkeep.WithSubscription("crash/#", 2, func(m *mqttkeep.Message) {
 			mu.Lock()
 			got[m.Topic+" "+string(m.Payload)]++
 			mu.Unlock()
-		}))
+		}))...)
 	connect(t, sub)
 	eventuallyTrue(t, "subscribed", func() bool { return sub.Stats().PacketsIn >= 2 })
 
@@ -96,7 +125,8 @@ func runCrashTest(t *testing.T, url string, afterKill func(runs int), diagnose f
 		last := run == *crashKills
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDurablePublishSurvivesKill$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "MQTTKEEP_CHILD=crash-publisher", "CRASH_URL="+url, "CRASH_DIR="+dir,
-			"CRASH_RUN="+strconv.Itoa(run), "CRASH_LAST="+strconv.FormatBool(last))
+			"CRASH_RUN="+strconv.Itoa(run), "CRASH_LAST="+strconv.FormatBool(last),
+			"CRASH_USER="+ct.user, "CRASH_PASS="+ct.pass, "CRASH_QOS2="+strconv.FormatBool(ct.qos2))
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		cmd.Stderr = os.Stderr
@@ -183,8 +213,9 @@ func crashPublisher() {
 	if err != nil {
 		fail(err)
 	}
-	c, err := mqttkeep.New(mqttkeep.WithServer(os.Getenv("CRASH_URL")), mqttkeep.WithClientID("crash-pub"),
-		mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Hour), mqttkeep.WithStore(store))
+	target := crashTarget{url: os.Getenv("CRASH_URL"), user: os.Getenv("CRASH_USER"), pass: os.Getenv("CRASH_PASS")}
+	c, err := mqttkeep.New(append(target.options(), mqttkeep.WithClientID("crash-pub"),
+		mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Hour), mqttkeep.WithStore(store))...)
 	if err != nil {
 		fail(err)
 	}
@@ -207,7 +238,7 @@ func crashPublisher() {
 	run := os.Getenv("CRASH_RUN")
 	for i := 0; ; i++ {
 		topic, qos := "crash/q1", mqttkeep.QoS(1)
-		if i%2 == 1 {
+		if i%2 == 1 && os.Getenv("CRASH_QOS2") == "true" {
 			topic, qos = "crash/q2", 2
 		}
 		payload := run + "-" + strconv.Itoa(i)
