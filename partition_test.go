@@ -113,7 +113,7 @@ func TestFleetBehindOneDeadLink(t *testing.T) {
 			<-lost // every client found the dead link (within K = 30 s)
 		}
 		detectedAt := time.Now()
-		time.Sleep(cutAt.Add(60 * time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(cutAt.Add(60 * time.Second)))
 		pd.heal()
 		healAt := time.Now()
 		for _, c := range clients {
