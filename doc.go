@@ -143,15 +143,14 @@
 // Every PUBLISH received counts in [Stats].InPublishes, then in one of:
 //
 //	InHandlerCalls    handed to handlers (one call per subscription)
-//	InRedelivered     a re-send of a message still being handled
+//	InRedelivered     a re-send of a message still being (QoS 2: already) handled
 //	InDroppedQoS0     QoS 0, WithMessageBuffer full
 //	InUnsubscribed    QoS 0 matching no subscription; QoS 1/2 matching only
 //	                  filters unsubscribed from (acknowledged unhandled)
 //	InHeld            held (a gauge; released, it moves to another row)
 //	InAbandoned       Close or Drain came first (QoS 1/2: left to broker)
 //
-// A QoS 2 re-send already answered with PUBREC is acknowledged again, not
-// counted. InHandlerPanics and InOverReceiveMaximum count as named. OutQueued
+// InHandlerPanics and InOverReceiveMaximum count as named. OutQueued
 // and OutInFlight (with bytes) are gauges; OutRestored counts what Connect
 // found in the store, OutDiscarded what was dropped with no caller to tell
 // (queued QoS 0 at Close, what a new broker refuses), OutPoisoned

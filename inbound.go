@@ -190,6 +190,7 @@ func (c *Client) publishReceived(l *link, flags byte, body []byte) error {
 		}
 		if _, ok := s.released[p.PacketID]; ok && p.QoS == 2 {
 			// Handled and PUBREC sent; the broker did not get it yet.
+			c.stats.messagesRedelivered.Add(1)
 			l.writeAck(wire.PUBREC, p.PacketID, 0)
 			return nil
 		}

@@ -39,7 +39,7 @@ type Stats struct {
 	// Inbound messages (see the package doc's Observability).
 	InPublishes          uint64 // PUBLISH packets received, re-sent ones included
 	InHandlerCalls       uint64 // handler calls: a message given to two subscriptions counts twice
-	InRedelivered        uint64 // QoS 1/2 re-sends of a message still being handled
+	InRedelivered        uint64 // QoS 1/2 re-sends of a message still being (QoS 2: already) handled
 	InDroppedQoS0        uint64 // dropped: [WithMessageBuffer] messages already waiting
 	InUnsubscribed       uint64 // QoS 0 matching no subscription, QoS 1/2 only unsubscribed ones
 	InAbandoned          uint64 // never handed out: Close or Drain came first
