@@ -2,6 +2,7 @@ package mqttkeep_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"sync"
@@ -70,8 +71,8 @@ func (rc *restartableConsumer) stop(t *testing.T) mqttkeep.Stats {
 // never handled.) The second and third processes Connect first and
 // Subscribe after, so their backlog is held for them.
 func TestRestartableConsumerDrainLosesNothing(t *testing.T) {
-	onBrokers(t, func(t *testing.T, url string) {
-		const n = 300
+	run := func(t *testing.T, url string) {
+		n := *consumerJobs
 		id := fmt.Sprintf("consumer-%d", time.Now().UnixNano())
 		session := []mqttkeep.Option{mqttkeep.WithServer(url), mqttkeep.WithClientID(id),
 			mqttkeep.WithCleanStart(false), mqttkeep.WithSessionExpiry(time.Hour)}
@@ -99,12 +100,12 @@ func TestRestartableConsumerDrainLosesNothing(t *testing.T) {
 			published <- p.Flush(ctx)
 		}()
 		var abandoned uint64
-		for _, at := range []int64{n / 3, 2 * n / 3} {
+		for _, at := range []int64{int64(n / 3), int64(2 * n / 3)} {
 			eventuallyTrue(t, fmt.Sprintf("%d jobs handled", at), func() bool { return got.total.Load() >= at })
 			abandoned += rc.stop(t).InAbandoned
 			// Down for a while: the broker queues 40 jobs for the session.
 			down := sent.Load()
-			eventuallyTrue(t, "40 jobs published while no consumer runs", func() bool { return sent.Load() >= min(down+40, n) })
+			eventuallyTrue(t, "40 jobs published while no consumer runs", func() bool { return sent.Load() >= min(down+40, int64(n)) })
 			rc = startConsumer(t, session, "jobs/#", got, true)
 		}
 		require.NoError(t, <-published)
@@ -128,8 +129,21 @@ func TestRestartableConsumerDrainLosesNothing(t *testing.T) {
 		}
 		t.Logf("%d jobs, 2 restarts with Drain: all handled at least once, %d handled twice, %d left to the broker by the Drains, %d abandoned by the last",
 			n, dups, abandoned, st.InAbandoned)
-	})
+	}
+	onBrokers(t, run)
+	if *consumerURL != "" {
+		t.Run("external", func(t *testing.T) { run(t, *consumerURL) })
+	}
 }
+
+// The restartable consumer's size, and a broker of one's own for it
+// (mqttkeep broker --data, say):
+//
+//	go test -run TestRestartableConsumerDrainLosesNothing -consumer-jobs 1000 -consumer-url mqtt://127.0.0.1:1883 -v .
+var (
+	consumerJobs = flag.Int("consumer-jobs", 300, "TestRestartableConsumerDrainLosesNothing: jobs published")
+	consumerURL  = flag.String("consumer-url", "", "TestRestartableConsumerDrainLosesNothing: also run against this broker")
+)
 
 // Drain without a kept session (the default: Close ends the session)
 // unsubscribes first, since nothing left in the session would survive,
