@@ -102,26 +102,43 @@ func TestMQTT311Brokers(t *testing.T) {
 		_, err = pub.PublishAsync(ctx, topic, nil, mqttkeep.WithMessageExpiry(time.Hour))
 		assert.ErrorIs(t, err, mqttkeep.ErrNotSupported)
 		assert.ErrorIs(t, sub.Subscribe(ctx, topic+"/nl", 1, got.handle, mqttkeep.WithNoLocal()), mqttkeep.ErrNotSupported)
+		assert.ErrorIs(t, sub.Subscribe(ctx, topic+"/up", 1, got.handle, mqttkeep.WithSubscriptionUserProperty("k", "v")), mqttkeep.ErrNotSupported)
+		assert.ErrorIs(t, pub.Publish(ctx, topic, nil, mqttkeep.WithUserProperty("k", "v")), mqttkeep.ErrNotSupported)
 		_, err = pub.Request(ctx, topic+"/rpc", []byte("ping"))
 		assert.ErrorIs(t, err, mqttkeep.ErrNotSupported)
 	})
 }
 
-// A will with MQTT 5 properties or a delay cannot be sent to a 3.1.1
-// broker: the attempt fails for good, naming it, instead of dropping them.
-func TestMQTT311WillPropertiesRefused(t *testing.T) {
-	b := mqttkeeptest.NewBroker(t)
-	c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithProtocolVersion(mqttkeep.MQTT311),
-		mqttkeep.WithWill(mqttkeep.Message{Topic: "will/x", Payload: []byte("gone")}, 5*time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := c.Connect(ctx)
-	assert.ErrorIs(t, err, mqttkeep.ErrNotSupported)
-	assert.ErrorIs(t, err, mqttkeep.ErrInvalidOption)
-	assert.Equal(t, mqttkeep.StateStopped, c.State())
-	assert.Zero(t, b.Connects())
-	var rc *mqttkeep.ReasonCodeError
-	assert.False(t, errors.As(err, &rc))
+// What a CONNECT carries that 3.1.1 cannot — a will with MQTT 5
+// properties or a delay, enhanced authentication, CONNECT user properties
+// — fails the attempt for good, naming it, instead of being dropped.
+func TestMQTT311ConnectFeaturesRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, what string
+		opt        mqttkeep.Option
+	}{
+		{"will delay", "will", mqttkeep.WithWill(mqttkeep.Message{Topic: "will/x", Payload: []byte("gone")}, 5*time.Second)},
+		{"will properties", "will", mqttkeep.WithWill(mqttkeep.Message{Topic: "will/x", ContentType: "text/plain"}, 0)},
+		{"enhanced authentication", "enhanced authentication", mqttkeep.WithAuthenticator(&challengeAuth{secret: []byte("s")})},
+		{"CONNECT user properties", "CONNECT user properties", mqttkeep.WithConnectPacket(func(p *mqttkeep.ConnectPacket) {
+			p.UserProperties = append(p.UserProperties, mqttkeep.UserProperty{Key: "model", Value: "v2"})
+		})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := mqttkeeptest.NewBroker(t)
+			c := newClient(t, mqttkeep.WithServer(b.URL()), mqttkeep.WithProtocolVersion(mqttkeep.MQTT311), tc.opt)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := c.Connect(ctx)
+			assert.ErrorIs(t, err, mqttkeep.ErrNotSupported)
+			assert.ErrorIs(t, err, mqttkeep.ErrInvalidOption)
+			assert.Contains(t, err.Error(), tc.what)
+			assert.Equal(t, mqttkeep.StateStopped, c.State())
+			assert.Zero(t, b.Connects())
+			var rc *mqttkeep.ReasonCodeError
+			assert.False(t, errors.As(err, &rc))
+		})
+	}
 }
 
 // QoS 2 on 3.1.1: exactly once where the broker has it; RabbitMQ 3.10,
