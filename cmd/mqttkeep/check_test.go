@@ -30,6 +30,7 @@ func TestCheck(t *testing.T) {
 	assert.Equal(t, byte(2), r.MaximumQoS)
 	assert.True(t, r.RetainAvailable)
 	assert.Equal(t, 300.0, r.SessionExpiryS)
+	assert.Equal(t, "5", r.ProtocolVersion)
 	assert.Nil(t, r.TLS)
 	require.NotNil(t, r.RTT)
 	assert.Equal(t, 3, r.RTT.Count)
@@ -52,6 +53,21 @@ func TestCheck(t *testing.T) {
 	} {
 		assert.Contains(t, stdout, want)
 	}
+}
+
+// check -V mqttv311 speaks MQTT 3.1.1 and says what it implies; the
+// version negotiated (or asked) is in the JSON too.
+func TestCheckMQTT311(t *testing.T) {
+	t.Parallel()
+	b := mqttkeeptest.NewBroker(t)
+	code, stdout, stderr := runSync(t, nil, "check", "-L", b.URL(), "-V", "mqttv311", "--json", "--pings", "1")
+	require.Equal(t, exitOK, code, stderr)
+	var r checkReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &r), stdout)
+	assert.Equal(t, "3.1.1", r.ProtocolVersion)
+	code, stdout, stderr = runSync(t, nil, "check", "-L", b.URL(), "-V", "311", "--pings", "1")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "MQTT 3.1.1 (the broker refused MQTT 5, or -V mqttv311): no properties")
 }
 
 // A refused connection: one line, status 1.
