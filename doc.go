@@ -119,6 +119,9 @@
 // options, request/response, will properties and delay, enhanced
 // authentication) fails with [ErrNotSupported] naming it, at call time on
 // a 3.1.1 connection or when a queued message or subscription meets one.
+// What only tunes the link is dropped: topic aliases are not used, and
+// Receive Maximum, Maximum Packet Size and Request Problem Information
+// cannot be announced (the client still enforces its own limits).
 // 3.1.1 has no session expiry: a fresh persistent session takes a Clean
 // Session connection then a persistent one, and Close ends a session that
 // should end with one more Clean Session connection. It has no takeover
