@@ -625,3 +625,35 @@ func TestQueuedMessageRefusedByNewBrokerIsDiscarded(t *testing.T) {
 	assert.Zero(t, st.OutQueued)
 	assert.Equal(t, mqttkeep.StateConnected, st.State)
 }
+
+// Publish before Connect is Publish while offline (as Subscribe before
+// Connect is): queued within the queue limits and sent once the first
+// connection is up, in order; a QoS 1 Publish waits for its PUBACK.
+// (It returned ErrNotConnected.)
+func TestPublishBeforeConnectIsQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := mqttkeeptest.StartPipeBroker()
+		require.NoError(t, err)
+		defer b.Close()
+		ctx := context.Background()
+		sub := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b))
+		connect(t, sub)
+		got := newCollector()
+		require.NoError(t, sub.Subscribe(ctx, "early", 1, got.handle))
+
+		pub := newClient(t, mqttkeep.WithServer("mqtt://pipe"), pipeDialer(b), mqttkeep.WithQueueLimits(3, 1<<20))
+		for i := range 2 {
+			require.NoError(t, pub.Publish(ctx, "early", []byte(strconv.Itoa(i))), "QoS 0 before Connect: queued")
+		}
+		res, err := pub.PublishAsync(ctx, "early", []byte("2"), mqttkeep.WithQoS(1))
+		require.NoError(t, err)
+		assert.Equal(t, 3, pub.Stats().OutQueued)
+		assert.ErrorIs(t, pub.Publish(ctx, "early", []byte("x")), mqttkeep.ErrQueueFull, "within the queue limits")
+		connect(t, pub)
+		require.NoError(t, res.Wait(ctx))
+		msgs := got.wait(t, 3, 10*time.Second)
+		for i, m := range msgs {
+			assert.Equal(t, strconv.Itoa(i), string(m.Payload), "in order")
+		}
+	})
+}
