@@ -100,7 +100,7 @@
 // dropped before any exchange or broken by the broker) it waits [Backoff]
 // (full jitter, 500 ms doubling up to 60 s). With several servers, a failed
 // attempt tries the next untried one at once, a lost connection goes on
-// with the next, and the client stays where it works. While dials go
+// with the next (on a 450 ms grid), and the client stays where it works. While dials go
 // unanswered (a partition) fresh ones overlap only for 10 s, in pairs every
 // 2 s (a heal is reached within 0.5 s), then one per attempt, attempts 5 to
 // 10 s apart: 14-15 dials in 60 s ([Stats].Dials). 0x9C or 0x9D redirect

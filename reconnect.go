@@ -53,6 +53,7 @@ func (c *Client) supervise() {
 		}
 		rs.attemptAt = time.Now()
 		l, err := c.connectOnce(c.ctx, server, cleanStart)
+		rs.failover = false
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
@@ -166,6 +167,7 @@ func (c *Client) supervise() {
 			// The server may be gone (a cluster node killed or cut off):
 			// the next one first. The client then stays where it works.
 			next++
+			rs.failover = true
 		}
 	}
 }

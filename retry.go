@@ -136,6 +136,7 @@ type retryState struct {
 
 	dialTimeouts int       // attempts in a row whose dials timed out (a partition)
 	attemptAt    time.Time // when the last attempt began
+	failover     bool      // the next attempt goes to another server after a loss
 }
 
 // minAttemptSpacing is the least time between the starts of attempts
@@ -200,7 +201,14 @@ func (c *Client) retryDelay(rs *retryState) time.Duration {
 		return max(c.cfg.backoffFunc(rs.retries), 0)
 	case rs.below:
 		now := time.Now()
-		wait := gridWait(now, c.cfg.dialRetry, rs.phase, 10*time.Millisecond)
+		interval := c.cfg.dialRetry
+		if rs.failover {
+			// Another server after a loss: it is likely up, and a client
+			// on a cluster should be back within a second; half the grid
+			// still spreads a fleet that lost the same node.
+			interval /= 2
+		}
+		wait := gridWait(now, interval, rs.phase, 10*time.Millisecond)
 		if rs.partitioned() {
 			// At least minAttemptSpacing between attempt starts, and a
 			// random wait of up to as much again: clients cut off at
